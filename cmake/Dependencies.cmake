@@ -1,0 +1,34 @@
+# System dependencies, all from Debian packages installed by scripts/bootstrap.sh.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+
+# OpenBLAS: prefer Debian's OpenMP build so BLAS and our own loops share one OpenMP pool.
+set(_arch_lib /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE})
+set(_arch_inc /usr/include/${CMAKE_LIBRARY_ARCHITECTURE})
+find_library(SCALPEL_OPENBLAS_LIB NAMES openblas
+  PATHS ${_arch_lib}/openblas-openmp NO_DEFAULT_PATH)
+find_path(SCALPEL_CBLAS_INCLUDE NAMES cblas.h
+  PATHS ${_arch_inc}/openblas-openmp NO_DEFAULT_PATH)
+if(NOT SCALPEL_OPENBLAS_LIB OR NOT SCALPEL_CBLAS_INCLUDE)
+  message(WARNING "OpenMP build of OpenBLAS not found (libopenblas-openmp-dev); "
+                  "falling back to the default libopenblas. Run scripts/bootstrap.sh.")
+  find_library(SCALPEL_OPENBLAS_LIB NAMES openblas REQUIRED)
+  find_path(SCALPEL_CBLAS_INCLUDE NAMES cblas.h PATH_SUFFIXES openblas REQUIRED)
+endif()
+message(STATUS "Scalpel: OpenBLAS ${SCALPEL_OPENBLAS_LIB}")
+add_library(scalpel_blas INTERFACE)
+target_link_libraries(scalpel_blas INTERFACE ${SCALPEL_OPENBLAS_LIB})
+target_include_directories(scalpel_blas SYSTEM INTERFACE ${SCALPEL_CBLAS_INCLUDE})
+
+find_package(Eigen3 3.3 REQUIRED NO_MODULE)
+find_package(ZLIB REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(CLI11 REQUIRED)
+pkg_check_modules(STB REQUIRED IMPORTED_TARGET stb)
+if(SCALPEL_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(SCALPEL_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()

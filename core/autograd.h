@@ -1,0 +1,185 @@
+// Reverse-mode automatic differentiation: the tape node, saved tensors, grad mode, and the engine
+// behind `backward()` and the functional `grad()`.
+//
+// Recording. An op records a Node only when grad mode is on (see NoGradGuard) and at least one
+// input requires grad. The node keeps one edge per input (null for inputs that need no grad), the
+// input shapes, and a backward closure that captures only what it needs through SavedTensor.
+// Ops keep that closure right next to their forward code (see core/ops/*.cpp):
+//
+//   Tensor out = ...forward...;
+//   if (should_record({a, b}))
+//     record("mul", out, {a, b}, [sa = save(a, "mul"), sb = save(b, "mul")](const Tensor& g, GradSink& s) {
+//       if (s.needs(0)) s.add(0, mul(g, sb.get()));
+//       if (s.needs(1)) s.add(1, mul(g, sa.get()));
+//     });
+//
+// Backward closures run under NoGradGuard. They ADD their input gradients through the GradSink:
+// `add(i, g)` for a computed tensor (the engine sums a broadcast gradient down to the input's
+// shape, centrally), or `accumulate(i)` for a contiguous buffer to write into with BLAS beta.
+//
+// The engine. Traversal and teardown are iterative (no recursion), so chains of 10^5+ nodes work.
+// Nodes run in decreasing creation order, a deterministic topological order, and every gradient
+// sum happens in that order, so results are bit-for-bit reproducible. After a sweep the executed
+// nodes drop their saved tensors unless `retain_graph` is set; a second sweep through a released
+// node raises an error naming the op. A graph must not be differentiated from two threads at once.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace scalpel {
+
+// ---- grad mode ----------------------------------------------------------------------------------
+
+bool grad_enabled();
+void set_grad_enabled(bool enabled);
+
+// RAII: disables recording on this thread for its lifetime (thread-local, nests correctly).
+class NoGradGuard {
+ public:
+  NoGradGuard() : prev_(grad_enabled()) { set_grad_enabled(false); }
+  ~NoGradGuard() { set_grad_enabled(prev_); }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// RAII: enables recording on this thread for its lifetime.
+class EnableGradGuard {
+ public:
+  EnableGradGuard() : prev_(grad_enabled()) { set_grad_enabled(true); }
+  ~EnableGradGuard() { set_grad_enabled(prev_); }
+  EnableGradGuard(const EnableGradGuard&) = delete;
+  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// ---- saved tensors ------------------------------------------------------------------------------
+
+// A tensor saved by an op for its backward: a detached handle plus the storage version at save
+// time. `get()` throws std::runtime_error naming the op if the tensor was changed in place since.
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  SavedTensor(const Tensor& t, const char* op);
+  const Tensor& get() const;
+  bool defined() const { return t_.defined(); }
+
+ private:
+  Tensor t_;
+  uint64_t version_ = 0;
+  const char* op_ = "";
+};
+inline SavedTensor save(const Tensor& t, const char* op) { return SavedTensor(t, op); }
+
+// ---- the tape node ------------------------------------------------------------------------------
+
+class GradSink;
+class Engine;
+
+class Node {
+ public:
+  // grad_out has the shape of the node's output.
+  using BackwardFn = std::function<void(const Tensor& grad_out, GradSink& sink)>;
+
+  Node(const char* name, std::vector<std::shared_ptr<Node>> next, std::vector<Shape> input_shapes,
+       BackwardFn fn);
+  // Leaf accumulator: gradients flowing into it are added to `leaf`'s grad.
+  explicit Node(std::shared_ptr<TensorImpl> leaf);
+  ~Node();  // iterative: tears down long chains without recursion
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  const char* name() const { return name_; }
+  const std::vector<std::shared_ptr<Node>>& next() const { return next_; }
+  const std::vector<Shape>& input_shapes() const { return input_shapes_; }
+  uint64_t sequence_nr() const { return seq_; }
+  bool is_accumulator() const { return leaf_ != nullptr; }
+  const std::shared_ptr<TensorImpl>& leaf() const { return leaf_; }
+  bool released() const { return released_; }
+
+ private:
+  friend class Engine;
+  friend class GradSink;
+  const char* name_;
+  std::vector<std::shared_ptr<Node>> next_;
+  std::vector<Shape> input_shapes_;
+  BackwardFn fn_;
+  std::shared_ptr<TensorImpl> leaf_;
+  uint64_t seq_;
+  bool released_ = false;
+  int64_t engine_index_ = -1;  // scratch for the engine during a sweep
+};
+
+// What a backward closure writes its input gradients into.
+class GradSink {
+ public:
+  // True if input i needs a gradient in this sweep (requires grad and leads to a wanted tensor).
+  bool needs(size_t i) const;
+  // Adds g to input i's gradient. g may have a broadcast shape; it is summed down to the input's.
+  void add(size_t i, const Tensor& g);
+  // A contiguous buffer shaped like input i to accumulate into; `beta` is 0 when the buffer is
+  // fresh (uninitialised, overwrite it) and 1 when it already holds a partial sum (add to it).
+  // Finish writing before calling accumulate() again for the same or another input.
+  struct Accum {
+    float* data;
+    float beta;
+    Tensor buffer;
+  };
+  Accum accumulate(size_t i);
+  const Shape& input_shape(size_t i) const;
+  const char* op() const;
+
+ private:
+  friend class Engine;
+  GradSink(Engine* engine, Node* node) : engine_(engine), node_(node) {}
+  Engine* engine_;
+  Node* node_;
+};
+
+// ---- recording helpers for op implementations ------------------------------------------------
+
+// True when grad mode is on and some input requires grad.
+bool should_record(std::initializer_list<Tensor> inputs);
+bool should_record(const std::vector<Tensor>& inputs);
+// Creates the node for `out` with edges to `inputs` and marks `out` as requiring grad.
+void record(const char* name, Tensor& out, const std::vector<Tensor>& inputs, Node::BackwardFn fn);
+
+// ---- running the engine ------------------------------------------------------------------------
+
+struct GradOptions {
+  bool retain_graph = false;  // keep saved tensors so the graph can be differentiated again
+  bool allow_unused = false;  // an input the outputs do not depend on gets a zero gradient
+  std::vector<Tensor> seeds;  // d(something)/d(output_i); required for non-scalar outputs
+  GradOptions& set_retain_graph(bool v) { retain_graph = v; return *this; }
+  GradOptions& set_allow_unused(bool v) { allow_unused = v; return *this; }
+  GradOptions& set_seeds(std::vector<Tensor> s) { seeds = std::move(s); return *this; }
+};
+
+// Accumulates d(sum_i <seed_i, output_i>)/d(leaf) into every reachable leaf's grad().
+void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& seeds = {},
+              bool retain_graph = false);
+
+// Functional gradients of the outputs with respect to `inputs` (leaves or intermediate tensors),
+// without touching any .grad. Throws for an input that does not require grad, and for an unused
+// input unless `allow_unused` (then its gradient is zeros of its shape).
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const GradOptions& options = GradOptions());
+
+// As grad(), but ADDS the gradients into caller-provided contiguous buffers shaped like the
+// inputs (e.g. views into one GradVector), avoiding any extra copy. Unused inputs are left as is
+// when allow_unused is set.
+void grad_into(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+               const std::vector<Tensor>& buffers, const GradOptions& options = GradOptions());
+
+}  // namespace scalpel

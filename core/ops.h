@@ -1,0 +1,114 @@
+// Every differentiable op in Scalpel's core, declared in one place.
+//
+// Ops are free functions in namespace scalpel, named as in PyTorch's C++ API so code maps one to
+// one. Each op's forward and backward live side by side in the file of its family:
+//   core/ops/elementwise.cpp  add sub mul div neg pow exp log sqrt abs tanh sigmoid relu gelu clamp where
+//   core/ops/reduce.cpp       sum mean max logsumexp sum_to
+//   core/ops/matmul.cpp       matmul linear
+//   core/ops/shape_ops.cpp    views (reshape ... expand), contiguous, clone, concat, stack,
+//                             index_select, gather, embedding
+//   core/ops/loss.cpp         softmax log_softmax cross_entropy mse_loss dot norm
+// Binary elementwise ops broadcast like NumPy; their gradients are summed back to each input's
+// shape centrally by the autograd engine. Shape errors throw std::invalid_argument naming the op
+// and both shapes. Adding an op touches three places: a declaration here, its family file, and a
+// gradcheck test in tests/core/.
+#pragma once
+
+#include <vector>
+
+#include "core/autograd.h"
+#include "core/tensor.h"
+
+namespace scalpel {
+
+// ---- elementwise (core/ops/elementwise.cpp) ------------------------------------------------------
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, float b);
+Tensor mul(const Tensor& a, float b);
+Tensor rsub(float a, const Tensor& b);  // a - b
+Tensor neg(const Tensor& a);
+Tensor pow(const Tensor& a, float exponent);  // scalar exponent
+Tensor square(const Tensor& a);
+Tensor exp(const Tensor& a);
+Tensor log(const Tensor& a);
+Tensor sqrt(const Tensor& a);
+Tensor abs(const Tensor& a);  // subgradient 0 at 0
+Tensor tanh(const Tensor& a);
+Tensor sigmoid(const Tensor& a);
+Tensor relu(const Tensor& a);  // subgradient 0 at 0
+enum class GeluApprox { None, Tanh };  // None: exact erf form
+Tensor gelu(const Tensor& a, GeluApprox approx = GeluApprox::None);
+Tensor clamp(const Tensor& a, float low, float high);  // gradient passes where low <= a <= high
+// mask != 0 selects a, else b; all three broadcast together. The mask gets no gradient.
+Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b);
+Tensor maximum(const Tensor& a, const Tensor& b);  // ties send the gradient to a
+
+// ---- reductions (core/ops/reduce.cpp) ------------------------------------------------------------
+Tensor sum(const Tensor& a);  // all elements -> scalar
+Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim = false);
+Tensor mean(const Tensor& a);
+Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim = false);
+// Maximum along `dim`; the gradient flows to the first maximal element.
+Tensor max(const Tensor& a, int64_t dim, bool keepdim = false);
+Tensor max(const Tensor& a);  // all elements -> scalar
+Tensor logsumexp(const Tensor& a, int64_t dim, bool keepdim = false);
+// Sums a broadcast tensor down to `shape` (the inverse of broadcasting). Differentiable.
+Tensor sum_to(const Tensor& a, const Shape& shape);
+// Index of the maximum along `dim` (first on ties). Not differentiable.
+IndexTensor argmax(const Tensor& a, int64_t dim);
+
+// ---- matrix products (core/ops/matmul.cpp) -------------------------------------------------------
+// a [..., M, K] · b [..., K, N] -> [..., M, N]; rank >= 2, batch dims broadcast. Uses cblas_sgemm.
+Tensor matmul(const Tensor& a, const Tensor& b);
+// x [..., in] · weightᵀ (weight [out, in]) + bias [out] -> [..., out]. bias may be undefined.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// ---- shape ops (core/ops/shape_ops.cpp) ----------------------------------------------------------
+// The view ops are also available as Tensor members (reshape, view, transpose, ...).
+Tensor reshape(const Tensor& a, const Shape& shape);
+Tensor view(const Tensor& a, const Shape& shape);
+Tensor transpose(const Tensor& a, int64_t d0, int64_t d1);
+Tensor permute(const Tensor& a, const std::vector<int64_t>& dims);
+Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length);
+Tensor select(const Tensor& a, int64_t dim, int64_t index);
+Tensor unsqueeze(const Tensor& a, int64_t dim);
+Tensor squeeze(const Tensor& a, int64_t dim);
+Tensor expand(const Tensor& a, const Shape& shape);
+Tensor contiguous(const Tensor& a);
+Tensor clone(const Tensor& a);
+Tensor concat(const std::vector<Tensor>& tensors, int64_t dim);
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim);
+// Rows of `a` along `dim` picked by a 1-D index: out.size(dim) = index.numel().
+Tensor index_select(const Tensor& a, int64_t dim, const IndexTensor& index);
+// out[i][j] = a[i][index[i][j]] (dim = 1); index has a's rank; out has index's shape.
+Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index);
+// weight [V, D], ids [...] -> [..., D]. Ids out of [0, V) throw.
+Tensor embedding(const Tensor& weight, const IndexTensor& ids);
+// Zero padding of the last two dims of an [..., H, W] tensor.
+Tensor pad2d(const Tensor& a, int64_t pad_h, int64_t pad_w);
+
+// ---- softmax, losses, dot, norm (core/ops/loss.cpp) ----------------------------------------------
+Tensor softmax(const Tensor& a, int64_t dim);
+Tensor log_softmax(const Tensor& a, int64_t dim);
+struct CrossEntropyOptions {
+  int64_t ignore_index = -100;   // targets equal to this are skipped (not counted in the mean)
+  float label_smoothing = 0.0f;  // in [0, 1)
+  CrossEntropyOptions& set_ignore_index(int64_t v) { ignore_index = v; return *this; }
+  CrossEntropyOptions& set_label_smoothing(float v) { label_smoothing = v; return *this; }
+};
+// logits [N, C], targets [N] in [0, C) -> mean loss over non-ignored rows (scalar).
+Tensor cross_entropy(const Tensor& logits, const IndexTensor& targets,
+                     const CrossEntropyOptions& options = CrossEntropyOptions());
+Tensor mse_loss(const Tensor& a, const Tensor& b);  // mean((a - b)^2), same shapes
+Tensor dot(const Tensor& a, const Tensor& b);       // sum(a * b) over same-shaped tensors -> scalar
+Tensor norm(const Tensor& a);                       // L2 norm of all elements -> scalar
+Tensor norm(const Tensor& a, int64_t dim, bool keepdim = false);
+
+// ---- helpers (not differentiable) ---------------------------------------------------------------
+float max_abs_diff(const Tensor& a, const Tensor& b);
+bool allclose(const Tensor& a, const Tensor& b, float rtol = 1e-5f, float atol = 1e-8f);
+
+}  // namespace scalpel

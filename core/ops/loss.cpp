@@ -1,0 +1,269 @@
+// softmax, log_softmax, cross_entropy, mse_loss, dot and norm: forward and backward side by side.
+//
+// softmax/log_softmax work along any dimension by viewing the input as [outer, R, inner].
+// cross_entropy is fused (log-softmax, pick, mean) and numerically stable; its backward is
+// (softmax - target distribution) / n_valid.
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <limits>
+
+#include "core/kernels/loops.h"
+#include "core/ops.h"
+
+namespace scalpel {
+
+namespace {
+
+struct Split3 {
+  int64_t outer = 1, r = 1, inner = 1;
+};
+
+Split3 split_at(const Shape& shape, int64_t d) {
+  Split3 s;
+  for (int64_t i = 0; i < d; ++i) s.outer *= shape[i];
+  s.r = shape[d];
+  for (size_t i = d + 1; i < shape.size(); ++i) s.inner *= shape[i];
+  return s;
+}
+
+// x [outer, R, inner] -> y (same) softmax (log=false) or log-softmax (log=true) along R.
+void softmax_kernel(const float* x, float* y, const Split3& s, bool log) {
+  parallel_for(s.outer * s.inner, std::max<int64_t>(1, 4096 / std::max<int64_t>(s.r, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t w = b; w < e; ++w) {
+      const int64_t o = w / s.inner, i = w % s.inner;
+      const float* p = x + o * s.r * s.inner + i;
+      float* q = y + o * s.r * s.inner + i;
+      float m = -std::numeric_limits<float>::infinity();
+      for (int64_t r = 0; r < s.r; ++r) m = std::max(m, p[r * s.inner]);
+      if (!std::isfinite(m)) m = 0.0f;
+      float sum = 0.0f;
+      for (int64_t r = 0; r < s.r; ++r) {
+        const float v = std::exp(p[r * s.inner] - m);
+        q[r * s.inner] = v;
+        sum += v;
+      }
+      if (log) {
+        const float lse = std::log(sum);
+        for (int64_t r = 0; r < s.r; ++r) q[r * s.inner] = p[r * s.inner] - m - lse;
+      } else {
+        const float inv = 1.0f / sum;
+        for (int64_t r = 0; r < s.r; ++r) q[r * s.inner] *= inv;
+      }
+    }
+  });
+}
+
+}  // namespace
+
+// a (A) -> (A), normalised along dim
+Tensor softmax(const Tensor& a, int64_t dim) {
+  const int64_t d = normalize_dim(dim, a.dim(), "softmax");
+  const Split3 s = split_at(a.shape(), d);
+  const Tensor x = a.contiguous();
+  Tensor out = make_tensor(a.shape());
+  softmax_kernel(x.data(), out.data(), s, false);
+  if (should_record({a})) {
+    record("softmax", out, {a}, [so = save(out, "softmax"), s](const Tensor& g, GradSink& sink) {
+      // dx = y * (g - sum_r(g * y))
+      const Tensor gc = g.contiguous();
+      const Tensor& y = so.get();
+      GradSink::Accum acc = sink.accumulate(0);
+      const float* pg = gc.data();
+      const float* py = y.data();
+      parallel_for(s.outer * s.inner, 64, [&](int64_t b, int64_t e) {
+        for (int64_t w = b; w < e; ++w) {
+          const int64_t base = (w / s.inner) * s.r * s.inner + w % s.inner;
+          float dotv = 0.0f;
+          for (int64_t r = 0; r < s.r; ++r) dotv += pg[base + r * s.inner] * py[base + r * s.inner];
+          for (int64_t r = 0; r < s.r; ++r) {
+            const int64_t k = base + r * s.inner;
+            const float v = py[k] * (pg[k] - dotv);
+            acc.data[k] = acc.beta == 0.0f ? v : acc.data[k] + v;
+          }
+        }
+      });
+    });
+  }
+  return out;
+}
+
+Tensor log_softmax(const Tensor& a, int64_t dim) {
+  const int64_t d = normalize_dim(dim, a.dim(), "log_softmax");
+  const Split3 s = split_at(a.shape(), d);
+  const Tensor x = a.contiguous();
+  Tensor out = make_tensor(a.shape());
+  softmax_kernel(x.data(), out.data(), s, true);
+  if (should_record({a})) {
+    record("log_softmax", out, {a}, [so = save(out, "log_softmax"), s](const Tensor& g, GradSink& sink) {
+      // dx = g - exp(y) * sum_r(g)
+      const Tensor gc = g.contiguous();
+      const Tensor& y = so.get();
+      GradSink::Accum acc = sink.accumulate(0);
+      const float* pg = gc.data();
+      const float* py = y.data();
+      parallel_for(s.outer * s.inner, 64, [&](int64_t b, int64_t e) {
+        for (int64_t w = b; w < e; ++w) {
+          const int64_t base = (w / s.inner) * s.r * s.inner + w % s.inner;
+          float gs = 0.0f;
+          for (int64_t r = 0; r < s.r; ++r) gs += pg[base + r * s.inner];
+          for (int64_t r = 0; r < s.r; ++r) {
+            const int64_t k = base + r * s.inner;
+            const float v = pg[k] - std::exp(py[k]) * gs;
+            acc.data[k] = acc.beta == 0.0f ? v : acc.data[k] + v;
+          }
+        }
+      });
+    });
+  }
+  return out;
+}
+
+// logits [N, C], targets [N] -> scalar mean over rows whose target != ignore_index
+Tensor cross_entropy(const Tensor& logits, const IndexTensor& targets, const CrossEntropyOptions& options) {
+  if (!logits.defined()) throw std::invalid_argument("cross_entropy: logits are undefined");
+  if (logits.dim() != 2) {
+    throw std::invalid_argument("cross_entropy: logits must be [N, C], got " + shape_str(logits.shape()) +
+                                " (flatten leading dims with reshape({-1, C}))");
+  }
+  const int64_t N = logits.size(0), C = logits.size(1);
+  if (targets.shape != Shape{N}) {
+    throw std::invalid_argument("cross_entropy: targets have shape " + shape_str(targets.shape) + ", expected [" +
+                                std::to_string(N) + "] to match logits " + shape_str(logits.shape()));
+  }
+  const float eps = options.label_smoothing;
+  if (!(eps >= 0.0f && eps < 1.0f)) {
+    throw std::invalid_argument("cross_entropy: label_smoothing must be in [0, 1), got " + std::to_string(eps));
+  }
+  int64_t valid = 0;
+  for (int64_t i = 0; i < N; ++i) {
+    const int64_t t = targets.data[i];
+    if (t == options.ignore_index) continue;
+    if (t < 0 || t >= C) {
+      throw std::invalid_argument("cross_entropy: target " + std::to_string(t) + " at row " + std::to_string(i) +
+                                  " is out of range [0, " + std::to_string(C) + ")");
+    }
+    ++valid;
+  }
+  const Tensor x = logits.contiguous();
+  // Per-row log-sum-exp, kept for backward.
+  auto lse = std::make_shared<std::vector<float>>(static_cast<size_t>(N));
+  std::vector<double> row_loss(static_cast<size_t>(N), 0.0);
+  const float* px = x.data();
+  parallel_for(N, std::max<int64_t>(1, 4096 / std::max<int64_t>(C, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const float* row = px + i * C;
+      float m = -std::numeric_limits<float>::infinity();
+      for (int64_t c = 0; c < C; ++c) m = std::max(m, row[c]);
+      if (!std::isfinite(m)) m = 0.0f;
+      double sum = 0.0, total = 0.0;
+      for (int64_t c = 0; c < C; ++c) {
+        sum += std::exp(static_cast<double>(row[c] - m));
+        total += row[c];
+      }
+      const double l = m + std::log(sum);
+      (*lse)[i] = static_cast<float>(l);
+      const int64_t t = targets.data[i];
+      if (t == options.ignore_index) continue;
+      row_loss[i] = (1.0 - eps) * (l - row[t]) + eps * (l - total / static_cast<double>(C));
+    }
+  });
+  double loss = 0.0;
+  for (double v : row_loss) loss += v;
+  // Mean over zero valid rows is NaN, as in PyTorch.
+  Tensor out = Tensor::scalar(valid > 0 ? static_cast<float>(loss / static_cast<double>(valid))
+                                        : std::numeric_limits<float>::quiet_NaN());
+  if (should_record({logits})) {
+    record("cross_entropy", out, {logits},
+           [sx = save(x, "cross_entropy"), lse, targets, options, N, C, valid](const Tensor& g, GradSink& sink) {
+             const float scale = valid > 0 ? g.item() / static_cast<float>(valid) : 0.0f;
+             const float e = options.label_smoothing;
+             GradSink::Accum acc = sink.accumulate(0);
+             const float* px = sx.get().data();
+             parallel_for(N, std::max<int64_t>(1, 4096 / std::max<int64_t>(C, 1)), [&](int64_t b, int64_t end) {
+               for (int64_t i = b; i < end; ++i) {
+                 const int64_t t = targets.data[i];
+                 float* d = acc.data + i * C;
+                 const float* row = px + i * C;
+                 const float l = (*lse)[i];
+                 for (int64_t c = 0; c < C; ++c) {
+                   float v = 0.0f;
+                   if (t != options.ignore_index) {
+                     const float target_p = (c == t ? 1.0f - e : 0.0f) + e / static_cast<float>(C);
+                     v = scale * (std::exp(row[c] - l) - target_p);
+                   }
+                   d[c] = acc.beta == 0.0f ? v : d[c] + v;
+                 }
+               }
+             });
+           });
+  }
+  return out;
+}
+
+// a (A), b (A) -> scalar mean((a - b)^2)
+Tensor mse_loss(const Tensor& a, const Tensor& b) {
+  if (!a.defined() || !b.defined()) throw std::invalid_argument("mse_loss: an operand is undefined");
+  if (a.shape() != b.shape()) {
+    throw std::invalid_argument("mse_loss: shapes differ: input is " + shape_str(a.shape()) + ", target is " +
+                                shape_str(b.shape()));
+  }
+  return mean(square(sub(a, b)));
+}
+
+// a (A), b (A) -> scalar sum(a * b)
+Tensor dot(const Tensor& a, const Tensor& b) {
+  if (!a.defined() || !b.defined()) throw std::invalid_argument("dot: an operand is undefined");
+  if (a.shape() != b.shape()) {
+    throw std::invalid_argument("dot: shapes differ: a is " + shape_str(a.shape()) + ", b is " + shape_str(b.shape()));
+  }
+  return sum(mul(a, b));
+}
+
+// a (A) -> scalar sqrt(sum(a^2)); the gradient at a = 0 is 0
+Tensor norm(const Tensor& a) {
+  if (!a.defined()) throw std::invalid_argument("norm: the input is undefined");
+  const Tensor x = a.contiguous();
+  double ss = 0.0;
+  for (int64_t i = 0; i < x.numel(); ++i) ss += static_cast<double>(x.data()[i]) * x.data()[i];
+  Tensor out = Tensor::scalar(static_cast<float>(std::sqrt(ss)));
+  if (should_record({a})) {
+    record("norm", out, {a}, [sx = save(a, "norm"), so = save(out, "norm")](const Tensor& g, GradSink& s) {
+      const float n = so.get().item();
+      const float k = n > 0.0f ? g.item() / n : 0.0f;
+      s.add(0, mul(sx.get(), k));
+    });
+  }
+  return out;
+}
+
+Tensor norm(const Tensor& a, int64_t dim, bool keepdim) {
+  const Tensor ss = sum(square(a), {dim}, true);
+  const Tensor n = sqrt(ss);
+  return keepdim ? n : n.squeeze(normalize_dim(dim, a.dim(), "norm"));
+}
+
+float max_abs_diff(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape()) {
+    throw std::invalid_argument("max_abs_diff: shapes differ: " + shape_str(a.shape()) + " vs " + shape_str(b.shape()));
+  }
+  const std::vector<float> x = a.to_vector(), y = b.to_vector();
+  float m = 0.0f;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float d = std::fabs(x[i] - y[i]);
+    if (std::isnan(d)) return d;
+    m = std::max(m, d);
+  }
+  return m;
+}
+
+bool allclose(const Tensor& a, const Tensor& b, float rtol, float atol) {
+  if (a.shape() != b.shape()) return false;
+  const std::vector<float> x = a.to_vector(), y = b.to_vector();
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (!(std::fabs(x[i] - y[i]) <= atol + rtol * std::fabs(y[i]))) return false;
+  }
+  return true;
+}
+
+}  // namespace scalpel
