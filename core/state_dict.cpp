@@ -1,0 +1,280 @@
+#include "core/state_dict.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "core/kernels/loops.h"
+
+namespace scalpel {
+
+namespace {
+constexpr char kMagic[8] = {'S', 'C', 'A', 'L', 'P', 'E', 'L', '1'};
+constexpr uint32_t kVersion = 1;
+
+template <class T>
+void put(std::string& out, const T& v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof(T));
+}
+
+void put_name(std::string& out, const std::string& s) {
+  put<uint32_t>(out, static_cast<uint32_t>(s.size()));
+  out.append(s);
+}
+
+class Reader {
+ public:
+  Reader(const std::string& bytes, size_t limit, const std::string& source)
+      : bytes_(bytes), limit_(limit), source_(source) {}
+
+  template <class T>
+  T get(const char* what) {
+    need(sizeof(T), what);
+    T v;
+    std::memcpy(&v, bytes_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return v;
+  }
+  std::string get_string(const char* what) {
+    const uint32_t n = get<uint32_t>(what);
+    need(n, what);
+    std::string s = bytes_.substr(pos_, n);
+    pos_ += n;
+    return s;
+  }
+  void get_floats(float* dst, int64_t n, const std::string& what) {
+    need(static_cast<size_t>(n) * sizeof(float), what.c_str());
+    if (n) std::memcpy(dst, bytes_.data() + pos_, static_cast<size_t>(n) * sizeof(float));
+    pos_ += static_cast<size_t>(n) * sizeof(float);
+  }
+  size_t pos() const { return pos_; }
+
+ private:
+  void need(size_t n, const char* what) {
+    if (pos_ + n > limit_ || pos_ + n < pos_) {
+      throw std::runtime_error("checkpoint " + source_ + ": truncated or corrupted while reading " + what +
+                               " at byte " + std::to_string(pos_) + " (needs " + std::to_string(n) +
+                               " more bytes, " + std::to_string(limit_ - pos_) + " left)");
+    }
+  }
+  const std::string& bytes_;
+  size_t limit_;
+  std::string source_;
+  size_t pos_ = 0;
+};
+}  // namespace
+
+void StateDict::set_tensor(const std::string& name, const Tensor& t) {
+  if (!t.defined()) throw std::invalid_argument("StateDict: tensor '" + name + "' is undefined");
+  if (!tensors_.count(name)) order_.push_back(name);
+  tensors_[name] = t;
+}
+
+bool StateDict::has_tensor(const std::string& name) const { return tensors_.count(name) > 0; }
+
+const Tensor& StateDict::tensor(const std::string& name) const {
+  auto it = tensors_.find(name);
+  if (it == tensors_.end()) throw std::invalid_argument("StateDict: missing tensor '" + name + "'");
+  return it->second;
+}
+
+void StateDict::set_int(const std::string& name, int64_t v) {
+  Scalar s;
+  s.kind = 0;
+  s.i = v;
+  scalars_[name] = s;
+}
+
+void StateDict::set_double(const std::string& name, double v) {
+  Scalar s;
+  s.kind = 1;
+  s.d = v;
+  scalars_[name] = s;
+}
+
+void StateDict::set_string(const std::string& name, const std::string& v) {
+  Scalar s;
+  s.kind = 2;
+  s.s = v;
+  scalars_[name] = s;
+}
+
+bool StateDict::has_scalar(const std::string& name) const { return scalars_.count(name) > 0; }
+
+namespace {
+const char* kind_name(uint8_t k) { return k == 0 ? "int" : k == 1 ? "double" : "string"; }
+}  // namespace
+
+int64_t StateDict::get_int(const std::string& name) const {
+  auto it = scalars_.find(name);
+  if (it == scalars_.end()) throw std::invalid_argument("StateDict: missing scalar '" + name + "'");
+  if (it->second.kind != 0) {
+    throw std::invalid_argument("StateDict: scalar '" + name + "' is a " + kind_name(it->second.kind) + ", expected an int");
+  }
+  return it->second.i;
+}
+
+double StateDict::get_double(const std::string& name) const {
+  auto it = scalars_.find(name);
+  if (it == scalars_.end()) throw std::invalid_argument("StateDict: missing scalar '" + name + "'");
+  if (it->second.kind != 1) {
+    throw std::invalid_argument("StateDict: scalar '" + name + "' is a " + kind_name(it->second.kind) + ", expected a double");
+  }
+  return it->second.d;
+}
+
+const std::string& StateDict::get_string(const std::string& name) const {
+  auto it = scalars_.find(name);
+  if (it == scalars_.end()) throw std::invalid_argument("StateDict: missing scalar '" + name + "'");
+  if (it->second.kind != 2) {
+    throw std::invalid_argument("StateDict: scalar '" + name + "' is a " + kind_name(it->second.kind) + ", expected a string");
+  }
+  return it->second.s;
+}
+
+void StateDict::merge(const StateDict& other, const std::string& prefix) {
+  const std::string p = prefix.empty() ? "" : prefix + ".";
+  for (const std::string& n : other.order_) set_tensor(p + n, other.tensors_.at(n));
+  for (const auto& [n, s] : other.scalars_) scalars_[p + n] = s;
+}
+
+StateDict StateDict::sub(const std::string& prefix) const {
+  const std::string p = prefix + ".";
+  StateDict out;
+  for (const std::string& n : order_) {
+    if (n.compare(0, p.size(), p) == 0) out.set_tensor(n.substr(p.size()), tensors_.at(n));
+  }
+  for (const auto& [n, s] : scalars_) {
+    if (n.compare(0, p.size(), p) == 0) out.scalars_[n.substr(p.size())] = s;
+  }
+  return out;
+}
+
+std::string StateDict::serialize() const {
+  std::string out(kMagic, sizeof(kMagic));
+  put<uint32_t>(out, kVersion);
+  put<uint32_t>(out, 0);
+  put<uint64_t>(out, order_.size());
+  put<uint64_t>(out, scalars_.size());
+  for (const std::string& n : order_) {
+    const Tensor c = tensors_.at(n).detach().contiguous();
+    put_name(out, n);
+    put<uint32_t>(out, static_cast<uint32_t>(c.dim()));
+    for (int64_t d : c.shape()) put<int64_t>(out, d);
+    out.append(reinterpret_cast<const char*>(c.data()), static_cast<size_t>(c.numel()) * sizeof(float));
+  }
+  for (const auto& [n, s] : scalars_) {
+    put_name(out, n);
+    put<uint8_t>(out, s.kind);
+    if (s.kind == 0) put<int64_t>(out, s.i);
+    else if (s.kind == 1) put<double>(out, s.d);
+    else put_name(out, s.s);
+  }
+  const uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(out.data()), static_cast<uInt>(out.size()));
+  put<uint32_t>(out, static_cast<uint32_t>(crc));
+  return out;
+}
+
+StateDict StateDict::deserialize(const std::string& bytes, const std::string& source) {
+  const size_t header = sizeof(kMagic) + 4 + 4 + 8 + 8;
+  if (bytes.size() < header + 4) {
+    throw std::runtime_error("checkpoint " + source + ": file is truncated (" + std::to_string(bytes.size()) +
+                             " bytes, a valid checkpoint has at least " + std::to_string(header + 4) + ")");
+  }
+  if (std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+    throw std::runtime_error("checkpoint " + source + ": not a Scalpel checkpoint (wrong magic, expected 'SCALPEL1')");
+  }
+  const size_t body = bytes.size() - 4;
+  uint32_t stored_crc;
+  std::memcpy(&stored_crc, bytes.data() + body, 4);
+  const uint32_t crc = static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(body)));
+  Reader r(bytes, body, source);
+  r.get<uint64_t>("magic");
+  const uint32_t version = r.get<uint32_t>("version");
+  if (version != kVersion) {
+    throw std::runtime_error("checkpoint " + source + ": unsupported format version " + std::to_string(version) +
+                             " (this build reads version " + std::to_string(kVersion) + ")");
+  }
+  if (crc != stored_crc) {
+    throw std::runtime_error("checkpoint " + source + ": checksum mismatch (file is corrupted or truncated)");
+  }
+  r.get<uint32_t>("flags");
+  const uint64_t nt = r.get<uint64_t>("tensor count");
+  const uint64_t ns = r.get<uint64_t>("scalar count");
+  StateDict sd;
+  for (uint64_t k = 0; k < nt; ++k) {
+    const std::string name = r.get_string("a tensor name");
+    const uint32_t rank = r.get<uint32_t>("a tensor rank");
+    if (rank > 64) throw std::runtime_error("checkpoint " + source + ": tensor '" + name + "' has implausible rank " + std::to_string(rank));
+    Shape shape(rank);
+    int64_t numel = 1;
+    for (uint32_t d = 0; d < rank; ++d) {
+      shape[d] = r.get<int64_t>("a tensor shape");
+      if (shape[d] < 0 || (shape[d] > 0 && numel > (int64_t{1} << 40) / shape[d])) {
+        throw std::runtime_error("checkpoint " + source + ": tensor '" + name + "' has invalid shape");
+      }
+      numel *= shape[d];
+    }
+    Tensor t = Tensor::empty(shape);
+    r.get_floats(t.data(), numel, "tensor '" + name + "' data");
+    sd.set_tensor(name, t);
+  }
+  for (uint64_t k = 0; k < ns; ++k) {
+    const std::string name = r.get_string("a scalar name");
+    const uint8_t kind = r.get<uint8_t>("a scalar kind");
+    if (kind == 0) sd.set_int(name, r.get<int64_t>("an int scalar"));
+    else if (kind == 1) sd.set_double(name, r.get<double>("a double scalar"));
+    else if (kind == 2) sd.set_string(name, r.get_string("a string scalar"));
+    else throw std::runtime_error("checkpoint " + source + ": scalar '" + name + "' has unknown kind " + std::to_string(kind));
+  }
+  if (r.pos() != body) {
+    throw std::runtime_error("checkpoint " + source + ": " + std::to_string(body - r.pos()) + " unexpected trailing bytes");
+  }
+  return sd;
+}
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const std::string err = std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw std::runtime_error("cannot write " + path + ": " + err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const std::string err = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    throw std::runtime_error("cannot write " + path + ": " + err);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string err = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    throw std::runtime_error("cannot rename " + tmp + " to " + path + ": " + err);
+  }
+}
+
+void StateDict::save(const std::string& path) const { write_file_atomic(path, serialize()); }
+
+StateDict StateDict::load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("checkpoint " + path + ": cannot open (" + std::strerror(errno) + ")");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return deserialize(ss.str(), path);
+}
+
+}  // namespace scalpel
