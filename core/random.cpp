@@ -1,6 +1,7 @@
 #include "core/random.h"
 
 #include <cmath>
+#include <sstream>
 #include <stdexcept>
 
 namespace scalpel {
@@ -56,6 +57,21 @@ int64_t Generator::randint(int64_t n) {
     v = next_u64();
   } while (v >= limit);
   return static_cast<int64_t>(v % un);
+}
+
+std::string Generator::state_string() const {
+  std::ostringstream os;
+  os << s_[0] << ' ' << s_[1] << ' ' << s_[2] << ' ' << s_[3];
+  return os.str();
+}
+
+void Generator::set_state_string(const std::string& text) {
+  std::istringstream is(text);
+  State s;
+  if (!(is >> s[0] >> s[1] >> s[2] >> s[3])) {
+    throw std::invalid_argument("Generator::set_state_string: '" + text + "' is not a generator state (expected 4 integers)");
+  }
+  s_ = s;
 }
 
 Generator Generator::split() {

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 
 namespace scalpel {
 
@@ -34,6 +35,9 @@ class Generator {
   State state() const { return s_; }
   void set_state(const State& s) { s_ = s; }
   uint64_t seed() const { return seed_; }
+  // The state as text ("s0 s1 s2 s3"), for checkpoints; set_state_string throws on malformed text.
+  std::string state_string() const;
+  void set_state_string(const std::string& text);
 
  private:
   State s_;
