@@ -8,6 +8,10 @@
 //   core/ops/shape_ops.cpp    views (reshape ... expand), contiguous, clone, concat, stack,
 //                             index_select, gather, embedding
 //   core/ops/loss.cpp         softmax log_softmax cross_entropy mse_loss dot norm
+//   core/ops/conv.cpp         conv2d
+//   core/ops/pool.cpp         max_pool2d avg_pool2d global_avg_pool2d
+//   core/ops/norm.cpp         batch_norm layer_norm
+//   core/ops/attention.cpp    scaled_dot_product_attention
 // Binary elementwise ops broadcast like NumPy; their gradients are summed back to each input's
 // shape centrally by the autograd engine. Shape errors throw std::invalid_argument naming the op
 // and both shapes. Adding an op touches three places: a declaration here, its family file, and a
@@ -110,5 +114,46 @@ Tensor norm(const Tensor& a, int64_t dim, bool keepdim = false);
 // ---- helpers (not differentiable) ---------------------------------------------------------------
 float max_abs_diff(const Tensor& a, const Tensor& b);
 bool allclose(const Tensor& a, const Tensor& b, float rtol = 1e-5f, float atol = 1e-8f);
+
+// ---- convolution and pooling (core/ops/conv.cpp, core/ops/pool.cpp) ---------------------------
+// Output sizes follow PyTorch (floor mode): Ho = (H + 2*pad_h - kh) / stride_h + 1, likewise Wo.
+struct Conv2dParams {
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  Conv2dParams& stride(int64_t s) { stride_h = stride_w = s; return *this; }
+  Conv2dParams& stride(int64_t sh, int64_t sw) { stride_h = sh; stride_w = sw; return *this; }
+  Conv2dParams& padding(int64_t p) { pad_h = pad_w = p; return *this; }
+  Conv2dParams& padding(int64_t ph, int64_t pw) { pad_h = ph; pad_w = pw; return *this; }
+};
+// x [N, C, H, W], weight [O, C, kh, kw], bias [O] or undefined -> [N, O, Ho, Wo].
+// im2col + cblas_sgemm over groups of images; zero padding; any kernel size; no groups/dilation.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p = {});
+// x [N, C, H, W] -> [N, C, Ho, Wo], square windows. Padding counts as -inf and must be <= kernel/2
+// (as in PyTorch). The gradient goes to the first maximum of each window (row-major scan); NaN wins.
+Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding = 0);
+// x [N, C, H, W] -> [N, C, Ho, Wo]; padded zeros count in the average (count_include_pad=true,
+// PyTorch's default), so every window divides by kernel*kernel.
+Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding = 0);
+Tensor global_avg_pool2d(const Tensor& x);  // [N, C, H, W] -> [N, C]
+
+// ---- normalization (core/ops/norm.cpp) ----------------------------------------------------------
+// x [N, C, ...] (e.g. [N, C] for BatchNorm1d, [N, C, H, W] for BatchNorm2d); weight/bias [C] (either
+// may be undefined: no scale / no shift). training=true normalizes with the batch statistics (biased
+// variance) and, when running_mean/running_var [C] are defined, updates them IN PLACE (under no-grad,
+// bumping their version): new = (1 - momentum) * old + momentum * batch_stat, the variance unbiased
+// (as PyTorch). Training needs more than one value per channel. training=false uses the running
+// statistics (both must be defined); the op is then an affine map per channel.
+// Gradients flow to x, weight and bias; never to the running statistics.
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean, Tensor running_var,
+                  bool training, float momentum = 0.1f, float eps = 1e-5f);
+// x [..., D] normalized over the last dim (biased variance, two-pass in double); weight/bias [D]
+// (either may be undefined).
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps = 1e-5f);
+
+// ---- attention (core/ops/attention.cpp) ---------------------------------------------------------
+// q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv] -> [B, H, Tq, Dv]:
+// softmax(q kᵀ * scale + mask) v with scale = 1/sqrt(D). causal=true masks key j > query i (PyTorch's
+// is_causal / tril convention; key 0 is always visible, so no row is empty and nothing is NaN).
+// Fused: one sgemm pair per (b, h) forward, saved probabilities, closed-form softmax backward.
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal);
 
 }  // namespace scalpel

@@ -1,0 +1,211 @@
+// scaled_dot_product_attention: fused softmax(q kᵀ * scale + causal mask) v, forward and backward
+// side by side.
+//
+// q, k, v are made contiguous and viewed as B*H independent problems. Per problem:
+//   forward   P [Tq, Tk] = q kᵀ * scale (sgemm), masked row softmax in place, out = P v (sgemm)
+//   backward  dV = Pᵀ dO,  dP = dO Vᵀ,  dS = P ⊙ (dP - rowsum(dP ⊙ P)),
+//             dQ = scale * dS K,  dK = scale * dSᵀ Q          (all sgemm; beta = 1 accumulates)
+// Masked entries are never exponentiated: a causal row i only reads keys 0..i (key 0 is always
+// visible), its masked probabilities are exactly 0, so neither direction can produce NaN. The
+// probabilities P are saved for backward ([B, H, Tq, Tk], the same memory a composite of matmul and
+// softmax would keep). Problems run one per OpenMP thread (each sgemm single-threaded) when there
+// are at least as many problems as threads, otherwise in turn with multi-threaded sgemm. The
+// schedule depends only on the shapes and the thread count, so results are reproducible for a
+// given thread count.
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "core/kernels/loops.h"
+#include "core/ops.h"
+
+namespace scalpel {
+
+namespace {
+
+struct AttnGeom {
+  int64_t BH, Tq, Tk, D, Dv;
+  bool causal;
+  float scale;
+};
+
+// Runs f(bh) for every problem: one per thread when there are enough problems, else serially.
+template <class F>
+void for_each_problem(int64_t n, F&& f) {
+  if (n >= num_threads()) {
+    parallel_for(n, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) f(b);
+    });
+  } else {
+    for (int64_t b = 0; b < n; ++b) f(b);
+  }
+}
+
+// Number of visible keys of query row i.
+inline int64_t visible(const AttnGeom& g, int64_t i) { return g.causal ? std::min(g.Tk, i + 1) : g.Tk; }
+
+// p [Tq, Tk] holds scaled scores; replaces each row by its masked softmax (masked entries 0).
+void masked_softmax_rows(float* p, const AttnGeom& g) {
+  for (int64_t i = 0; i < g.Tq; ++i) {
+    float* row = p + i * g.Tk;
+    const int64_t n = visible(g, i);
+    float m = -std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < n; ++j) m = std::max(m, row[j]);
+    if (!std::isfinite(m)) m = 0.0f;  // all -inf (or a +inf): let exp() decide, as softmax() does
+    float sum = 0.0f;
+    for (int64_t j = 0; j < n; ++j) {
+      row[j] = std::exp(row[j] - m);
+      sum += row[j];
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t j = 0; j < n; ++j) row[j] *= inv;
+    for (int64_t j = n; j < g.Tk; ++j) row[j] = 0.0f;
+  }
+}
+
+void check_attention_args(const Tensor& q, const Tensor& k, const Tensor& v) {
+  const char* names[3] = {"q", "k", "v"};
+  const Tensor* ts[3] = {&q, &k, &v};
+  for (int i = 0; i < 3; ++i) {
+    if (!ts[i]->defined()) {
+      throw std::invalid_argument(std::string("scaled_dot_product_attention: ") + names[i] + " is undefined");
+    }
+    if (ts[i]->dim() != 4) {
+      throw std::invalid_argument(std::string("scaled_dot_product_attention: ") + names[i] +
+                                  " must be 4-D [B, H, T, D], got " + shape_str(ts[i]->shape()) +
+                                  " (hint: reshape [B, T, H*D] to [B, T, H, D] and permute to [B, H, T, D])");
+    }
+  }
+  const std::string shapes = "q " + shape_str(q.shape()) + ", k " + shape_str(k.shape()) + ", v " + shape_str(v.shape());
+  if (q.size(0) != k.size(0) || q.size(0) != v.size(0) || q.size(1) != k.size(1) || q.size(1) != v.size(1)) {
+    throw std::invalid_argument("scaled_dot_product_attention: batch and head dims must agree: " + shapes);
+  }
+  if (q.size(3) != k.size(3)) {
+    throw std::invalid_argument("scaled_dot_product_attention: q and k must have the same feature dim D: " + shapes);
+  }
+  if (k.size(2) != v.size(2)) {
+    throw std::invalid_argument("scaled_dot_product_attention: k and v must have the same length Tk: " + shapes);
+  }
+  if (k.size(2) == 0 || q.size(3) == 0) {
+    throw std::invalid_argument("scaled_dot_product_attention: need at least one key and D >= 1: " + shapes);
+  }
+}
+
+}  // namespace
+
+// q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv] -> out [B, H, Tq, Dv]
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal) {
+  check_attention_args(q, k, v);
+  AttnGeom g{};
+  g.BH = q.size(0) * q.size(1);
+  g.Tq = q.size(2);
+  g.Tk = k.size(2);
+  g.D = q.size(3);
+  g.Dv = v.size(3);
+  g.causal = causal;
+  g.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(g.D)));
+  const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
+  Tensor probs = make_tensor({q.size(0), q.size(1), g.Tq, g.Tk});
+  Tensor out = make_tensor({q.size(0), q.size(1), g.Tq, g.Dv});
+  const float *pq = qc.data(), *pk = kc.data(), *pv = vc.data();
+  float *pp = probs.data(), *po = out.data();
+  if (g.Tq > 0) {
+    for_each_problem(g.BH, [&](int64_t b) {
+      float* P = pp + b * g.Tq * g.Tk;
+      // P = q kᵀ * scale : [Tq, D] · [D, Tk]
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(g.Tq), static_cast<int>(g.Tk),
+                  static_cast<int>(g.D), g.scale, pq + b * g.Tq * g.D, static_cast<int>(g.D), pk + b * g.Tk * g.D,
+                  static_cast<int>(g.D), 0.0f, P, static_cast<int>(g.Tk));
+      masked_softmax_rows(P, g);
+      // out = P v : [Tq, Tk] · [Tk, Dv]
+      if (g.Dv > 0) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(g.Tq), static_cast<int>(g.Dv),
+                    static_cast<int>(g.Tk), 1.0f, P, static_cast<int>(g.Tk), pv + b * g.Tk * g.Dv,
+                    static_cast<int>(g.Dv), 0.0f, po + b * g.Tq * g.Dv, static_cast<int>(g.Dv));
+      }
+    });
+  }
+  if (should_record({q, k, v})) {
+    const bool need_s = q.requires_grad() || k.requires_grad();
+    SavedTensor sq = k.requires_grad() ? save(qc, "scaled_dot_product_attention") : SavedTensor();
+    SavedTensor sk = q.requires_grad() ? save(kc, "scaled_dot_product_attention") : SavedTensor();
+    SavedTensor sv = need_s ? save(vc, "scaled_dot_product_attention") : SavedTensor();
+    record("scaled_dot_product_attention", out, {q, k, v},
+           [sq, sk, sv, sp = save(probs, "scaled_dot_product_attention"), g](const Tensor& grad_out, GradSink& s) {
+             if (g.Tq == 0 || g.BH == 0) {  // empty output: every gradient is zero
+               for (size_t i = 0; i < 3; ++i) {
+                 if (!s.needs(i)) continue;
+                 GradSink::Accum acc = s.accumulate(i);
+                 if (acc.beta == 0.0f) kernels::fill(acc.data, shape_numel(s.input_shape(i)), 0.0f);
+               }
+               return;
+             }
+             const Tensor gy = grad_out.contiguous();
+             const float* pg = gy.data();
+             const float* pp = sp.get().data();
+             if (s.needs(2)) {  // dV [Tk, Dv] = Pᵀ [Tk, Tq] · dO [Tq, Dv]
+               GradSink::Accum acc = s.accumulate(2);
+               if (g.Dv > 0) {
+                 for_each_problem(g.BH, [&](int64_t b) {
+                   cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(g.Tk), static_cast<int>(g.Dv),
+                               static_cast<int>(g.Tq), 1.0f, pp + b * g.Tq * g.Tk, static_cast<int>(g.Tk),
+                               pg + b * g.Tq * g.Dv, static_cast<int>(g.Dv), acc.beta, acc.data + b * g.Tk * g.Dv,
+                               static_cast<int>(g.Dv));
+                 });
+               }
+             }
+             if (!s.needs(0) && !s.needs(1)) return;
+             // dS [Tq, Tk] = P ⊙ (dP - rowsum(dP ⊙ P)), dP = dO [Tq, Dv] · Vᵀ [Dv, Tk]
+             Tensor dscores = make_tensor({g.BH, g.Tq, g.Tk});
+             float* pds = dscores.data();
+             const float* pv = sv.get().data();
+             for_each_problem(g.BH, [&](int64_t b) {
+               float* dS = pds + b * g.Tq * g.Tk;
+               const float* P = pp + b * g.Tq * g.Tk;
+               if (g.Dv > 0) {
+                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(g.Tq), static_cast<int>(g.Tk),
+                             static_cast<int>(g.Dv), 1.0f, pg + b * g.Tq * g.Dv, static_cast<int>(g.Dv),
+                             pv + b * g.Tk * g.Dv, static_cast<int>(g.Dv), 0.0f, dS, static_cast<int>(g.Tk));
+               } else {
+                 std::fill(dS, dS + g.Tq * g.Tk, 0.0f);
+               }
+               for (int64_t i = 0; i < g.Tq; ++i) {
+                 float* drow = dS + i * g.Tk;
+                 const float* prow = P + i * g.Tk;
+                 const int64_t n = visible(g, i);
+                 float dot = 0.0f;
+                 for (int64_t j = 0; j < n; ++j) dot += drow[j] * prow[j];
+                 for (int64_t j = 0; j < n; ++j) drow[j] = prow[j] * (drow[j] - dot);
+                 for (int64_t j = n; j < g.Tk; ++j) drow[j] = 0.0f;
+               }
+             });
+             if (s.needs(0)) {  // dQ [Tq, D] = scale * dS [Tq, Tk] · K [Tk, D]
+               GradSink::Accum acc = s.accumulate(0);
+               const float* pk = sk.get().data();
+               for_each_problem(g.BH, [&](int64_t b) {
+                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(g.Tq), static_cast<int>(g.D),
+                             static_cast<int>(g.Tk), g.scale, pds + b * g.Tq * g.Tk, static_cast<int>(g.Tk),
+                             pk + b * g.Tk * g.D, static_cast<int>(g.D), acc.beta, acc.data + b * g.Tq * g.D,
+                             static_cast<int>(g.D));
+               });
+             }
+             if (s.needs(1)) {  // dK [Tk, D] = scale * dSᵀ [Tk, Tq] · Q [Tq, D]
+               GradSink::Accum acc = s.accumulate(1);
+               const float* pq = sq.get().data();
+               for_each_problem(g.BH, [&](int64_t b) {
+                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(g.Tk), static_cast<int>(g.D),
+                             static_cast<int>(g.Tq), g.scale, pds + b * g.Tq * g.Tk, static_cast<int>(g.Tk),
+                             pq + b * g.Tq * g.D, static_cast<int>(g.D), acc.beta, acc.data + b * g.Tk * g.D,
+                             static_cast<int>(g.D));
+               });
+             }
+           });
+  }
+  return out;
+}
+
+}  // namespace scalpel

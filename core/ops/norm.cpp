@@ -1,0 +1,315 @@
+// Normalization: batch_norm and layer_norm, fused, forward and backward side by side.
+//
+// Statistics are two-pass (mean, then the mean of squared deviations) accumulated in double, so a
+// large common offset does not destroy the variance. Forward saves the per-channel (batch_norm) or
+// per-row (layer_norm) mean and inverse standard deviation; backward uses the closed forms
+//   xhat = (x - mean) * invstd,  dxhat = dy * weight,
+//   batch_norm (training): dx = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) over N and
+//                          spatial positions of a channel (eval: dx = dxhat * invstd, statistics fixed)
+//   layer_norm:            the same means taken over the row
+//   dweight = sum(dy * xhat), dbias = sum(dy).
+// Every sum has a fixed order independent of the thread count (batch_norm: channels are split across
+// threads, each channel summed n-major; layer_norm: rows split for dx, columns split for
+// dweight/dbias), so results are reproducible bit for bit.
+#include <cmath>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/kernels/loops.h"
+#include "core/ops.h"
+
+namespace scalpel {
+
+namespace {
+
+using FloatVec = std::shared_ptr<std::vector<float>>;
+
+FloatVec make_vec(int64_t n) { return std::make_shared<std::vector<float>>(static_cast<size_t>(n)); }
+
+void check_param(const Tensor& t, int64_t n, const char* op, const char* what, const Shape& x_shape) {
+  if (t.defined() && t.shape() != Shape{n}) {
+    throw std::invalid_argument(std::string(op) + ": " + what + " has shape " + shape_str(t.shape()) + ", expected [" +
+                                std::to_string(n) + "] for input " + shape_str(x_shape));
+  }
+}
+
+// Values of an optional [n] parameter (fill value when undefined), read once on the calling thread.
+std::vector<float> values_or(const Tensor& t, int64_t n, float fill) {
+  if (!t.defined()) return std::vector<float>(static_cast<size_t>(n), fill);
+  return t.to_vector();
+}
+
+}  // namespace
+
+// x [N, C, S...] (S = product of trailing dims, 1 for [N, C]); weight, bias [C] -> out (x's shape)
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean, Tensor running_var,
+                  bool training, float momentum, float eps) {
+  if (!x.defined()) throw std::invalid_argument("batch_norm: the input is undefined");
+  if (x.dim() < 2) {
+    throw std::invalid_argument("batch_norm: input must be [N, C, ...] with at least 2 dims, got " +
+                                shape_str(x.shape()));
+  }
+  const int64_t N = x.size(0), C = x.size(1), S = N == 0 || C == 0 ? 0 : x.numel() / (N * C);
+  const int64_t M = N * S;  // values per channel
+  check_param(weight, C, "batch_norm", "weight", x.shape());
+  check_param(bias, C, "batch_norm", "bias", x.shape());
+  check_param(running_mean, C, "batch_norm", "running_mean", x.shape());
+  check_param(running_var, C, "batch_norm", "running_var", x.shape());
+  if (running_mean.defined() != running_var.defined()) {
+    throw std::invalid_argument("batch_norm: running_mean and running_var must both be defined or both undefined");
+  }
+  if (!training && !running_mean.defined()) {
+    throw std::invalid_argument("batch_norm: evaluation mode (training=false) needs running_mean and running_var "
+                                "(hint: run in training mode, or keep running statistics)");
+  }
+  if (training && M <= 1) {
+    throw std::invalid_argument("batch_norm: expected more than 1 value per channel when training, got input " +
+                                shape_str(x.shape()));
+  }
+  if (!(eps >= 0.0f) || !std::isfinite(eps)) {
+    throw std::invalid_argument("batch_norm: eps must be finite and non-negative, got " + std::to_string(eps));
+  }
+  if (!std::isfinite(momentum)) throw std::invalid_argument("batch_norm: momentum must be finite");
+
+  const Tensor xc = x.contiguous();
+  const float* px = xc.data();
+  const std::vector<float> w = values_or(weight, C, 1.0f), b = values_or(bias, C, 0.0f);
+  FloatVec mean = make_vec(C), invstd = make_vec(C);
+  std::vector<double> batch_mean(static_cast<size_t>(training ? C : 0)), batch_var(batch_mean.size());
+  const int64_t grain = std::max<int64_t>(1, kernels::kGrain / std::max<int64_t>(M, 1));
+
+  if (training) {
+    // Per-channel two-pass statistics; channels [c0, c1) per task, each summed n-major.
+    parallel_for(C, grain, [&](int64_t c0, int64_t c1) {
+      std::vector<double> acc(static_cast<size_t>(c1 - c0), 0.0);
+      for (int64_t n = 0; n < N; ++n) {
+        for (int64_t c = c0; c < c1; ++c) {
+          const float* r = px + (n * C + c) * S;
+          double s = 0.0;
+          for (int64_t i = 0; i < S; ++i) s += r[i];
+          acc[c - c0] += s;
+        }
+      }
+      std::vector<double> mu(acc.size());
+      for (int64_t c = c0; c < c1; ++c) mu[c - c0] = acc[c - c0] / static_cast<double>(M);
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int64_t n = 0; n < N; ++n) {
+        for (int64_t c = c0; c < c1; ++c) {
+          const float* r = px + (n * C + c) * S;
+          const double m = mu[c - c0];
+          double s = 0.0;
+          for (int64_t i = 0; i < S; ++i) {
+            const double d = r[i] - m;
+            s += d * d;
+          }
+          acc[c - c0] += s;
+        }
+      }
+      for (int64_t c = c0; c < c1; ++c) {
+        const double var = acc[c - c0] / static_cast<double>(M);
+        batch_mean[c] = mu[c - c0];
+        batch_var[c] = var;
+        (*mean)[c] = static_cast<float>(mu[c - c0]);
+        (*invstd)[c] = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
+      }
+    });
+    if (running_mean.defined()) {
+      // new = (1 - momentum) * old + momentum * batch_stat, with the unbiased variance.
+      const std::vector<float> rm = running_mean.to_vector(), rv = running_var.to_vector();
+      std::vector<float> nm(static_cast<size_t>(C)), nv(static_cast<size_t>(C));
+      const double mo = momentum, unbias = static_cast<double>(M) / static_cast<double>(M - 1);
+      for (int64_t c = 0; c < C; ++c) {
+        nm[c] = static_cast<float>((1.0 - mo) * rm[c] + mo * batch_mean[c]);
+        nv[c] = static_cast<float>((1.0 - mo) * rv[c] + mo * batch_var[c] * unbias);
+      }
+      NoGradGuard no_grad;
+      running_mean.copy_(Tensor::from_vector(nm, {C}));
+      running_var.copy_(Tensor::from_vector(nv, {C}));
+    }
+  } else {
+    const std::vector<float> rm = running_mean.to_vector(), rv = running_var.to_vector();
+    for (int64_t c = 0; c < C; ++c) {
+      (*mean)[c] = rm[c];
+      (*invstd)[c] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(rv[c]) + static_cast<double>(eps)));
+    }
+  }
+
+  // out = x * scale + shift per channel, scale = weight * invstd, shift = bias - mean * scale.
+  Tensor out = make_tensor(x.shape());
+  float* po = out.data();
+  std::vector<float> scale(static_cast<size_t>(C)), shift(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) {
+    scale[c] = w[c] * (*invstd)[c];
+    shift[c] = b[c] - (*mean)[c] * scale[c];
+  }
+  parallel_for(N * C, std::max<int64_t>(1, kernels::kGrain / std::max<int64_t>(S, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t c = r % C;
+      const float a = scale[c], sh = shift[c];
+      const float* xi = px + r * S;
+      float* yo = po + r * S;
+      for (int64_t i = 0; i < S; ++i) yo[i] = xi[i] * a + sh;
+    }
+  });
+
+  if (should_record({x, weight, bias})) {
+    const bool x_grad = x.requires_grad();
+    record("batch_norm", out, {x, weight, bias},
+           [sx = save(xc, "batch_norm"), mean, invstd, w = x_grad ? w : std::vector<float>(), training, N, C, S, M,
+            grain](const Tensor& grad_out, GradSink& s) {
+             const Tensor gy = grad_out.contiguous();
+             const float* pg = gy.data();
+             const float* px = sx.get().data();
+             // Per-channel sums: sum(dy) and sum(dy * xhat).
+             std::vector<double> sum_dy(static_cast<size_t>(C)), sum_dy_xhat(static_cast<size_t>(C));
+             parallel_for(C, grain, [&](int64_t c0, int64_t c1) {
+               for (int64_t c = c0; c < c1; ++c) sum_dy[c] = sum_dy_xhat[c] = 0.0;
+               for (int64_t n = 0; n < N; ++n) {
+                 for (int64_t c = c0; c < c1; ++c) {
+                   const float* xr = px + (n * C + c) * S;
+                   const float* gr = pg + (n * C + c) * S;
+                   const float m = (*mean)[c];
+                   double a = 0.0, bsum = 0.0;
+                   for (int64_t i = 0; i < S; ++i) {
+                     a += gr[i];
+                     bsum += static_cast<double>(gr[i]) * (xr[i] - m);
+                   }
+                   sum_dy[c] += a;
+                   sum_dy_xhat[c] += bsum * (*invstd)[c];
+                 }
+               }
+             });
+             if (s.needs(0)) {
+               GradSink::Accum acc = s.accumulate(0);
+               const bool fresh = acc.beta == 0.0f;
+               parallel_for(N * C, std::max<int64_t>(1, kernels::kGrain / std::max<int64_t>(S, 1)),
+                            [&](int64_t r0, int64_t r1) {
+                              for (int64_t r = r0; r < r1; ++r) {
+                                const int64_t c = r % C;
+                                const float is = (*invstd)[c], m = (*mean)[c];
+                                const float k = w[c] * is;  // dx = k * (dy - a - xhat * bcoef) in training
+                                const float a = training ? static_cast<float>(sum_dy[c] / M) : 0.0f;
+                                const float bcoef = training ? static_cast<float>(sum_dy_xhat[c] / M) : 0.0f;
+                                const float* xr = px + r * S;
+                                const float* gr = pg + r * S;
+                                float* d = acc.data + r * S;
+                                for (int64_t i = 0; i < S; ++i) {
+                                  const float v = k * (gr[i] - a - (xr[i] - m) * is * bcoef);
+                                  d[i] = fresh ? v : d[i] + v;
+                                }
+                              }
+                            });
+             }
+             if (s.needs(1)) {
+               GradSink::Accum acc = s.accumulate(1);
+               for (int64_t c = 0; c < C; ++c) {
+                 acc.data[c] = static_cast<float>(sum_dy_xhat[c]) + (acc.beta == 0.0f ? 0.0f : acc.data[c]);
+               }
+             }
+             if (s.needs(2)) {
+               GradSink::Accum acc = s.accumulate(2);
+               for (int64_t c = 0; c < C; ++c) {
+                 acc.data[c] = static_cast<float>(sum_dy[c]) + (acc.beta == 0.0f ? 0.0f : acc.data[c]);
+               }
+             }
+           });
+  }
+  return out;
+}
+
+// x [R..., D] (R = rows), weight, bias [D] -> out (x's shape), normalized over the last dim
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
+  if (!x.defined()) throw std::invalid_argument("layer_norm: the input is undefined");
+  if (x.dim() < 1) throw std::invalid_argument("layer_norm: input must have at least 1 dim, got a scalar");
+  const int64_t D = x.size(-1);
+  if (D <= 0) throw std::invalid_argument("layer_norm: the last dim of input " + shape_str(x.shape()) + " is empty");
+  check_param(weight, D, "layer_norm", "weight", x.shape());
+  check_param(bias, D, "layer_norm", "bias", x.shape());
+  if (!(eps >= 0.0f) || !std::isfinite(eps)) {
+    throw std::invalid_argument("layer_norm: eps must be finite and non-negative, got " + std::to_string(eps));
+  }
+  const int64_t R = x.numel() / D;
+  const Tensor xc = x.contiguous();
+  const float* px = xc.data();
+  const std::vector<float> w = values_or(weight, D, 1.0f), b = values_or(bias, D, 0.0f);
+  FloatVec mean = make_vec(R), invstd = make_vec(R);
+  Tensor out = make_tensor(x.shape());
+  float* po = out.data();
+  const int64_t grain = std::max<int64_t>(1, kernels::kGrain / D);
+  parallel_for(R, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xr = px + r * D;
+      double s = 0.0;
+      for (int64_t j = 0; j < D; ++j) s += xr[j];
+      const double mu = s / static_cast<double>(D);
+      double v = 0.0;
+      for (int64_t j = 0; j < D; ++j) {
+        const double d = xr[j] - mu;
+        v += d * d;
+      }
+      const float m = static_cast<float>(mu);
+      const float is = static_cast<float>(1.0 / std::sqrt(v / static_cast<double>(D) + static_cast<double>(eps)));
+      (*mean)[r] = m;
+      (*invstd)[r] = is;
+      float* yr = po + r * D;
+      for (int64_t j = 0; j < D; ++j) yr[j] = (xr[j] - m) * is * w[j] + b[j];
+    }
+  });
+  if (should_record({x, weight, bias})) {
+    record("layer_norm", out, {x, weight, bias},
+           [sx = save(xc, "layer_norm"), mean, invstd, w, R, D, grain](const Tensor& grad_out, GradSink& s) {
+             const Tensor gy = grad_out.contiguous();
+             const float* pg = gy.data();
+             const float* px = sx.get().data();
+             if (s.needs(0)) {  // dx = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * w
+               GradSink::Accum acc = s.accumulate(0);
+               const bool fresh = acc.beta == 0.0f;
+               parallel_for(R, grain, [&](int64_t r0, int64_t r1) {
+                 for (int64_t r = r0; r < r1; ++r) {
+                   const float* xr = px + r * D;
+                   const float* gr = pg + r * D;
+                   const float m = (*mean)[r], is = (*invstd)[r];
+                   double s1 = 0.0, s2 = 0.0;
+                   for (int64_t j = 0; j < D; ++j) {
+                     const double dxh = static_cast<double>(gr[j]) * w[j];
+                     s1 += dxh;
+                     s2 += dxh * ((xr[j] - m) * is);
+                   }
+                   const float a = static_cast<float>(s1 / D), bc = static_cast<float>(s2 / D);
+                   float* d = acc.data + r * D;
+                   for (int64_t j = 0; j < D; ++j) {
+                     const float v = is * (gr[j] * w[j] - a - (xr[j] - m) * is * bc);
+                     d[j] = fresh ? v : d[j] + v;
+                   }
+                 }
+               });
+             }
+             // dweight = sum over rows of dy * xhat, dbias = sum over rows of dy (columns split).
+             for (size_t which = 1; which <= 2; ++which) {
+               if (!s.needs(which)) continue;
+               GradSink::Accum acc = s.accumulate(which);
+               parallel_for(D, 64, [&](int64_t j0, int64_t j1) {
+                 std::vector<double> sum(static_cast<size_t>(j1 - j0), 0.0);
+                 for (int64_t r = 0; r < R; ++r) {
+                   const float* xr = px + r * D;
+                   const float* gr = pg + r * D;
+                   const float m = (*mean)[r], is = (*invstd)[r];
+                   if (which == 1) {
+                     for (int64_t j = j0; j < j1; ++j) sum[j - j0] += static_cast<double>(gr[j]) * ((xr[j] - m) * is);
+                   } else {
+                     for (int64_t j = j0; j < j1; ++j) sum[j - j0] += gr[j];
+                   }
+                 }
+                 for (int64_t j = j0; j < j1; ++j) {
+                   acc.data[j] = static_cast<float>(sum[j - j0]) + (acc.beta == 0.0f ? 0.0f : acc.data[j]);
+                 }
+               });
+             }
+           });
+  }
+  return out;
+}
+
+}  // namespace scalpel
