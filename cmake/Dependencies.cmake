@@ -32,3 +32,12 @@ endif()
 if(SCALPEL_BUILD_BENCH)
   find_package(benchmark REQUIRED)
 endif()
+
+# Eigen for small dense linear algebra. GCC 12 emits false -Wmaybe-uninitialized warnings from its
+# own AVX-512 intrinsics when Eigen code is inlined (GCC bug 105593), so targets using Eigen link
+# scalpel_eigen, which silences that one warning for them only.
+add_library(scalpel_eigen INTERFACE)
+target_link_libraries(scalpel_eigen INTERFACE Eigen3::Eigen)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  target_compile_options(scalpel_eigen INTERFACE -Wno-maybe-uninitialized)
+endif()

@@ -116,9 +116,10 @@ void Module::zero_grad() {
 }
 
 StateDict Module::state_dict() const {
+  // A snapshot: later training steps do not change it.
   StateDict sd;
-  for (auto& [n, t] : named_parameters()) sd.set_tensor(n, t);
-  for (auto& [n, t] : named_buffers()) sd.set_tensor(n, t);
+  for (auto& [n, t] : named_parameters()) sd.set_tensor(n, t.detach().clone());
+  for (auto& [n, t] : named_buffers()) sd.set_tensor(n, t.detach().clone());
   // Extra (non-tensor) state of every module in the tree.
   std::vector<std::pair<std::string, const Module*>> stack{{"", this}};
   while (!stack.empty()) {

@@ -83,7 +83,8 @@ class Module {
   void zero_grad();
 
   // ---- state ----
-  // Parameters and buffers by dotted name, plus modules' extra state (e.g. dropout RNG).
+  // A snapshot (copies) of parameters and buffers by dotted name, plus modules' extra state
+  // (e.g. dropout RNG).
   StateDict state_dict() const;
   // Copies values in place. Strict: a missing key, an unexpected key or a wrong shape throws
   // std::invalid_argument naming the key (and both shapes).
