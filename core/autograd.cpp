@@ -281,8 +281,12 @@ class Engine {
   void add_to(int64_t idx, const Tensor& g_in, const char* op, const Shape& shape) {
     Tensor g = g_in;
     if (g.shape() != shape) {
-      if (shape_numel(g.shape()) != shape_numel(shape) &&
-          broadcast_shapes(shape, g.shape(), op) != g.shape()) {
+      bool summable = false;  // g is a broadcast of `shape`
+      try {
+        summable = broadcast_shapes(shape, g.shape(), op) == g.shape();
+      } catch (const std::invalid_argument&) {
+      }
+      if (shape_numel(g.shape()) != shape_numel(shape) && !summable) {
         throw std::logic_error(std::string(op) + ": backward produced a gradient of shape " +
                                shape_str(g.shape()) + " for an input of shape " + shape_str(shape));
       }

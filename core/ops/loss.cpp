@@ -141,7 +141,8 @@ Tensor cross_entropy(const Tensor& logits, const IndexTensor& targets, const Cro
     if (t == options.ignore_index) continue;
     if (t < 0 || t >= C) {
       throw std::invalid_argument("cross_entropy: target " + std::to_string(t) + " at row " + std::to_string(i) +
-                                  " is out of range [0, " + std::to_string(C) + ")");
+                                  " is out of range [0, " + std::to_string(C) + ") for logits of shape " +
+                                  shape_str(logits.shape()));
     }
     ++valid;
   }
@@ -238,9 +239,11 @@ Tensor norm(const Tensor& a) {
 }
 
 Tensor norm(const Tensor& a, int64_t dim, bool keepdim) {
-  const Tensor ss = sum(square(a), {dim}, true);
+  if (!a.defined()) throw std::invalid_argument("norm: the input is undefined");
+  const int64_t d = normalize_dim(dim, a.dim(), "norm");
+  const Tensor ss = sum(square(a), {d}, true);
   const Tensor n = sqrt(ss);
-  return keepdim ? n : n.squeeze(normalize_dim(dim, a.dim(), "norm"));
+  return keepdim ? n : n.squeeze(d);
 }
 
 float max_abs_diff(const Tensor& a, const Tensor& b) {

@@ -41,13 +41,18 @@ Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& dims_sorted,
   return out;
 }
 
-std::vector<int64_t> normalize_dims(const std::vector<int64_t>& dims, int64_t rank, const char* op) {
+std::vector<int64_t> normalize_dims(const std::vector<int64_t>& dims, const Shape& shape, const char* op) {
+  const int64_t rank = static_cast<int64_t>(shape.size());
   std::vector<int64_t> out;
-  for (int64_t d : dims) out.push_back(normalize_dim(d, rank, op));
-  std::sort(out.begin(), out.end());
-  if (std::adjacent_find(out.begin(), out.end()) != out.end()) {
-    throw std::invalid_argument(std::string(op) + ": a dimension is listed twice");
+  for (size_t k = 0; k < dims.size(); ++k) {
+    const int64_t d = normalize_dim(dims[k], rank, op);
+    if (std::find(out.begin(), out.end(), d) != out.end()) {
+      throw std::invalid_argument(std::string(op) + ": dimension " + std::to_string(dims[k]) + " is listed twice in " +
+                                  shape_str(dims) + " (tensor of shape " + shape_str(shape) + ")");
+    }
+    out.push_back(d);
   }
+  std::sort(out.begin(), out.end());
   return out;
 }
 
@@ -140,7 +145,7 @@ Tensor sum(const Tensor& a) {
 
 // a (A) -> A with `dims` removed (or kept as size 1)
 Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
-  const std::vector<int64_t> ds = normalize_dims(dims, a.dim(), "sum");
+  const std::vector<int64_t> ds = normalize_dims(dims, a.shape(), "sum");
   Tensor out = sum_dims_data(a, ds).reshape(reduced_shape(a.shape(), ds, keepdim)).detach();
   if (should_record({a})) {
     record("sum_dim", out, {a}, [shape = a.shape(), ds](const Tensor& g, GradSink& s) {
@@ -163,7 +168,7 @@ Tensor mean(const Tensor& a) {
 }
 
 Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
-  const std::vector<int64_t> ds = normalize_dims(dims, a.dim(), "mean");
+  const std::vector<int64_t> ds = normalize_dims(dims, a.shape(), "mean");
   int64_t count = 1;
   for (int64_t d : ds) count *= a.shape()[d];
   if (count == 0) throw std::invalid_argument("mean: reducing over an empty dimension (shape " + shape_str(a.shape()) + ")");

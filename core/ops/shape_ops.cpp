@@ -131,7 +131,10 @@ Tensor permute(const Tensor& a, const std::vector<int64_t>& dims) {
   Shape shape(dims.size()), strides(dims.size());
   for (size_t k = 0; k < dims.size(); ++k) {
     p[k] = normalize_dim(dims[k], a.dim(), "permute");
-    if (seen[p[k]]++) throw std::invalid_argument("permute: dimension " + std::to_string(dims[k]) + " is repeated");
+    if (seen[p[k]]++) {
+      throw std::invalid_argument("permute: dimension " + std::to_string(dims[k]) + " is repeated in " +
+                                  shape_str(dims) + " (tensor of shape " + shape_str(a.shape()) + ")");
+    }
     shape[k] = a.shape()[p[k]];
     strides[k] = a.strides()[p[k]];
     inverse[p[k]] = static_cast<int64_t>(k);
@@ -434,7 +437,10 @@ Tensor embedding(const Tensor& weight, const IndexTensor& ids) {
 Tensor pad2d(const Tensor& a, int64_t pad_h, int64_t pad_w) {
   check_defined(a, "pad2d");
   if (a.dim() < 2) throw std::invalid_argument("pad2d: expected at least 2 dims, got " + shape_str(a.shape()));
-  if (pad_h < 0 || pad_w < 0) throw std::invalid_argument("pad2d: padding must be non-negative");
+  if (pad_h < 0 || pad_w < 0) {
+    throw std::invalid_argument("pad2d: padding must be non-negative, got pad_h " + std::to_string(pad_h) +
+                                " and pad_w " + std::to_string(pad_w) + " for shape " + shape_str(a.shape()));
+  }
   Shape shape = a.shape();
   shape[a.dim() - 2] += 2 * pad_h;
   shape[a.dim() - 1] += 2 * pad_w;
