@@ -181,7 +181,10 @@ Tensor pow(const Tensor& a, float p) {
   check_defined(a, "pow", "a");
   if (p == 2.0f) return square(a);
   Tensor out = kernels::map(a, [p](float x) { return std::pow(x, p); });
-  if (should_record({a})) record_unary_x("pow", out, a, [p](float x) { return p * std::pow(x, p - 1.0f); });
+  // p = 0: the derivative is 0 everywhere (as in PyTorch), not 0 * x^-1 = NaN at x = 0.
+  if (should_record({a})) {
+    record_unary_x("pow", out, a, [p](float x) { return p == 0.0f ? 0.0f : p * std::pow(x, p - 1.0f); });
+  }
   return out;
 }
 

@@ -238,12 +238,27 @@ Tensor norm(const Tensor& a) {
   return out;
 }
 
+// a (A) -> A without `dim` (or kept as size 1): sqrt(sum(a^2)) along dim; the gradient at an
+// all-zero slice is 0, as for norm(a) (the composite sqrt(sum(square)) would give 0 * inf = NaN)
 Tensor norm(const Tensor& a, int64_t dim, bool keepdim) {
   if (!a.defined()) throw std::invalid_argument("norm: the input is undefined");
   const int64_t d = normalize_dim(dim, a.dim(), "norm");
-  const Tensor ss = sum(square(a), {d}, true);
-  const Tensor n = sqrt(ss);
-  return keepdim ? n : n.squeeze(d);
+  Tensor n, out;
+  {
+    NoGradGuard no_grad;
+    n = sqrt(sum(square(a), {d}, true));  // keepdim shape
+    out = keepdim ? n : n.squeeze(d);
+  }
+  if (should_record({a})) {
+    record("norm_dim", out, {a}, [sx = save(a, "norm"), sn = save(n, "norm")](const Tensor& g, GradSink& s) {
+      // dx = g * x / n, and 0 where n == 0
+      const Tensor& nv = sn.get();
+      const Tensor k = kernels::map2(g.reshape(nv.shape()), nv, nv.shape(),
+                                     [](float gv, float v) { return v > 0.0f ? gv / v : 0.0f; });
+      s.add(0, mul(sx.get(), k));
+    });
+  }
+  return out;
 }
 
 float max_abs_diff(const Tensor& a, const Tensor& b) {

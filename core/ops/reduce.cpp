@@ -90,8 +90,13 @@ void sum_dim_kernel(const float* x, float* out, const Split3& s) {
                });
 }
 
-// Sum over the sorted dims, no autograd.
+// Sum over the sorted dims, no autograd. Always a fresh tensor (never an alias of `a`).
 Tensor sum_dims_data(const Tensor& a, const std::vector<int64_t>& dims_sorted) {
+  if (dims_sorted.empty()) {
+    Tensor copy = make_tensor(a.shape());
+    kernels::copy_to_contiguous(a, copy.data());
+    return copy;
+  }
   Tensor x = a.contiguous();
   Shape shape = x.shape();
   // Reduce from the last listed dim to the first, keeping dims (size 1) so indices stay valid.

@@ -236,11 +236,11 @@ TEST(Golden, BroadcastBinary) { EXPECT_GE(run_family(kBinary, 1e-6, 1e-6), 8); }
 
 // Tolerance: atol 5e-7, rtol 1e-6. libm exp/tanh/erf differ from torch's vectorised versions by an
 // ulp or two (measured worst: 2.4e-7 absolute, in gelu_erf).
-TEST(Golden, Unary) { EXPECT_GE(run_family(kUnary, 5e-7, 1e-6), 14); }
+TEST(Golden, Unary) { EXPECT_GE(run_family(kUnary, 5e-7, 1e-6), 18); }
 
 // Tolerance: atol 1e-6, rtol 1e-6. Scalpel sums in double, torch in float32 (measured worst:
 // 2.4e-7 absolute). Includes logsumexp of values around 80, where a naive exp overflows.
-TEST(Golden, Reductions) { EXPECT_GE(run_family(kReduce, 1e-6, 1e-6), 13); }
+TEST(Golden, Reductions) { EXPECT_GE(run_family(kReduce, 1e-6, 1e-6), 14); }
 
 // Tolerance: atol 2e-7, rtol 1e-6 (values are probabilities and log-probabilities of rows of 3-5;
 // measured worst: 3e-8 absolute).

@@ -183,6 +183,20 @@ unary("relu", "relu", torch.relu, lambda g: away_from_zero(g, 3, 4))
 unary("gelu_erf", "gelu", lambda x: F.gelu(x), lambda g: randn(g, 3, 7, scale=2.0), approximate="none")
 unary("gelu_tanh", "gelu", lambda x: F.gelu(x, approximate="tanh"), lambda g: randn(g, 3, 7, scale=2.0),
       approximate="tanh")
+unary("pow_0_at_zero", "pow", lambda x: torch.pow(x, 0.0), lambda g: torch.tensor([[0.0, 1.5, -2.0], [0.0, 0.25, 3.0]]),
+      exponent=0.0)
+
+
+# Kinks at exactly the kink: PyTorch's subgradient conventions (relu'(0) = 0, abs'(0) = 0, clamp
+# passes the gradient at both bounds).
+def with_kinks(g, *values):
+    return torch.cat([torch.tensor(values, dtype=torch.float32), randn(g, 4)]).reshape(2, -1)
+
+
+unary("relu_at_zero", "relu", torch.relu, lambda g: with_kinks(g, 0.0, -0.0))
+unary("abs_at_zero", "abs", torch.abs, lambda g: with_kinks(g, 0.0, -0.0))
+unary("clamp_at_bounds", "clamp", lambda x: torch.clamp(x, -0.5, 0.5), lambda g: with_kinks(g, -0.5, 0.5),
+      low=-0.5, high=0.5)
 unary("clamp", "clamp", lambda x: torch.clamp(x, -0.5, 0.5), lambda g: away_from_zero(g, 4, 5, lo=0.02, hi=1.0),
       low=-0.5, high=0.5)
 
@@ -210,6 +224,13 @@ reduction("logsumexp_dim0_keepdim", "logsumexp", (3, 5, 2), lambda x: torch.logs
           dim=0, keepdim=True)
 reduction("norm_all", "norm", (3, 4), lambda x: torch.linalg.vector_norm(x))
 reduction("norm_dim", "norm_dim", (3, 4), lambda x: torch.linalg.vector_norm(x, dim=1), dim=1, keepdim=False)
+
+
+@case("norm_dim_zero_row")  # the gradient of a zero slice is 0, not NaN
+def _(g):
+    x = torch.cat([randn(g, 1, 4), torch.zeros(1, 4), randn(g, 1, 4)])
+    return ({"op": "norm_dim", "dim": -1, "keepdim": True}, {"x": x}, {},
+            lambda x: torch.linalg.vector_norm(x, dim=-1, keepdim=True))
 
 
 @case("logsumexp_large")  # values around 80: a naive exp overflows float32
