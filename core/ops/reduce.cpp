@@ -296,6 +296,7 @@ Tensor sum_to(const Tensor& a, const Shape& shape) {
 IndexTensor argmax(const Tensor& a, int64_t dim) {
   const int64_t d = normalize_dim(dim, a.dim(), "argmax");
   const Split3 s = split_at(a.shape(), d);
+  if (s.r == 0) throw std::invalid_argument("argmax: dimension " + std::to_string(dim) + " is empty (shape " + shape_str(a.shape()) + ")");
   Tensor x = a.contiguous();
   Shape out_shape = reduced_shape(a.shape(), {d}, false);
   std::vector<int64_t> idx(static_cast<size_t>(s.outer * s.inner));
@@ -305,7 +306,8 @@ IndexTensor argmax(const Tensor& a, int64_t dim) {
       const float* p = px + o * s.r * s.inner + i;
       int64_t best = 0;
       for (int64_t r = 1; r < s.r; ++r) {
-        if (p[r * s.inner] > p[best * s.inner]) best = r;
+        const float v = p[r * s.inner], bv = p[best * s.inner];
+        if (v > bv || (std::isnan(v) && !std::isnan(bv))) best = r;  // NaN is maximal, as in max()
       }
       idx[o * s.inner + i] = best;
     }

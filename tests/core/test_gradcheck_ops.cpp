@@ -163,3 +163,46 @@ TEST(Gradcheck, SoftmaxLosses) {
   EXPECT_TRUE(gradcheck("norm", [](const auto& x) { return norm(x[0]); }, {randn({3, 4}, 131)}));
   EXPECT_TRUE(gradcheck("norm dim", [](const auto& x) { return norm(x[0], 1); }, {randn({3, 4}, 132)}));
 }
+
+// ---- variants not covered above: other dims, broadcast shapes, views and index layouts ----
+
+TEST(Gradcheck, MoreVariants) {
+  EXPECT_TRUE(gradcheck("view", [](const auto& x) { return mul(x[0].contiguous().view({2, 6}), x[1]); }, {randn({3, 4}, 140), randn({2, 6}, 141)}));
+  EXPECT_TRUE(gradcheck("view -1", [](const auto& x) { return square(x[0].contiguous().view({-1})); }, {randn({2, 3, 2}, 142)}));
+  EXPECT_TRUE(gradcheck("reshape copy path", [](const auto& x) { return mul(x[0].t().reshape({-1}), 2.0f); }, {randn({3, 4}, 143)}));
+  EXPECT_TRUE(gradcheck("maximum broadcast", [](const auto& x) { return maximum(x[0], x[1]); }, {randn({3, 4}, 144), add(randn({4}, 145), 0.05f)}));
+  Tensor mask = Tensor::from_vector({1, 0, 1}, {3, 1});
+  EXPECT_TRUE(gradcheck("where broadcast mask", [mask](const auto& x) { return where(mask, x[0], x[1]); }, {randn({3, 4}, 146), randn({4}, 147)}));
+  EXPECT_TRUE(gradcheck("div both broadcast", [](const auto& x) { return div(x[0], x[1]); }, {randn({3, 1}, 148), away_from_zero({1, 4}, 149, 0.5f)}));
+  EXPECT_TRUE(gradcheck("operator/ float", [](const auto& x) { return x[0] / 4.0f - 1.0f; }, {randn({3, 4}, 150)}));
+  EXPECT_TRUE(gradcheck("max dim -1", [](const auto& x) { return max(x[0], -1); }, {randn({2, 3, 5}, 151)}));
+  EXPECT_TRUE(gradcheck("mean dims 0,1", [](const auto& x) { return mean(x[0], {0, 1}); }, {randn({2, 3, 4}, 152)}));
+  EXPECT_TRUE(gradcheck("logsumexp mid", [](const auto& x) { return logsumexp(x[0], 1); }, {randn({2, 4, 3}, 153)}));
+  EXPECT_TRUE(gradcheck("softmax mid", [](const auto& x) { return softmax(x[0], 1); }, {randn({2, 4, 3}, 154)}));
+  EXPECT_TRUE(gradcheck("norm dim 0 keepdim", [](const auto& x) { return norm(x[0], 0, true); }, {randn({3, 4}, 155)}));
+  EXPECT_TRUE(gradcheck("sum_to leading", [](const auto& x) { return sum_to(x[0], {4}); }, {randn({2, 3, 4}, 156)}));
+  EXPECT_TRUE(gradcheck("transpose mid", [](const auto& x) { return mul(x[0].transpose(1, 2), x[1]); }, {randn({2, 3, 4}, 157), randn({2, 4, 3}, 158)}));
+  EXPECT_TRUE(gradcheck("narrow dim0 select neg", [](const auto& x) { return square(x[0].narrow(0, 1, 2).select(1, -1)); }, {randn({4, 3}, 159)}));
+  EXPECT_TRUE(gradcheck("slice", [](const auto& x) { return square(x[0].slice(1, -3, -1)); }, {randn({3, 5}, 160)}));
+  EXPECT_TRUE(gradcheck("expand leading", [](const auto& x) { return mul(x[0].expand({2, 3}), x[1]); }, {randn({3}, 161), randn({2, 3}, 162)}));
+  EXPECT_TRUE(gradcheck("squeeze mid", [](const auto& x) { return square(x[0].squeeze(1)); }, {randn({3, 1, 4}, 163)}));
+  EXPECT_TRUE(gradcheck("linear 1d input", [](const auto& x) { return linear(x[0], x[1], x[2]); }, {randn({4}, 164), randn({3, 4}, 165), randn({3}, 166)}));
+}
+
+TEST(Gradcheck, MoreIndexAndLossVariants) {
+  IndexTensor g0({2, 0, 1, 1, 0, 2}, {2, 3});
+  EXPECT_TRUE(gradcheck("gather dim0", [g0](const auto& x) { return square(gather(x[0], 0, g0)); }, {randn({3, 3}, 170)}));
+  IndexTensor i0({1, 1, 0});
+  EXPECT_TRUE(gradcheck("index_select dim0", [i0](const auto& x) { return square(index_select(x[0], 0, i0)); }, {randn({2, 4}, 171)}));
+  EXPECT_TRUE(gradcheck("index_select last", [i0](const auto& x) { return square(index_select(x[0], -1, i0)); }, {randn({3, 2}, 172)}));
+  IndexTensor ids({2, 0, 2});
+  EXPECT_TRUE(gradcheck("embedding 1d ids", [ids](const auto& x) { return square(embedding(x[0], ids)); }, {randn({3, 4}, 173)}));
+  EXPECT_TRUE(gradcheck("concat three dim0", [](const auto& x) { return square(concat({x[0], x[1], x[2]}, 0)); }, {randn({1, 3}, 174), randn({2, 3}, 175), randn({3, 3}, 176)}));
+  EXPECT_TRUE(gradcheck("stack dim0", [](const auto& x) { return square(stack({x[0], x[1]}, 0)); }, {randn({2, 3}, 177), randn({2, 3}, 178)}));
+  EXPECT_TRUE(gradcheck("stack last", [](const auto& x) { return square(stack({x[0], x[1]}, -1)); }, {randn({2, 3}, 179), randn({2, 3}, 180)}));
+  EXPECT_TRUE(gradcheck("pad2d 4d", [](const auto& x) { return square(pad2d(x[0], 2, 1)); }, {randn({2, 1, 2, 3}, 181)}));
+  IndexTensor t({3, -100, 0, 2, 4});
+  EXPECT_TRUE(gradcheck("cross_entropy smoothing+ignore", [t](const auto& x) { return cross_entropy(x[0], t, CrossEntropyOptions().set_label_smoothing(0.2f)); }, {randn({5, 5}, 182)}));
+  IndexTensor tc({2, 0, 2, 1});
+  EXPECT_TRUE(gradcheck("cross_entropy custom ignore", [tc](const auto& x) { return cross_entropy(x[0], tc, CrossEntropyOptions().set_ignore_index(2)); }, {randn({4, 3}, 183)}));
+}

@@ -628,3 +628,42 @@ TEST(GeneratorTest, StateSaveAndRestore) {
   g.set_state(saved);
   for (int i = 0; i < 20; ++i) EXPECT_EQ(other.next_u64(), g.next_u64());
 }
+
+// ---- non-differentiable helpers of core/ops.h ----------------------------------------------------
+
+TEST(TensorHelpers, Argmax) {
+  Tensor a = Tensor::from_vector({1, 5, 5, 0, -1, 2, 9, 9, 3, 4, 4, 4}, {2, 2, 3});
+  IndexTensor last = argmax(a, -1);
+  EXPECT_EQ(last.shape, (Shape{2, 2}));
+  EXPECT_EQ(last.data, (std::vector<int64_t>{1, 2, 0, 0}));  // ties: the first maximum
+  IndexTensor mid = argmax(a, 1);
+  EXPECT_EQ(mid.shape, (Shape{2, 3}));
+  EXPECT_EQ(mid.data, (std::vector<int64_t>{0, 0, 0, 0, 0, 1}));
+  IndexTensor first = argmax(a, 0);
+  EXPECT_EQ(first.data, (std::vector<int64_t>{1, 1, 0, 1, 1, 1}));
+  // Works on a non-contiguous view, and agrees with max() on NaN (NaN is maximal).
+  EXPECT_EQ(argmax(a.select(0, 0).t(), 1).data, (std::vector<int64_t>{0, 0, 0}));
+  const float nan = std::nanf("");
+  EXPECT_EQ(argmax(Tensor::from_vector({1, nan, 3}), 0).data, (std::vector<int64_t>{1}));
+  EXPECT_TRUE(std::isnan(max(Tensor::from_vector({1, nan, 3})).item()));
+  EXPECT_THROW(argmax(a, 3), std::invalid_argument);
+  expect_throw_msg<std::invalid_argument>([] { argmax(Tensor::zeros({2, 0}), 1); }, {"argmax", "dimension 1 is empty", "[2, 0]"});
+}
+
+TEST(TensorHelpers, MaxAbsDiffAndAllclose) {
+  Tensor a = Tensor::from_vector({1, 2, 3});
+  Tensor b = Tensor::from_vector({1, 2.5f, 2});
+  EXPECT_FLOAT_EQ(max_abs_diff(a, b), 1.0f);
+  EXPECT_FLOAT_EQ(max_abs_diff(a, a), 0.0f);
+  EXPECT_TRUE(std::isnan(max_abs_diff(a, Tensor::from_vector({1, std::nanf(""), 3}))));
+  expect_throw_msg<std::invalid_argument>([&] { max_abs_diff(a, Tensor::zeros({2})); }, {"max_abs_diff", "[3]", "[2]"});
+  EXPECT_TRUE(allclose(a, a));
+  EXPECT_FALSE(allclose(a, b));
+  EXPECT_TRUE(allclose(a, b, 0.0f, 1.0f));
+  EXPECT_FALSE(allclose(a, b, 0.0f, 0.99f));
+  EXPECT_TRUE(allclose(Tensor::from_vector({100}), Tensor::from_vector({101}), 0.01f));
+  EXPECT_FALSE(allclose(a, Tensor::zeros({3, 1})));                                   // shapes differ
+  EXPECT_FALSE(allclose(Tensor::from_vector({std::nanf("")}), Tensor::from_vector({std::nanf("")})));
+  Tensor m = Tensor::from_vector({1, 2, 3, 4}, {2, 2});
+  EXPECT_TRUE(allclose(m.t(), Tensor::from_vector({1, 3, 2, 4}, {2, 2}), 0.0f, 0.0f));  // views compare by value
+}
