@@ -8,6 +8,7 @@
 
 #include "core/ops.h"
 #include "core/grad_vector.h"
+#include "core/parallel.h"
 
 using namespace scalpel;
 
@@ -483,4 +484,28 @@ TEST(AutogradEdge, ReductionsOverNoDimsReturnFreshTensors) {
   s.fill_(0.0f);
   EXPECT_EQ(a.to_vector(), (std::vector<float>{1, 2, 3, 4}));
   EXPECT_EQ(a.version(), 0u);
+}
+
+// The reductions use a fixed chunking and the elementwise kernels compute each element in one
+// thread, so their results (and gradients) do not depend on the thread count at all.
+TEST(AutogradEdge, ReductionsAndElementwiseAreThreadCountIndependent) {
+  auto run = [](int threads) {
+    set_num_threads(threads);
+    Generator gen(3);
+    Tensor x = Tensor::normal({1024, 640}, gen).set_requires_grad();  // large enough to go parallel
+    Tensor h = tanh(mul(x, 0.5f));
+    Tensor loss = add(add(sum(h), mean(square(h), {0}).sum()),
+                      add(logsumexp(h, 1).sum(), cross_entropy(h, IndexTensor(std::vector<int64_t>(1024, 3)))));
+    std::vector<float> out{loss.item()};
+    const std::vector<float> g = grad({loss}, {x})[0].to_vector();
+    out.insert(out.end(), g.begin(), g.end());
+    return out;
+  };
+  const std::vector<float> one = run(1);
+  const std::vector<float> two = run(2);
+  const std::vector<float> two_again = run(2);
+  set_num_threads(0);
+  EXPECT_EQ(two, two_again);
+  EXPECT_EQ(one.size(), two.size());
+  EXPECT_TRUE(one == two) << "loss with 1 thread " << one[0] << ", with 2 threads " << two[0];
 }

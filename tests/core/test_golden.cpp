@@ -257,3 +257,15 @@ TEST(Golden, IndexAndShapeOps) { EXPECT_GE(run_family(kIndex, 0.0, 0.0), 8); }
 // Tolerance: atol 1e-6, rtol 1e-5: a chain of five ops, so rounding differences compound
 // (measured worst: 1.2e-7 absolute).
 TEST(Golden, MlpCrossEntropy) { EXPECT_GE(run_family(kComposite, 1e-6, 1e-5), 1); }
+
+TEST(Golden, MissingFixtureNamesTheFileAndTheFix) {
+  try {
+    GoldenFile f("no_such_fixture.json");
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("golden fixture not found"), std::string::npos) << m;
+    EXPECT_NE(m.find("no_such_fixture.json"), std::string::npos) << m;
+    EXPECT_NE(m.find("gen_torch.py"), std::string::npos) << m;
+  }
+}
