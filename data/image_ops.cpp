@@ -54,7 +54,7 @@ ResampleAxis bicubic_axis(int64_t in_size, int64_t out_size, bool antialias) {
     std::vector<double> w;
     double total = 0.0;
     for (int64_t j = lo; j < hi; ++j) {
-      const double v = cubic_kernel((static_cast<double>(j) - center + 0.5) / scale);
+      const double v = cubic_kernel((static_cast<double>(j) - center + 0.5) / scale, -0.5);
       w.push_back(v);
       total += v;
     }

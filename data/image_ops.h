@@ -8,9 +8,9 @@
 // torch). Sampling follows align_corners=False: output pixel o samples the input at
 // (o + 0.5) * in/out - 0.5, and the 4 taps are clamped to the border (edge replication).
 //
-// Downscaling with `antialias` widens the kernel by the scale factor and renormalises the weights
-// (the PIL / torch antialias=True scheme), which avoids aliasing when an image folder holds large
-// pictures. Upscaling ignores `antialias`.
+// Downscaling with `antialias` widens the kernel by the scale factor, drops taps outside the image
+// and renormalises the weights, with a = -0.5: exactly torch's antialias=True (which follows PIL).
+// It avoids aliasing when an image folder holds large pictures. Upscaling ignores `antialias`.
 #pragma once
 
 #include <cstdint>
