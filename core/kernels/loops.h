@@ -195,9 +195,20 @@ void map_inplace(Tensor& dst, F f) {
                   });
 }
 
-// dst = f(dst, src) in place, src broadcast to dst's shape.
+inline void copy_to_contiguous(const Tensor& src, float* dst);
+
+// dst = f(dst, src) in place, src broadcast to dst's shape. A src that shares dst's storage other
+// than element for element (x.add_(x.t()), a shifted narrow, a broadcast row of dst) is read from
+// a copy first, so no element is read after it was overwritten.
 template <class F>
 void binary_inplace(Tensor& dst, const Tensor& src, F f) {
+  if (src.storage() == dst.storage() && !(src.offset() == dst.offset() && src.shape() == dst.shape() &&
+                                          src.strides() == dst.strides())) {
+    Tensor copy = make_tensor(src.shape());
+    copy_to_contiguous(src, copy.data());
+    binary_inplace(dst, copy, f);
+    return;
+  }
   float* pd = dst.data();
   const float* ps = src.data();
   if (dst.is_contiguous() && src.is_contiguous() && src.shape() == dst.shape()) {

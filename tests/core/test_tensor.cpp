@@ -513,6 +513,24 @@ TEST(TensorVersion, BumpedByEveryInPlaceOpAndSharedByViews) {
   expect_throw_msg<std::invalid_argument>([&] { b.add_(Tensor::zeros({4, 3, 3})); }, {"add_", "[4, 3, 3]", "[3, 3]"});
 }
 
+TEST(TensorVersion, InPlaceOpsReadAnOverlappingSourceAsItWasBefore) {
+  Tensor a = Tensor::from_vector({1, 2, 3, 4}, {2, 2});
+  a.copy_(a.t());
+  EXPECT_EQ(a.to_vector(), (std::vector<float>{1, 3, 2, 4}));
+  Tensor b = Tensor::from_vector({1, 2, 3, 4}, {2, 2});
+  b.add_(b.t());  // symmetric result
+  EXPECT_EQ(b.to_vector(), (std::vector<float>{2, 5, 5, 8}));
+  Tensor c = Tensor::arange(6);
+  c.narrow(0, 1, 5).copy_(c.narrow(0, 0, 5));  // shift right by one
+  EXPECT_EQ(c.to_vector(), (std::vector<float>{0, 0, 1, 2, 3, 4}));
+  Tensor d = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {3, 2});
+  d.add_(d.select(0, 0), 10.0f);  // a broadcast row of d itself
+  EXPECT_EQ(d.to_vector(), (std::vector<float>{11, 22, 13, 24, 15, 26}));
+  Tensor e = Tensor::from_vector({1, 2, 3});
+  e.add_(e);  // exact aliasing is element for element
+  EXPECT_EQ(e.to_vector(), (std::vector<float>{2, 4, 6}));
+}
+
 // ---- storage ------------------------------------------------------------------------------------
 
 TEST(TensorStorage, Is64ByteAligned) {
