@@ -1,0 +1,375 @@
+#include "experiments/runner/report.h"
+
+#include <sys/stat.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iomanip>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+#include "experiments/runner/metrics.h"
+#include "experiments/runner/pareto.h"
+#include "experiments/runner/runner.h"
+
+namespace fs = std::filesystem;
+
+namespace scalpel {
+namespace experiments {
+
+std::string method_color(const std::string& method, size_t index) {
+  static const std::map<std::string, std::string> fixed{
+      {"mixed", "#1f77b4"}, {"pcgrad", "#ff7f0e"}, {"dynamic-barrier", "#2ca02c"}, {"db", "#2ca02c"}, {"bloop", "#d62728"}};
+  static const char* palette[] = {"#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+  auto it = fixed.find(method);
+  return it != fixed.end() ? it->second : palette[index % 6];
+}
+
+bool gnuplot_available() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
+
+bool run_gnuplot(const std::string& script_path, std::string* error) {
+  const std::string log = script_path + ".log";
+  const std::string cmd = "gnuplot '" + script_path + "' >'" + log + "' 2>&1";
+  if (std::system(cmd.c_str()) != 0) {
+    if (error) {
+      std::string msg;
+      try {
+        msg = read_text(log);
+      } catch (...) {
+      }
+      *error = "gnuplot failed on " + script_path + (msg.empty() ? "" : ": " + msg.substr(0, 400));
+    }
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+double json_number(const nlohmann::json& j, const std::string& key) {
+  if (!j.contains(key) || j[key].is_null()) return NAN;
+  if (j[key].is_number()) return j[key].get<double>();
+  return NAN;
+}
+
+std::string fmt(double v, int prec = 5) {
+  if (!std::isfinite(v)) return "n/a";
+  std::ostringstream os;
+  os << std::setprecision(prec) << v;
+  return os.str();
+}
+
+// Writes "x y\n" rows.
+void write_points(const std::string& path, const std::vector<Point2>& pts) {
+  std::ostringstream os;
+  os << std::setprecision(9);
+  for (const Point2& p : pts) {
+    if (std::isfinite(p.x) && std::isfinite(p.y)) os << p.x << ' ' << p.y << '\n';
+  }
+  write_text_atomic(path, os.str());
+}
+
+std::string gp_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+struct PlotSpec {
+  std::string main_label = "main loss", aux_label = "auxiliary loss";
+  bool log_axes = false;
+};
+
+// Emits the plot commands for one split ("train" or "eval").
+std::string pareto_script(const std::string& split, const std::vector<RunSummary>& runs,
+                          const std::vector<std::string>& methods, const std::string& dir, const PlotSpec& spec,
+                          std::vector<std::string>& warnings) {
+  const std::string pdir = dir + "/plots";
+  std::vector<std::string> plots;
+  for (size_t mi = 0; mi < methods.size(); ++mi) {
+    const std::string& m = methods[mi];
+    const std::string color = method_color(m, mi);
+    const std::string faint = "#B0" + color.substr(1);  // alpha: mostly transparent
+    std::vector<Point2> finals;
+    std::vector<double> lambdas;
+    for (const RunSummary& r : runs) {
+      if (r.method != m || r.status != "done") continue;
+      const Point2 p = split == "train" ? Point2{r.train_main, r.train_aux} : Point2{r.eval_main, r.eval_aux};
+      if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
+      finals.push_back(p);
+      lambdas.push_back(r.lambda);
+      // Trajectory from metrics.csv.
+      try {
+        const MetricsLog log = MetricsLog::read_csv(r.dir + "/metrics.csv");
+        std::vector<Point2> traj;
+        const auto xs = log.column(split + "_main"), ys = log.column(split + "_aux");
+        for (size_t i = 0; i < xs.size(); ++i) traj.push_back({xs[i], ys[i]});
+        const std::string tf = pdir + "/traj_" + split + "_" + m + "_" + std::to_string(finals.size()) + ".dat";
+        write_points(tf, traj);
+        plots.push_back(gp_quote(tf) + " using 1:2 with lines lw 1 lc rgb '" + faint + "' notitle");
+      } catch (const std::exception& e) {
+        warnings.push_back(std::string("no trajectory for ") + r.dir + ": " + e.what());
+      }
+    }
+    if (finals.empty()) continue;
+    const std::string ff = pdir + "/final_" + split + "_" + m + ".dat";
+    {
+      std::ostringstream os;
+      os << std::setprecision(9);
+      for (size_t i = 0; i < finals.size(); ++i) os << finals[i].x << ' ' << finals[i].y << ' ' << lambdas[i] << '\n';
+      write_text_atomic(ff, os.str());
+    }
+    std::vector<Point2> front;
+    for (size_t i : pareto_front(finals)) front.push_back(finals[i]);
+    const std::string fr = pdir + "/front_" + split + "_" + m + ".dat";
+    write_points(fr, front);
+    plots.push_back(gp_quote(fr) + " using 1:2 with lines lw 2 dt 2 lc rgb '" + color + "' notitle");
+    plots.push_back(gp_quote(ff) + " using 1:2 with points pt 7 ps 1.8 lc rgb '" + color + "' title " + gp_quote(m));
+    plots.push_back(gp_quote(ff) + " using 1:2:(sprintf('%g', $3)) with labels offset 1.2,0.6 font ',8' tc rgb '" + color +
+                    "' notitle");
+  }
+  if (plots.empty()) return "";
+  std::ostringstream gp;
+  gp << "set xlabel " << gp_quote(spec.main_label + " (" + split + ")") << "\n";
+  gp << "set ylabel " << gp_quote(spec.aux_label + " (" + split + ")") << "\n";
+  gp << "set title " << gp_quote("Pareto fronts (" + split + "): final points labelled with lambda") << "\n";
+  gp << "set grid lc rgb '#dddddd'\nset key outside right top\n";
+  gp << (spec.log_axes ? "set logscale xy\n" : "unset logscale\n");
+  gp << "plot ";
+  for (size_t i = 0; i < plots.size(); ++i) gp << (i ? ", \\\n     " : "") << plots[i];
+  gp << "\n";
+  return gp.str();
+}
+
+std::string curves_script(const std::vector<RunSummary>& runs, const std::vector<std::string>& methods,
+                          const PlotSpec& spec) {
+  std::ostringstream gp;
+  auto panel = [&](const std::string& col, const std::string& label) {
+    std::vector<std::string> plots;
+    for (size_t mi = 0; mi < methods.size(); ++mi) {
+      bool titled = false;
+      for (const RunSummary& r : runs) {
+        if (r.method != methods[mi] || r.status != "done") continue;
+        const std::string csv = r.dir + "/metrics.csv";
+        std::string title = titled ? "notitle" : "title " + gp_quote(methods[mi]);
+        titled = true;
+        plots.push_back(gp_quote(csv) + " using 'step':'" + col + "' with lines lw 1 lc rgb '" + method_color(methods[mi], mi) +
+                        "' " + title);
+      }
+    }
+    gp << "set xlabel 'step'\nset ylabel " << gp_quote(label) << "\n";
+    if (plots.empty()) {
+      gp << "plot 0 notitle\n";
+      return;
+    }
+    gp << "plot ";
+    for (size_t i = 0; i < plots.size(); ++i) gp << (i ? ", \\\n     " : "") << plots[i];
+    gp << "\n";
+  };
+  gp << "set datafile separator ','\nset key autotitle columnhead\nset grid lc rgb '#dddddd'\n";
+  gp << (spec.log_axes ? "set logscale y\n" : "unset logscale\n");
+  gp << "set multiplot layout 1,2\n";
+  panel("eval_main", spec.main_label + " (eval)");
+  panel("eval_aux", spec.aux_label + " (eval)");
+  gp << "unset multiplot\n";
+  return gp.str();
+}
+
+}  // namespace
+
+SweepReport build_sweep_report(const std::string& dir) {
+  const std::string cfg_path = dir + "/config.json";
+  nlohmann::json cfg;
+  try {
+    cfg = nlohmann::json::parse(read_text(cfg_path));
+  } catch (const std::exception& e) {
+    throw std::runtime_error("scalpel-report: cannot read " + cfg_path + " (" + e.what() +
+                             "); expected the folder of a sweep written by a scalpel experiment");
+  }
+  SweepReport rep;
+  std::vector<std::string> methods = cfg.value("methods", std::vector<std::string>{});
+  std::vector<double> lambdas = cfg.value("lambdas", std::vector<double>{});
+  PlotSpec spec;
+  if (cfg.contains("plot")) {
+    spec.main_label = cfg["plot"].value("main_label", spec.main_label);
+    spec.aux_label = cfg["plot"].value("aux_label", spec.aux_label);
+    spec.log_axes = cfg["plot"].value("log_axes", false);
+  }
+  std::map<std::string, std::vector<Point2>> train_pts, eval_pts;
+  // The run list is config.json "runs" (method, lambda, dir); older folders fall back to the grid.
+  if (cfg.contains("runs")) {
+    for (const auto& jr : cfg["runs"]) {
+      RunSummary r;
+      r.method = jr.value("method", "");
+      r.lambda = jr.value("lambda", 0.0);
+      r.dir = dir + "/" + jr.value("dir", "");
+      rep.runs.push_back(r);
+    }
+  } else {
+    for (const std::string& m : methods) {
+      for (double l : lambdas) {
+        RunSummary r;
+        r.method = m;
+        r.lambda = l;
+        r.dir = dir + "/" + m + "/" + lambda_dirname(l);
+        rep.runs.push_back(r);
+      }
+    }
+  }
+  for (RunSummary& r : rep.runs) {
+    const std::string sp = r.dir + "/summary.json";
+    if (!fs::exists(sp)) {
+      r.status = "missing";
+      continue;
+    }
+    try {
+      const nlohmann::json s = nlohmann::json::parse(read_text(sp));
+      r.status = s.value("status", "unknown");
+      r.error = s.value("error", "");
+      r.seconds = s.value("seconds", 0.0);
+      const nlohmann::json f = s.value("final", nlohmann::json::object());
+      r.train_main = json_number(f, "train_main");
+      r.train_aux = json_number(f, "train_aux");
+      r.eval_main = json_number(f, "eval_main");
+      r.eval_aux = json_number(f, "eval_aux");
+    } catch (const std::exception& e) {
+      r.status = "unreadable";
+      r.error = e.what();
+      rep.warnings.push_back(sp + ": " + e.what());
+      continue;
+    }
+    if (r.status == "done") {
+      train_pts[r.method].push_back({r.train_main, r.train_aux});
+      eval_pts[r.method].push_back({r.eval_main, r.eval_aux});
+    }
+  }
+  for (const std::string& m : methods) {
+    train_pts[m];
+    eval_pts[m];
+  }
+  rep.hv_train = hypervolumes(train_pts, spec.log_axes);
+  rep.hv_eval = hypervolumes(eval_pts, spec.log_axes);
+
+  // front.csv
+  {
+    std::map<std::string, std::vector<size_t>> idx;  // run indices per method (done only)
+    for (size_t i = 0; i < rep.runs.size(); ++i) {
+      if (rep.runs[i].status == "done") idx[rep.runs[i].method].push_back(i);
+    }
+    std::vector<char> on_train(rep.runs.size(), 0), on_eval(rep.runs.size(), 0);
+    for (auto& [m, ids] : idx) {
+      std::vector<Point2> t, e;
+      for (size_t i : ids) {
+        t.push_back({rep.runs[i].train_main, rep.runs[i].train_aux});
+        e.push_back({rep.runs[i].eval_main, rep.runs[i].eval_aux});
+      }
+      for (size_t k : pareto_front(t)) on_train[ids[k]] = 1;
+      for (size_t k : pareto_front(e)) on_eval[ids[k]] = 1;
+    }
+    std::ostringstream os;
+    os << std::setprecision(9);
+    os << "method,lambda,status,train_main,train_aux,eval_main,eval_aux,on_front_train,on_front_eval,seconds\n";
+    for (size_t i = 0; i < rep.runs.size(); ++i) {
+      const RunSummary& r = rep.runs[i];
+      os << r.method << ',' << r.lambda << ',' << r.status << ',' << r.train_main << ',' << r.train_aux << ','
+         << r.eval_main << ',' << r.eval_aux << ',' << int(on_train[i]) << ',' << int(on_eval[i]) << ',' << r.seconds
+         << '\n';
+    }
+    write_text_atomic(dir + "/front.csv", os.str());
+    rep.files.push_back(dir + "/front.csv");
+  }
+  // hypervolume.json
+  {
+    nlohmann::json hv;
+    hv["train"] = rep.hv_train;
+    hv["eval"] = rep.hv_eval;
+    hv["log_scale"] = spec.log_axes;
+    hv["reference_point"] = {1.1, 1.1};
+    hv["normalisation"] = "min/max over all methods' final points of this sweep";
+    write_text_atomic(dir + "/hypervolume.json", hv.dump(2) + "\n");
+    rep.files.push_back(dir + "/hypervolume.json");
+  }
+  // plots
+  fs::create_directories(dir + "/plots");
+  const bool have_gnuplot = gnuplot_available();
+  if (!have_gnuplot) rep.warnings.push_back("gnuplot not found: plots skipped (run scripts/bootstrap.sh)");
+  auto render = [&](const std::string& name, const std::string& body, bool svg_too, const std::string& size) {
+    if (body.empty()) {
+      rep.warnings.push_back("no finished runs to plot in " + name);
+      return;
+    }
+    std::string script = "set terminal pngcairo size " + size + " enhanced font 'Sans,11'\nset output " +
+                         gp_quote(dir + "/" + name + ".png") + "\n" + body;
+    if (svg_too) script += "set terminal svg size " + size + " dynamic enhanced font 'Sans,11'\nset output " +
+                           gp_quote(dir + "/" + name + ".svg") + "\nreplot\n";
+    const std::string sp = dir + "/plots/" + name + ".gp";
+    write_text_atomic(sp, script);
+    if (!have_gnuplot) return;
+    std::string err;
+    if (run_gnuplot(sp, &err)) {
+      rep.files.push_back(dir + "/" + name + ".png");
+      if (svg_too) rep.files.push_back(dir + "/" + name + ".svg");
+    } else {
+      rep.warnings.push_back(err);
+    }
+  };
+  render("pareto_train", pareto_script("train", rep.runs, methods, dir, spec, rep.warnings), true, "1000,720");
+  render("pareto_eval", pareto_script("eval", rep.runs, methods, dir, spec, rep.warnings), true, "1000,720");
+  render("curves", curves_script(rep.runs, methods, spec), false, "1400,560");
+
+  // report.md
+  {
+    std::ostringstream md;
+    md << "# " << cfg.value("experiment", std::string("sweep")) << "\n\n";
+    md << "Preset `" << cfg.value("preset", std::string("?")) << "`, seed " << cfg.value("seed", 0) << ", revision `"
+       << cfg.value("git_revision", std::string("unknown")) << "`.\n\n";
+    md << "## Hypervolume (bigger is better)\n\n| method | train | eval |\n|---|---|---|\n";
+    for (const std::string& m : methods) {
+      md << "| " << m << " | " << fmt(rep.hv_train[m], 4) << " | " << fmt(rep.hv_eval[m], 4) << " |\n";
+    }
+    md << "\nNormalised with the min/max over all methods' final points, reference point (1.1, 1.1)"
+       << (spec.log_axes ? ", log10 axes" : "") << ".\n\n";
+    md << "## Runs\n\n| method | lambda | status | train main | train aux | eval main | eval aux | seconds |\n"
+          "|---|---|---|---|---|---|---|---|\n";
+    for (const RunSummary& r : rep.runs) {
+      md << "| " << r.method << " | " << fmt(r.lambda, 4) << " | " << r.status << (r.error.empty() ? "" : " (" + r.error.substr(0, 80) + ")")
+         << " | " << fmt(r.train_main) << " | " << fmt(r.train_aux) << " | " << fmt(r.eval_main) << " | "
+         << fmt(r.eval_aux) << " | " << fmt(r.seconds, 3) << " |\n";
+    }
+    md << "\n## Plots\n\n![Pareto fronts, eval](pareto_eval.png)\n\n![Pareto fronts, train](pareto_train.png)\n\n"
+          "![Loss curves](curves.png)\n\nSVG versions: [pareto_eval.svg](pareto_eval.svg), "
+          "[pareto_train.svg](pareto_train.svg). Data: [front.csv](front.csv), "
+          "[hypervolume.json](hypervolume.json).\n";
+    write_text_atomic(dir + "/report.md", md.str());
+    rep.files.push_back(dir + "/report.md");
+  }
+  return rep;
+}
+
+std::string format_report_summary(const SweepReport& r, const std::string& dir) {
+  std::ostringstream os;
+  std::vector<std::string> methods;
+  for (const auto& [m, v] : r.hv_train) methods.push_back(m);
+  os << "\nHypervolume (bigger is better)\n";
+  os << "  " << std::left << std::setw(18) << "method" << std::setw(12) << "train" << "eval\n";
+  for (const std::string& m : methods) {
+    os << "  " << std::left << std::setw(18) << m << std::setw(12) << fmt(r.hv_train.at(m), 4) << fmt(r.hv_eval.at(m), 4)
+       << "\n";
+  }
+  int done = 0, failed = 0;
+  for (const RunSummary& s : r.runs) (s.status == "done" ? done : failed) += 1;
+  os << "\nRuns: " << done << " done, " << failed << " not done\n";
+  for (const RunSummary& s : r.runs) {
+    if (s.status != "done") os << "  " << s.method << " lambda=" << s.lambda << ": " << s.status << (s.error.empty() ? "" : ": " + s.error) << "\n";
+  }
+  os << "Outputs in " << dir << ":\n";
+  for (const std::string& f : r.files) os << "  " << f << "\n";
+  for (const std::string& w : r.warnings) os << "warning: " << w << "\n";
+  return os.str();
+}
+
+}  // namespace experiments
+}  // namespace scalpel

@@ -1,0 +1,173 @@
+// The shared experiment runner: common command-line flags, λ × method sweeps, per-run folders,
+// metrics, checkpoints and resume, and the sweep outputs (fronts, hypervolume, plots, report).
+//
+// An experiment binary is a thin main that describes itself and provides one function that
+// performs a single run:
+//
+//   int main(int argc, char** argv) {
+//     experiments::Experiment e;
+//     e.name = "scalpel-toy";
+//     e.summary = "the paper's 2-D conditioning example";
+//     e.example = "scalpel-toy --methods mixed,bloop --lambdas 0.01,0.1,1 --out runs/toy";
+//     e.presets = {{"cpu", {{"steps", "2000"}, {"lr", "0.5"}}}, {"paper", {...}}};
+//     e.run = [](experiments::RunContext& ctx) { ... ctx.log({{"step", s}, {"train_main", l0}, ...}); };
+//     return experiments::run_main(argc, argv, e);
+//   }
+//
+// run_main parses the flags (CLI11; a bad flag or value prints a message naming the flag and
+// returns 2), applies the preset (a flag given on the command line always wins), writes
+// `config.json`, runs every (method, λ) of the grid in its own folder `<out>/<method>/lambda_<λ>`
+// (a failed run is recorded as failed and the sweep goes on), then builds the sweep outputs (see
+// experiments/runner/report.h). Every run logs rows to `metrics.csv` and finishes with
+// `summary.json`. Runs that support it write checkpoints every `--checkpoint-every` steps; with
+// `--resume DIR` finished runs are kept and interrupted ones continue from their last checkpoint.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/state_dict.h"
+#include "experiments/runner/metrics.h"
+#include "experiments/runner/progress.h"
+
+namespace CLI {
+class App;
+}
+
+namespace scalpel {
+namespace experiments {
+
+// Every effective option of an invocation. Values not set on the command line come from the
+// preset, then from these defaults.
+struct Config {
+  std::string experiment;
+  std::string preset = "cpu";
+  std::vector<std::string> methods{"bloop"};
+  std::vector<double> lambdas{0.1};
+  std::map<std::string, std::string> surgeon;  // rho, eps, ema_order, ema_init, rescale, ratio_only
+  int64_t steps = 0;                           // 0: use epochs
+  int64_t epochs = 0;
+  int64_t batch_size = 0;
+  double lr = 0.0;
+  std::string schedule = "constant";
+  std::string optimizer = "adam";
+  uint64_t seed = 0;
+  int threads = 0;  // 0: OpenMP default
+  std::string data_dir = "data";
+  std::string out;
+  int64_t eval_every = 0;
+  int64_t checkpoint_every = 0;  // 0: no checkpoints
+  std::string resume;
+  double clip_grad_norm = 0.0;
+  bool quiet = false;
+  // Experiment-specific options (--set KEY=VALUE or the experiment's own flags), by name.
+  std::map<std::string, std::string> extra;
+  // Test hook (hidden flag --inject-nan STEP[:LOSS]): make loss LOSS non-finite at STEP.
+  int64_t inject_nan_step = -1;
+  int inject_nan_loss = 0;
+
+  nlohmann::json to_json() const;
+  // Typed access to `extra` with a default; throws std::invalid_argument naming the option.
+  double extra_double(const std::string& key, double fallback) const;
+  int64_t extra_int(const std::string& key, int64_t fallback) const;
+  bool extra_bool(const std::string& key, bool fallback) const;
+  std::string extra_string(const std::string& key, const std::string& fallback) const;
+};
+
+// One point of the grid.
+struct RunSpec {
+  std::string method;
+  double lambda = 0.0;
+  std::string dir;   // the run's folder
+  std::string label; // "bloop λ=0.1"
+  int index = 0;     // position in the grid
+};
+
+// Thrown by a run that hit a non-finite loss or gradient; the message names the step and loss.
+class NonFiniteLoss : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// What a run function gets: its spec, the configuration, and the logging / checkpoint services.
+class RunContext {
+ public:
+  RunContext(const Config& config, RunSpec spec, MetricsLog& metrics, Progress& progress);
+
+  const Config& config() const { return config_; }
+  const RunSpec& spec() const { return spec_; }
+  Progress& progress() { return progress_; }
+
+  // Appends a metrics row (also kept for summary.json's final values). Keys not in the log's
+  // columns are added as new columns.
+  void log(const std::vector<std::pair<std::string, double>>& row);
+  const MetricsLog& metrics() const { return metrics_; }
+
+  // Checkpoints: `<run dir>/checkpoint.ckpt`, written atomically.
+  bool checkpoint_due(int64_t step) const;  // step > 0 && step % checkpoint_every == 0
+  void save_checkpoint(const StateDict& state);
+  // The checkpoint to resume from, when resuming and one exists.
+  std::optional<StateDict> resume_checkpoint() const;
+  // Drops metric rows after `step` (a resumed run re-logs from its checkpoint on).
+  void truncate_metrics_after(int64_t step);
+
+  // Final values for summary.json (besides the last metrics row).
+  void set_final(const std::string& key, double value) { final_[key] = value; }
+  void set_final(const std::string& key, const std::string& value) { final_text_[key] = value; }
+  const std::map<std::string, double>& finals() const { return final_; }
+  const std::map<std::string, std::string>& final_texts() const { return final_text_; }
+
+  // Test hook: true when the configuration asks for loss `k` to be made non-finite at `step`.
+  bool inject_nan(int64_t step, int k) const;
+
+ private:
+  const Config& config_;
+  RunSpec spec_;
+  MetricsLog& metrics_;
+  Progress& progress_;
+  std::map<std::string, double> final_;
+  std::map<std::string, std::string> final_text_;
+};
+
+struct Experiment {
+  std::string name;     // binary name, e.g. "scalpel-smooth-mlp"
+  std::string summary;  // one line: what it reproduces
+  std::string example;  // an example command line for --help
+  // Preset name -> option values (keys as the long flags without "--", e.g. "steps", "lr", or any
+  // experiment-specific key). "cpu" is the default preset.
+  std::map<std::string, std::map<std::string, std::string>> presets;
+  // Experiment-specific flags: (name, help). Values land in Config::extra.
+  std::vector<std::pair<std::string, std::string>> options;
+  // Axis labels for plots and reports.
+  std::string main_label = "main loss";
+  std::string aux_label = "auxiliary loss";
+  bool log_axes = false;  // log-scale plots and hypervolume normalisation
+  // false: the experiment is not a trade-off sweep (e.g. scalpel-noise); no fronts/hypervolume.
+  bool pareto = true;
+  // Performs one run. Throws to mark the run as failed (the sweep goes on).
+  std::function<void(RunContext&)> run;
+  // Optional: called once after the sweep (e.g. extra plots); gets the sweep folder.
+  std::function<void(const Config&, const std::string& out_dir)> after_sweep;
+};
+
+// Parses argv, runs the sweep and writes every output. Returns the process exit code: 0 on success
+// (even when some runs failed: they are recorded), 2 on a usage error, 1 on any other error.
+int run_main(int argc, char** argv, const Experiment& experiment);
+
+// Parses a λ list: "0.1", "0,0.01,0.1", or "logspace:A:B:N" (N values 10^A .. 10^B).
+// Throws std::invalid_argument naming `flag` on a malformed value.
+std::vector<double> parse_lambdas(const std::string& text, const std::string& flag);
+// "lambda_0.001", stable and filesystem-safe.
+std::string lambda_dirname(double lambda);
+// Git revision recorded at configure time ("unknown" outside a checkout).
+std::string git_revision();
+
+}  // namespace experiments
+}  // namespace scalpel
