@@ -19,9 +19,12 @@
 //
 // Models: MLP 784-256-128-10 (ReLU) at batch 256; ResNet-18 (CIFAR stem, one 10-class head) at
 // batch 32 and widths 16 and 64 on 32x32 inputs; ByteLM (4 layers, d 256, 8 heads, d_ff 1024,
-// tied head, vocab 256) on batch 16 x 128 bytes. Run briefly on a shared machine, e.g.
+// tied head, vocab 256) on batch 16 x 128 bytes. Inputs and weights come from fixed seeds.
+// Run briefly, e.g.
 //   build/bench/bench_nn --benchmark_min_time=0.05
-// Inputs and weights come from fixed seeds.
+// On a machine shared with other jobs, prefer SCALPEL_THREADS=1 and read cpu_frac_of_peak (see
+// run_step): OpenMP threads that wait at a barrier for a descheduled partner make multi-threaded
+// wall-clock figures meaningless there.
 #include <time.h>
 
 #include <algorithm>
