@@ -1,0 +1,100 @@
+// TrainStep: the training step every experiment (and a hand-written loop) uses, top to bottom:
+//   losses (the caller's forward) -> per-loss gradients (GradientCollector) -> surgeon.combine ->
+//   d scattered into the parameters' .grad -> optional clipping of ‖d‖ -> optimizer.step().
+//
+//   optim::TrainStep step(std::make_unique<optim::SGD>(model.parameters(), optim::SGDOptions(0.1)),
+//                         surgery::make_surgeon("bloop", surgery::SurgeonOptions().lambda(0.1)),
+//                         optim::TrainStepOptions().clip_grad_norm(1.0).loss_names({"ce", "lip"}));
+//   for (...) {
+//     Tensor logits = model.forward(x);
+//     StepResult r = step.step({cross_entropy(logits, y), lipschitz.forward()});
+//   }
+//
+// The surgeon and the optimizer share the optimizer's parameter list. Before each update the
+// optional lr schedule sets the optimizer's lr from the step counter, and the surgeon's step is set
+// to the same counter (so λ schedules follow it). A non-finite loss value, per-loss gradient or
+// direction d throws NonFiniteError naming the step and the loss (index and name); losses and
+// gradients are checked before the surgeon runs, so neither its EMAs nor the parameters change. state_dict() bundles "optim.*", "surgeon.*" and "step".
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/grad_vector.h"
+#include "core/state_dict.h"
+#include "core/tensor.h"
+#include "optim/gradients.h"
+#include "optim/optimizer.h"
+#include "optim/options.h"
+#include "optim/schedule.h"
+#include "optim/surgery/surgeon.h"
+
+namespace scalpel {
+namespace optim {
+
+// A loss, gradient or direction that went NaN/inf. step() and loss() say where (loss -1: the
+// combined direction d).
+class NonFiniteError : public std::runtime_error {
+ public:
+  NonFiniteError(const std::string& what, int64_t step, int loss)
+      : std::runtime_error(what), step_(step), loss_(loss) {}
+  int64_t step() const { return step_; }
+  int loss() const { return loss_; }
+
+ private:
+  int64_t step_;
+  int loss_;
+};
+
+// Scales d in place so that ‖d‖ <= max_norm (PyTorch's clip_grad_norm_: factor max_norm/(‖d‖+1e-6)
+// when below 1). Returns ‖d‖ before clipping. max_norm must be > 0.
+double clip_grad_norm(GradVector& d, double max_norm);
+// The same over the parameters' .grad (undefined grads are skipped); returns the norm before.
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
+
+struct TrainStepOptions {
+  SCALPEL_ARG(double, clip_grad_norm) = 0.0;           // 0: no clipping
+  SCALPEL_ARG(std::vector<std::string>, loss_names);   // for messages and logs (optional)
+  SCALPEL_ARG(ScheduleRef, lr_schedule);               // null: the optimizer's lr is left alone
+};
+
+struct StepResult {
+  int64_t step = 0;                    // the step this result belongs to (0-based)
+  std::vector<double> losses;          // L0..LK values
+  surgery::SurgeryDiagnostics diagnostics;
+  double grad_norm = 0.0;              // ‖d‖ before clipping
+  bool clipped = false;
+  double lr = 0.0;                     // the learning rate used
+};
+
+class TrainStep {
+ public:
+  TrainStep(std::unique_ptr<Optimizer> optimizer, std::unique_ptr<surgery::Surgeon> surgeon,
+            TrainStepOptions options = TrainStepOptions());
+
+  // One update from the losses of one forward pass (L0 main, then L1..LK).
+  StepResult step(const std::vector<Tensor>& losses);
+
+  int64_t step_count() const { return step_; }
+  Optimizer& optimizer() { return *optimizer_; }
+  surgery::Surgeon& surgeon() { return *surgeon_; }
+  const GradVector& direction() const { return d_; }  // d of the last step, after clipping
+
+  StateDict state_dict() const;
+  void load_state_dict(const StateDict& state);
+
+ private:
+  std::string loss_label(size_t k) const;
+  std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<surgery::Surgeon> surgeon_;
+  TrainStepOptions options_;
+  GradientCollector collector_;
+  GradVector d_;
+  std::vector<const GradVector*> grad_ptrs_;
+  int64_t step_ = 0;
+};
+
+}  // namespace optim
+}  // namespace scalpel
