@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
 
 #include "core/parallel.h"
 #include "core/tensor.h"
@@ -179,9 +180,22 @@ Tensor map3(const Tensor& a, const Tensor& b, const Tensor& c, const Shape& out_
   return out;
 }
 
-// dst = f(dst) in place (dst may be any strided view).
+// In-place writes need every element of dst at its own address: a stride-0 view (from expand())
+// would apply f several times to one value. Throws std::invalid_argument naming shape and strides.
+inline void check_no_internal_overlap(const Tensor& dst) {
+  for (int64_t d = 0; d < dst.dim(); ++d) {
+    if (dst.strides()[d] == 0 && dst.shape()[d] > 1) {
+      throw std::invalid_argument("in-place operation on a view whose elements overlap in memory (shape " +
+                                  shape_str(dst.shape()) + ", strides " + shape_str(dst.strides()) +
+                                  ", e.g. from expand()); write into a clone() or contiguous() copy instead");
+    }
+  }
+}
+
+// dst = f(dst) in place (dst may be any strided view without overlapping elements).
 template <class F>
 void map_inplace(Tensor& dst, F f) {
+  check_no_internal_overlap(dst);
   float* pd = dst.data();
   if (dst.is_contiguous()) {
     parallel_for(dst.numel(), kGrain, [=](int64_t b, int64_t e) {
@@ -202,6 +216,7 @@ inline void copy_to_contiguous(const Tensor& src, float* dst);
 // a copy first, so no element is read after it was overwritten.
 template <class F>
 void binary_inplace(Tensor& dst, const Tensor& src, F f) {
+  check_no_internal_overlap(dst);
   if (src.storage() == dst.storage() && !(src.offset() == dst.offset() && src.shape() == dst.shape() &&
                                           src.strides() == dst.strides())) {
     Tensor copy = make_tensor(src.shape());

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -529,6 +530,25 @@ TEST(TensorVersion, InPlaceOpsReadAnOverlappingSourceAsItWasBefore) {
   Tensor e = Tensor::from_vector({1, 2, 3});
   e.add_(e);  // exact aliasing is element for element
   EXPECT_EQ(e.to_vector(), (std::vector<float>{2, 4, 6}));
+}
+
+TEST(TensorVersion, InPlaceWritesIntoExpandedViewsAreRefused) {
+  Tensor c = Tensor::from_vector({1, 2, 3}, {3, 1});
+  Tensor e = c.expand({3, 4});
+  for (const auto& op : std::vector<std::function<void()>>{
+           [&] { e.mul_(2.0f); }, [&] { e.fill_(0.0f); }, [&] { e.add_(Tensor::ones({3, 4})); },
+           [&] { e.copy_(Tensor::ones({3, 4})); }, [&] { e.clamp_(0.0f, 1.0f); }}) {
+    expect_throw_msg<std::invalid_argument>(op, {"in-place", "overlap", "shape [3, 4]", "strides [1, 0]", "expand()"});
+  }
+  EXPECT_EQ(c.to_vector(), (std::vector<float>{1, 2, 3}));  // untouched
+  EXPECT_EQ(c.version(), 0u);
+  // A size-1 expanded dim (stride 0 but a single element) is fine, and so is the clone.
+  Tensor one = Tensor::from_vector({5}, {1}).expand({1});
+  one.mul_(2.0f);
+  EXPECT_FLOAT_EQ(one.item(), 10.0f);
+  Tensor copy = e.clone();
+  copy.mul_(2.0f);
+  EXPECT_EQ(copy.to_vector(), (std::vector<float>{2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6}));
 }
 
 // ---- storage ------------------------------------------------------------------------------------
