@@ -3,11 +3,11 @@
 //
 // Generic corpus: prose-like paragraphs. A vocabulary of 3000 pseudo-words built from soft
 // syllables, Zipf(1.1) word frequencies, each word with 6 preferred successors (taken 40% of the
-// time), sentences of 4..24 words with commas, '.', '?' or '!' endings, 4..8 sentences per
+// time, uniform over the 1000 most frequent words), sentences of 4..24 words with commas, '.', '?' or '!' endings, 4..8 sentences per
 // paragraph, rare numbers.
 // Specific corpus: record-like lines. 400 words, half shared with the generic vocabulary and half
-// built from harsher syllables, Zipf(1.4) over its own ranking, 3 successors taken 60% of the
-// time, "Key: w w 12 w; w w." lines of 2..8 words with frequent numbers, one line per record.
+// built from harsher syllables, Zipf(1.25) over its own ranking, 3 successors (uniform over its
+// vocabulary) taken 60% of the time, "Key: w w 12 w; w w." lines of 2..8 words with frequent numbers, one line per record.
 // Both emit only bytes of synthetic_text_alphabet().
 #include <algorithm>
 #include <cmath>
@@ -64,10 +64,11 @@ std::vector<std::string> make_vocab(Generator& g, int64_t n, const std::string& 
   return v;
 }
 
-std::vector<std::vector<int64_t>> make_successors(Generator& g, int64_t n, int64_t k, const Zipf& z) {
+// k preferred successors per word, uniform over the `pool` most frequent words.
+std::vector<std::vector<int64_t>> make_successors(Generator& g, int64_t n, int64_t k, int64_t pool) {
   std::vector<std::vector<int64_t>> s(static_cast<size_t>(n));
   for (auto& row : s) {
-    for (int64_t j = 0; j < k; ++j) row.push_back(z.draw(g));
+    for (int64_t j = 0; j < k; ++j) row.push_back(g.randint(std::min(n, pool)));
   }
   return s;
 }
@@ -82,7 +83,7 @@ std::string number(Generator& g) { return std::to_string(g.randint(g.uniform() <
 std::vector<uint8_t> generic_corpus(Generator& g, const std::vector<std::string>& vocab, int64_t bytes) {
   const int64_t n = static_cast<int64_t>(vocab.size());
   const Zipf zipf(n, 1.1);
-  const auto succ = make_successors(g, n, 6, zipf);
+  const auto succ = make_successors(g, n, 6, 1000);
   std::string out;
   out.reserve(static_cast<size_t>(bytes + 256));
   int64_t prev = 0;
@@ -110,8 +111,8 @@ std::vector<uint8_t> generic_corpus(Generator& g, const std::vector<std::string>
 
 std::vector<uint8_t> specific_corpus(Generator& g, const std::vector<std::string>& vocab, int64_t bytes) {
   const int64_t n = static_cast<int64_t>(vocab.size());
-  const Zipf zipf(n, 1.4);
-  const auto succ = make_successors(g, n, 3, zipf);
+  const Zipf zipf(n, 1.25);
+  const auto succ = make_successors(g, n, 3, n);
   std::string out;
   out.reserve(static_cast<size_t>(bytes + 256));
   int64_t prev = 0;

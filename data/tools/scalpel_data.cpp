@@ -116,6 +116,10 @@ int run_show(const Args& a) {
               << t.specific.str().substr(0, 600) << "\n";
     return 0;
   }
+  if (a.out.empty()) {
+    std::cerr << "scalpel-data show: --out is required for image sets (the PNG grid to write)\n";
+    return 2;
+  }
   const Split split = parse_split(a.split);
   DatasetOptions o = dataset_options(a, split);
   if (o.synthetic_.size_ < 0) o.synthetic_.size_ = a.rows * a.cols;  // only what the grid shows
@@ -197,7 +201,7 @@ int main(int argc, char** argv) {
   exp->add_option("--specific-bytes", a.specific_bytes, "synthetic-text: size of the specific corpus")->check(CLI::Range(int64_t{1}, int64_t{1} << 34));
   CLI::App* show = app.add_subcommand("show", "write a PNG grid of samples");
   common(show);
-  show->add_option("--out", a.out, "output PNG file")->required();
+  show->add_option("--out", a.out, "output PNG file (required for image sets)");
   show->add_option("--split", a.split, "train or test")->check(CLI::IsMember({"train", "test"}));
   show->add_option("--rows", a.rows, "grid rows")->check(CLI::Range(1, 64));
   show->add_option("--cols", a.cols, "grid columns")->check(CLI::Range(1, 64));
