@@ -7,6 +7,7 @@
 
 #include "data/loader.h"
 #include "data/text.h"
+#include "temp_dir.h"
 
 using namespace scalpel;
 using namespace scalpel::data;
@@ -261,4 +262,28 @@ TEST(DataLoader, CollatesTokenDatasets) {
   EXPECT_EQ(b.targets.data[8], 'a' + 9);
   EXPECT_TRUE(b.labels.empty());
   EXPECT_THROW(DataLoader(ds, DataLoaderOptions().transform(flatten())), std::invalid_argument);
+}
+
+TEST(Dataset, U8ImageDatasetValidatesItsContents) {
+  const std::string bad_label = scalpel::testing::error_of<std::invalid_argument>(
+      [] { U8ImageDataset("tiny", 1, 1, 2, {1, 2, 3, 4}, {0, 10}, {10}); });
+  EXPECT_NE(bad_label.find("tiny: label 10 of example 1 is out of range [0, 10)"), std::string::npos) << bad_label;
+  const std::string bad_size = scalpel::testing::error_of<std::invalid_argument>(
+      [] { U8ImageDataset("tiny", 1, 1, 2, {1, 2, 3}, {0}, {10}); });
+  EXPECT_NE(bad_size.find("3 pixel bytes is not a whole number of images of 2 bytes"), std::string::npos) << bad_size;
+  U8ImageDataset ok("tiny", 1, 1, 2, {1, 2, 3, 4}, {0, 9}, {10});
+  const std::string range = scalpel::testing::error_of<std::out_of_range>([&] { ok.get(2); });
+  EXPECT_EQ(range, "tiny: index 2 out of range [0, 2)");
+}
+
+TEST(Dataset, TakeAndSubsetKeepValuesAndOrder) {
+  auto ds = indexed(30);
+  auto first = take(ds, 12);
+  ASSERT_EQ(first->size(), 12);
+  EXPECT_EQ(first->get(11).input.to_vector(), ds->get(11).input.to_vector());
+  EXPECT_EQ(take(ds, 100)->size(), 30);
+  SubsetDataset sub(ds, {29, 3, 3});
+  EXPECT_EQ(sub.get(0).labels, (std::vector<int64_t>{9, 2}));
+  EXPECT_EQ(sub.get(2).input.to_vector(), ds->get(3).input.to_vector());
+  EXPECT_THROW(SubsetDataset(ds, {30}), std::out_of_range);
 }
