@@ -25,6 +25,9 @@
 //
 // Naming convention understood by scripts/run-bench.sh: a benchmark named ".../tensor" that has a
 // sibling ".../raw" (same prefix) gets a "vs raw" column, the ratio of the two medians.
+// SCALPEL_BENCH_CLOCK=cpu (with SCALPEL_THREADS=1) makes time_loop/time_paired and the reference
+// measurements use the calling thread's CPU time (user + system, so page faults count) instead of
+// the wall clock: a load-robust way to compare implementations on a machine other processes share.
 // The environment is never changed behind the user's back: OPENBLAS_CORETYPE and OMP_NUM_THREADS
 // are reported, not overridden.
 #pragma once
@@ -38,6 +41,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <time.h>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -62,9 +66,23 @@ struct Environment {
 
 namespace detail {
 
-inline double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+// SCALPEL_BENCH_CLOCK=cpu: time with this thread's CPU clock instead of the wall clock (see top).
+inline bool& use_cpu_clock() {
+  static bool cpu = false;
+  return cpu;
 }
+
+// Seconds on the benchmark clock: wall (steady) by default, this thread's CPU time when chosen.
+inline double now() {
+  if (use_cpu_clock()) {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+inline double seconds_since(double t0) { return now() - t0; }
 
 inline std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");
@@ -114,7 +132,7 @@ inline void measure_sgemm(int64_t n, int reps, double& best, double& median) {
   call();
   std::vector<double> gflops;
   for (int r = 0; r < reps; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = detail::now();
     call();
     gflops.push_back(2.0 * static_cast<double>(n) * n * n / seconds_since(t0) * 1e-9);
   }
@@ -137,7 +155,7 @@ inline double measure_copy_gbs(int reps) {
   call();
   double best = 0;
   for (int r = 0; r < reps; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = detail::now();
     call();
     best = std::max(best, 2.0 * static_cast<double>(n) * sizeof(float) / seconds_since(t0) * 1e-9);
   }
@@ -191,7 +209,7 @@ inline double sgemm_peak_gflops() { return environment().sgemm_peak_gflops; }
 template <class F>
 double time_loop(benchmark::State& state, F&& body) {
   body();
-  const auto t0 = std::chrono::steady_clock::now();
+  const double t0 = detail::now();
   for (auto _ : state) body();
   const auto iters = std::max<benchmark::IterationCount>(state.iterations(), 1);
   return detail::seconds_since(t0) / static_cast<double>(iters);
@@ -212,7 +230,7 @@ PairedTimes time_paired(benchmark::State& state, R&& reference, C&& candidate) {
   PairedTimes t;
   int64_t i = 0;
   auto timed = [](auto& f) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = detail::now();
     f();
     return detail::seconds_since(t0);
   };
@@ -277,10 +295,25 @@ inline int run_main(int argc, char** argv) {
     return 2;
   }
   if (threads > 0) set_num_threads(static_cast<int>(threads));
+  if (const char* clock = std::getenv("SCALPEL_BENCH_CLOCK")) {
+    const std::string c = clock;
+    if (c == "cpu") {
+      if (num_threads() != 1) {
+        std::fprintf(stderr, "SCALPEL_BENCH_CLOCK=cpu measures only the calling thread; it needs SCALPEL_THREADS=1 "
+                             "(found %d threads)\n", num_threads());
+        return 2;
+      }
+      detail::use_cpu_clock() = true;
+    } else if (c != "wall" && !c.empty()) {
+      std::fprintf(stderr, "SCALPEL_BENCH_CLOCK: expected 'wall' or 'cpu', found '%s'\n", clock);
+      return 2;
+    }
+  }
   if (!list_only) {
     const Environment& env = environment();
     std::printf("scalpel bench | %s\n", env.threading.c_str());
-    std::printf("scalpel bench | cpu: %s | date: %s\n", env.cpu_model.c_str(), env.date_utc.c_str());
+    std::printf("scalpel bench | cpu: %s | date: %s | clock: %s\n", env.cpu_model.c_str(), env.date_utc.c_str(),
+                detail::use_cpu_clock() ? "thread CPU time" : "wall");
     std::printf("scalpel bench | raw cblas_sgemm %lldx%lldx%lld: peak %.1f GFLOP/s, median %.1f GFLOP/s | "
                 "parallel memcpy: %.1f GB/s\n",
                 static_cast<long long>(env.peak_n), static_cast<long long>(env.peak_n),
@@ -297,6 +330,7 @@ inline int run_main(int argc, char** argv) {
     benchmark::AddCustomContext("scalpel_sgemm_peak_gflops", std::to_string(env.sgemm_peak_gflops));
     benchmark::AddCustomContext("scalpel_sgemm_median_gflops", std::to_string(env.sgemm_median_gflops));
     benchmark::AddCustomContext("scalpel_copy_gbs", std::to_string(env.copy_gbs));
+    benchmark::AddCustomContext("scalpel_clock", detail::use_cpu_clock() ? "thread_cpu" : "wall");
   }
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

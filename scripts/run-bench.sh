@@ -11,6 +11,9 @@
 #   BENCH_REPS=n         repetitions (default 5; medians are reported)
 #   BENCH_MIN_TIME=s     minimum seconds per repetition (default 0.2)
 #   SCALPEL_THREADS=n    threads for OpenMP and OpenBLAS (default: OpenMP's, i.e. all cores)
+#   SCALPEL_BENCH_CLOCK=cpu  with SCALPEL_THREADS=1: time by the thread's CPU clock, which other
+#                        processes' load barely disturbs (default: wall clock)
+#   SCALPEL_PEAK_N=n     square size of the reference sgemm (default 2048; 1024 in quick mode)
 # OPENBLAS_CORETYPE and OMP_NUM_THREADS are passed through untouched and reported in each header;
 # compare runs only under one and the same setting.
 set -euo pipefail
@@ -60,6 +63,7 @@ python=python3
 mkdir -p "$out_dir"
 echo "run-bench: ${#exes[@]} executable(s) from $bench_dir, repetitions=$reps, min_time=${min_time}s," \
      "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}, SCALPEL_THREADS=${SCALPEL_THREADS:-(default)}," \
+     "clock=${SCALPEL_BENCH_CLOCK:-wall}," \
      "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 failed=()
 results=()
