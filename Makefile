@@ -1,6 +1,10 @@
 # Scalpel's entry points. `make test` and `make demo` work on a fresh Debian 12 machine: they run
 # scripts/bootstrap.sh first when a required package is missing.
 BUILD    ?= build
+# OpenMP threads sleep instead of spinning while they wait (unless you set it yourself): on a
+# loaded or shared machine, spinning threads starve the ones doing work (measured: 5-9x slower
+# training steps under load). See README, "Threads".
+export OMP_WAIT_POLICY ?= PASSIVE
 JOBS     ?= $(shell nproc)
 CMAKE_FLAGS ?=
 

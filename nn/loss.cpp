@@ -66,6 +66,25 @@ std::vector<float> LipschitzBound::sigmas() const {
   return out;
 }
 
+double LipschitzBound::evaluate(int64_t iterations) const {
+  NoGradGuard ng;
+  double total = options_.log() ? 0.0 : 1.0;
+  for (size_t k = 0; k < weights_.size(); ++k) {
+    const Tensor W = weights_[k].detach();
+    Tensor u = u_[k].clone(), v = v_[k].clone();
+    for (int64_t s = 0; s < iterations; ++s) {
+      v = matmul(u.reshape({1, -1}), W).reshape({-1});
+      normalize_(v);
+      u = matmul(W, v.reshape({-1, 1})).reshape({-1});
+      normalize_(u);
+    }
+    double sigma = matmul(matmul(u.reshape({1, -1}), W), v.reshape({-1, 1})).item();
+    if (options_.square()) sigma *= sigma;
+    total = options_.log() ? total + std::log(sigma) : total * sigma;
+  }
+  return total;
+}
+
 Tensor LipschitzBound::forward() {
   power_iterate(options_.iterations());
   Tensor total;

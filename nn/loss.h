@@ -61,6 +61,9 @@ class LipschitzBound : public Module {
   void power_iterate(int64_t steps);
   // Current σ estimates u_lᵀ W_l v_l (no graph).
   std::vector<float> sigmas() const;
+  // The bound's value after `iterations` extra power steps run on copies of the vectors (the
+  // buffers are left untouched, so evaluating never changes training). No graph.
+  double evaluate(int64_t iterations) const;
   const std::vector<Tensor>& weights() const { return weights_; }
 
  private:

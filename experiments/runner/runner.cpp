@@ -258,8 +258,18 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
     throw UsageError("--preset: '" + c.preset + "' is not defined for " + e.name);
   }
   if (preset_it != e.presets.end()) {
+    // Flags that replace a preset key: --method for methods, --lambda for lambdas, and --steps and
+    // --epochs for each other (a run length given on the command line wins).
+    const std::map<std::string, std::vector<std::string>> overrides{
+        {"methods", {"method"}}, {"lambdas", {"lambda"}}, {"steps", {"epochs"}}, {"epochs", {"steps"}}};
     for (const auto& [key, value] : preset_it->second) {
       if (given(key)) continue;
+      auto ov = overrides.find(key);
+      bool replaced = false;
+      if (ov != overrides.end()) {
+        for (const std::string& f : ov->second) replaced = replaced || given(f);
+      }
+      if (replaced) continue;
       try {
         if (key == "steps") c.steps = std::stoll(value);
         else if (key == "epochs") c.epochs = std::stoll(value);

@@ -1,0 +1,65 @@
+// The training loop shared by the neural experiments (smooth MLP, weight norm, multi-task, LM).
+//
+// An experiment describes its task (parameters, how to compute the losses of one step, how to
+// evaluate, and its own state for checkpoints) and calls train(ctx, task). The loop builds the
+// optimizer, learning-rate schedule and surgeon from the configuration, runs optim::TrainStep,
+// and takes care of evaluation rows, surgery diagnostics (averaged between evaluations),
+// progress, checkpoints, resume and non-finite detection:
+//
+//   TrainTask task;
+//   task.params = model.parameters();
+//   task.losses = [&](int64_t step) { auto b = next_batch(); return std::vector<Tensor>{ce(b), aux()}; };
+//   task.evaluate = [&] { return Row{{"train_main", ..}, {"train_aux", ..}, {"eval_main", ..}, {"eval_aux", ..}}; };
+//   task.save_state = [&] { StateDict s; s.merge(model.state_dict(), "model"); ...; return s; };
+//   task.load_state = [&](const StateDict& s) { model.load_state_dict(s.sub("model")); ... };
+//   train(ctx, task);
+//
+// Configuration used: --steps (or --epochs × task.steps_per_epoch), --optimizer (sgd,
+// sgd-nesterov, adam, adamw), --lr, --schedule (constant, cosine, warmup-cosine, step,
+// warmup-rsqrt; warm-up length from the experiment option "warmup-steps"), "momentum" and
+// "weight-decay" options, --clip-grad-norm, --eval-every, --checkpoint-every, the surgeon flags.
+// A checkpoint holds the TrainStep (optimizer + surgeon + step), the task's state (model, data
+// position, RNGs) and the diagnostics accumulated since the last evaluation, so a resumed run
+// reproduces the uninterrupted one bit for bit with the same thread count.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/state_dict.h"
+#include "core/tensor.h"
+#include "experiments/runner/runner.h"
+#include "optim/schedule.h"
+
+namespace scalpel {
+namespace experiments {
+
+using Row = std::vector<std::pair<std::string, double>>;
+
+struct TrainTask {
+  std::vector<Tensor> params;
+  std::vector<std::string> loss_names;  // e.g. {"ce", "lipschitz"}
+  int64_t steps_per_epoch = 0;          // for --epochs and the "epoch" column
+  // The loss tensors of step `step` (0-based): L0 main, then L1..LK, from one forward pass.
+  std::function<std::vector<Tensor>(int64_t step)> losses;
+  // Evaluation metrics; should include train_main, train_aux, eval_main, eval_aux.
+  std::function<Row()> evaluate;
+  // Task state for checkpoints (model, buffers, data positions, RNGs).
+  std::function<StateDict()> save_state;
+  std::function<void(const StateDict&)> load_state;
+  // Multiplies the configured learning rate (e.g. 1/(1+λ) in the multi-task recipe).
+  double lr_scale = 1.0;
+};
+
+// Total steps from --steps, else --epochs × steps_per_epoch. Throws naming the flags when neither.
+int64_t total_steps(const Config& config, const TrainTask& task);
+// The learning-rate schedule for `config` (base lr already scaled) over `total` steps.
+optim::ScheduleRef make_lr_schedule(const Config& config, double base_lr, int64_t total);
+
+// Runs the loop; throws NonFiniteLoss naming the step and loss when one goes non-finite.
+void train(RunContext& ctx, TrainTask& task);
+
+}  // namespace experiments
+}  // namespace scalpel
