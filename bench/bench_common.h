@@ -1,35 +1,40 @@
 // Shared helpers for every Scalpel benchmark binary (bench/bench_*.cpp, Google Benchmark).
 //
-// Each binary ends with SCALPEL_BENCH_MAIN() instead of BENCHMARK_MAIN(). That main:
+// Each binary ends with SCALPEL_BENCH_MAIN(); instead of BENCHMARK_MAIN(). That main:
 //   1. parses the usual --benchmark_* flags;
 //   2. applies SCALPEL_THREADS=n (if set) through scalpel::set_num_threads, i.e. to OpenMP and
-//      OpenBLAS alike;
+//      OpenBLAS alike, and SCALPEL_BENCH_CLOCK (below);
 //   3. measures, IN THE SAME RUN, the raw cblas_sgemm peak (square N = SCALPEL_PEAK_N, default
 //      2048; one warm-up, then 5 timed calls; best and median kept) and a parallel memcpy
-//      bandwidth (64 MiB);
+//      bandwidth (64 MiB, best of 5);
 //   4. prints a header (threading_summary(): threads, OpenBLAS core name and parallel mode,
-//      OPENBLAS_CORETYPE; CPU model; UTC date; the two reference figures) and stores the same
-//      facts in the JSON "context" block (keys scalpel_*), so scripts/run-bench.sh can report
-//      every figure as a fraction of the peak measured alongside it.
+//      OPENBLAS_CORETYPE; OMP_* variables; CPU model; UTC date; clock; the two reference figures)
+//      and stores the same facts in the JSON "context" block (keys scalpel_*), so
+//      scripts/run-bench.sh can report every figure against the peak measured alongside it.
+// The environment is reported, never overridden: compare runs only under one and the same
+// OPENBLAS_CORETYPE / OMP_WAIT_POLICY / thread count.
 //
 // Inside a benchmark (register it with ->UseRealTime(): BLAS and our loops are multi-threaded):
 //   const double s = scalpel::bench::time_loop(state, [&] { ...one iteration... });
 //   scalpel::bench::set_flop_counters(state, flops_per_iteration, s);  // GFLOP/s, frac_of_sgemm_peak
 //   scalpel::bench::set_byte_counters(state, bytes_per_iteration, s);  // GB/s, frac_of_copy_bw
 // time_loop() runs one untimed warm-up call, then the usual `for (auto _ : state)` loop, and returns
-// wall seconds per iteration. With a hand-written loop, omit `s`: the counters then become Google
+// seconds per iteration. With a hand-written loop, omit `s`: the counters then become Google
 // Benchmark rate counters over real time (same JSON values). GB/s counts the bytes an op must touch
 // logically (each input read once, each output written once), in units of 1e9 bytes.
-// To compare an implementation with a reference doing the same work under a noisy load, use
-// time_paired(state, reference, candidate) (interleaved; see below) and report its ratio().
 //
-// Naming convention understood by scripts/run-bench.sh: a benchmark named ".../tensor" that has a
-// sibling ".../raw" (same prefix) gets a "vs raw" column, the ratio of the two medians.
-// SCALPEL_BENCH_CLOCK=cpu (with SCALPEL_THREADS=1) makes time_loop/time_paired and the reference
-// measurements use the calling thread's CPU time (user + system, so page faults count) instead of
-// the wall clock: a load-robust way to compare implementations on a machine other processes share.
-// The environment is never changed behind the user's back: OPENBLAS_CORETYPE and OMP_NUM_THREADS
-// are reported, not overridden.
+// Comparing an implementation with a reference doing the same work (register with
+// ->UseManualTime()):
+//   const auto t = scalpel::bench::time_paired(state, reference_fn, candidate_fn);
+//   set_flop_counters(state, flops, t.candidate); state.counters["vs_raw"] = t.ratio();
+// The two run interleaved, alternating which goes first, so load from other processes hits both
+// alike. Naming convention understood by scripts/run-bench.sh: ".../tensor" is compared with its
+// sibling ".../raw"; the "vs raw" column is the vs_raw counter when present, else the ratio of
+// the two medians.
+//
+// SCALPEL_BENCH_CLOCK=cpu (requires SCALPEL_THREADS=1) times with the calling thread's CPU clock
+// (user + system, so page faults count) instead of the wall clock: a load-robust way to compare
+// implementations on a machine that other processes share.
 #pragma once
 
 #include <benchmark/benchmark.h>
@@ -172,6 +177,11 @@ inline int64_t env_positive(const char* name) {
   return x;
 }
 
+inline std::string env_or_unset(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : std::string("(unset)");
+}
+
 inline Environment& storage() {
   static Environment env;
   return env;
@@ -312,6 +322,9 @@ inline int run_main(int argc, char** argv) {
   if (!list_only) {
     const Environment& env = environment();
     std::printf("scalpel bench | %s\n", env.threading.c_str());
+    std::printf("scalpel bench | OMP_NUM_THREADS=%s OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s OMP_PROC_BIND=%s\n",
+                detail::env_or_unset("OMP_NUM_THREADS").c_str(), detail::env_or_unset("OMP_WAIT_POLICY").c_str(),
+                detail::env_or_unset("GOMP_SPINCOUNT").c_str(), detail::env_or_unset("OMP_PROC_BIND").c_str());
     std::printf("scalpel bench | cpu: %s | date: %s | clock: %s\n", env.cpu_model.c_str(), env.date_utc.c_str(),
                 detail::use_cpu_clock() ? "thread CPU time" : "wall");
     std::printf("scalpel bench | raw cblas_sgemm %lldx%lldx%lld: peak %.1f GFLOP/s, median %.1f GFLOP/s | "
@@ -322,8 +335,9 @@ inline int run_main(int argc, char** argv) {
     benchmark::AddCustomContext("scalpel_threading", env.threading);
     benchmark::AddCustomContext("scalpel_threads", std::to_string(env.threads));
     benchmark::AddCustomContext("scalpel_openblas_core", blas_corename());
-    const char* coretype = std::getenv("OPENBLAS_CORETYPE");
-    benchmark::AddCustomContext("scalpel_openblas_coretype", coretype ? coretype : "(unset)");
+    for (const char* var : {"OPENBLAS_CORETYPE", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_PROC_BIND"}) {
+      benchmark::AddCustomContext(std::string("scalpel_env_") + var, detail::env_or_unset(var));
+    }
     benchmark::AddCustomContext("scalpel_cpu_model", env.cpu_model);
     benchmark::AddCustomContext("scalpel_date_utc", env.date_utc);
     benchmark::AddCustomContext("scalpel_sgemm_peak_n", std::to_string(env.peak_n));

@@ -70,12 +70,15 @@ def report(path):
     ctx, rows, times = load(path)
     print(f"== {path}")
     print(f"   {ctx.get('scalpel_threading', '(no scalpel header: not built with SCALPEL_BENCH_MAIN)')}")
+    env = [f"{k[len('scalpel_env_'):]}={v}" for k, v in ctx.items() if k.startswith("scalpel_env_")]
+    if env:
+        print("   " + " ".join(env))
     peak = ctx.get("scalpel_sgemm_peak_gflops")
     if peak:
         print(f"   raw sgemm {ctx.get('scalpel_sgemm_peak_n')}^3 in this run: peak {float(peak):.1f} GFLOP/s, "
               f"median {float(ctx.get('scalpel_sgemm_median_gflops', 0)):.1f}; memcpy "
               f"{float(ctx.get('scalpel_copy_gbs', 0)):.1f} GB/s; cpu {ctx.get('scalpel_cpu_model', '?')}; "
-              f"load avg {ctx.get('load_avg', '?')}")
+              f"load avg {ctx.get('load_avg', '?')}; clock {ctx.get('scalpel_clock', 'wall')}")
     header = f"   {'benchmark':<46} {'time ms':>9} {'GFLOP/s|GB/s':>12} {'of peak':>8} {'vs raw':>7} {'cv':>6}"
     print(header)
     print("   " + "-" * (len(header) - 3))
