@@ -39,6 +39,85 @@ void dot_lanes(const float* x, const float* y, int64_t len, double* lanes) {
   for (int k = 0; k < 8; ++k) lanes[k] = l[k];
 }
 
+// v[0..M) at offset i0, [len] -> lanes[pair][8] += v_a·v_b for the pairs (a, b <= a) in order.
+// The same per-lane summation order as dot_lanes (so both give the same bits), but all pairs in one
+// sweep: each element is loaded once and the M(M+1)/2 accumulators are independent FMA chains.
+template <int M>
+void gram_block_fixed(const float* const* v, int64_t i0, int64_t len, double* lanes) {
+  constexpr int kPairs = M * (M + 1) / 2;
+  double l[kPairs][8];
+  for (int p = 0; p < kPairs; ++p) {
+    for (int k = 0; k < 8; ++k) l[p][k] = lanes[p * 8 + k];
+  }
+  int64_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    double x[M][8];
+    for (int a = 0; a < M; ++a) {
+      for (int k = 0; k < 8; ++k) x[a][k] = static_cast<double>(v[a][i0 + i + k]);
+    }
+    int p = 0;
+    for (int a = 0; a < M; ++a) {
+      for (int b = 0; b <= a; ++b, ++p) {
+        for (int k = 0; k < 8; ++k) l[p][k] += x[a][k] * x[b][k];
+      }
+    }
+  }
+  for (; i < len; ++i) {
+    int p = 0;
+    for (int a = 0; a < M; ++a) {
+      for (int b = 0; b <= a; ++b, ++p) {
+        l[p][i & 7] += static_cast<double>(v[a][i0 + i]) * static_cast<double>(v[b][i0 + i]);
+      }
+    }
+  }
+  for (int p = 0; p < kPairs; ++p) {
+    for (int k = 0; k < 8; ++k) lanes[p * 8 + k] = l[p][k];
+  }
+}
+
+void gram_block(size_t M, const float* const* v, int64_t i0, int64_t len, double* lanes) {
+  switch (M) {
+    case 1: return gram_block_fixed<1>(v, i0, len, lanes);
+    case 2: return gram_block_fixed<2>(v, i0, len, lanes);
+    case 3: return gram_block_fixed<3>(v, i0, len, lanes);
+    case 4: return gram_block_fixed<4>(v, i0, len, lanes);
+    case 5: return gram_block_fixed<5>(v, i0, len, lanes);
+    default: break;
+  }
+  size_t pair = 0;
+  for (size_t a = 0; a < M; ++a) {
+    for (size_t b = 0; b <= a; ++b, ++pair) dot_lanes(v[a] + i0, v[b] + i0, len, lanes + pair * 8);
+  }
+}
+
+// v[0..T) at offset i0, c[T] -> out[len] = Σ_k c_k v_k, accumulated in double in order k = 0..T-1.
+template <int T>
+void combine_block_fixed(const float* const* v, const double* c, int64_t i0, int64_t len, float* out) {
+  for (int64_t i = 0; i < len; ++i) {
+    double s = 0.0;
+    for (int k = 0; k < T; ++k) s += c[k] * static_cast<double>(v[k][i0 + i]);
+    out[i] = static_cast<float>(s);
+  }
+}
+
+void combine_block(size_t T, const float* const* v, const double* c, int64_t i0, int64_t len, float* out,
+                   double* acc) {
+  switch (T) {
+    case 0: std::fill(out, out + len, 0.0f); return;
+    case 1: return combine_block_fixed<1>(v, c, i0, len, out);
+    case 2: return combine_block_fixed<2>(v, c, i0, len, out);
+    case 3: return combine_block_fixed<3>(v, c, i0, len, out);
+    case 4: return combine_block_fixed<4>(v, c, i0, len, out);
+    default: break;
+  }
+  std::fill(acc, acc + len, 0.0);
+  for (size_t k = 0; k < T; ++k) {
+    const float* x = v[k] + i0;
+    for (int64_t i = 0; i < len; ++i) acc[i] += c[k] * static_cast<double>(x[i]);
+  }
+  for (int64_t i = 0; i < len; ++i) out[i] = static_cast<float>(acc[i]);
+}
+
 }  // namespace
 
 double Gram::dot(const Coef& a, const Coef& b) const {
@@ -100,6 +179,19 @@ uint64_t run_fused_pass(int64_t n, const FusedPass& pass) {
   const size_t npairs = pass.gram ? M * (M + 1) / 2 : 0;
   std::vector<double> lanes(static_cast<size_t>(chunks) * npairs * 8, 0.0);
 
+  // The combination's terms: the vectors with a non-zero coefficient (a zero term is absent, so
+  // λ = 0 gives exactly g0 even next to a non-finite auxiliary gradient).
+  std::vector<const float*> terms;
+  std::vector<double> term_coef;
+  if (pass.out) {
+    for (size_t k = 0; k < M; ++k) {
+      if (pass.coef[k] != 0.0) {
+        terms.push_back(pass.vectors[k]);
+        term_coef.push_back(pass.coef[k]);
+      }
+    }
+  }
+
   auto run_chunk = [&](int64_t c) {
     double acc[kFusedBlock];
     double* my_lanes = lanes.data() + static_cast<size_t>(c) * npairs * 8;
@@ -108,25 +200,8 @@ uint64_t run_fused_pass(int64_t n, const FusedPass& pass) {
       const int64_t i0 = blk * kFusedBlock;
       const int64_t len = std::min(kFusedBlock, n - i0);
       for (const EmaUpdate& u : pass.pre) ema_block(u.ema + i0, u.src + i0, len, u.rho);
-      if (pass.gram) {
-        size_t pair = 0;
-        for (size_t a = 0; a < M; ++a) {
-          for (size_t b = 0; b <= a; ++b, ++pair) {
-            dot_lanes(pass.vectors[a] + i0, pass.vectors[b] + i0, len, my_lanes + pair * 8);
-          }
-        }
-      }
-      if (pass.out) {
-        std::fill(acc, acc + len, 0.0);
-        for (size_t k = 0; k < M; ++k) {
-          const double ck = pass.coef[k];
-          if (ck == 0.0) continue;
-          const float* v = pass.vectors[k] + i0;
-          for (int64_t i = 0; i < len; ++i) acc[i] += ck * static_cast<double>(v[i]);
-        }
-        float* o = pass.out + i0;
-        for (int64_t i = 0; i < len; ++i) o[i] = static_cast<float>(acc[i]);
-      }
+      if (pass.gram) gram_block(M, pass.vectors.data(), i0, len, my_lanes);
+      if (pass.out) combine_block(terms.size(), terms.data(), term_coef.data(), i0, len, pass.out + i0, acc);
       for (const EmaUpdate& u : pass.post) ema_block(u.ema + i0, u.src + i0, len, u.rho);
     }
   };
