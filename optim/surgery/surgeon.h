@@ -11,8 +11,9 @@
 // and options follow /work/shared/docs/ALGORITHMS.md §2-3 exactly; see each method's .cpp file.
 //
 // Options (all runtime values; SurgeonOptions::set(key, value) takes them as strings):
-//   lambda      λ, one value shared by every auxiliary loss, K values (one per auxiliary loss), or
-//               a Schedule over steps for each (the λ used at a combine() is schedule.at(step())).
+//   lambda      λ (default 1): one value shared by every auxiliary loss, K values (one per auxiliary
+//               loss), or a Schedule over steps for each (combine() uses schedule.at(step())).
+//               λ must be finite and >= 0; λ = 0 gives d = g0 for every method.
 //   rho         EMA rate (weight of the new sample). Default per method: bloop 0.01, db and pcgrad 1
 //               (the paper's baselines project on the batch gradients). Mixed ignores it.
 //   eps         added to squared norms in every projection ratio (default 1e-7).
