@@ -162,7 +162,7 @@ void run_step(State& state, nn::Module& model, const std::function<Tensor()>& lo
     benchmark::DoNotOptimize(loss.data());
   };
   body();
-  const auto wall0 = std::chrono::steady_clock::now();
+  const double wall0 = bench::detail::now();
   const double cpu0 = process_cpu_seconds();
   for (auto _ : state) body();
   const double iters = static_cast<double>(std::max<benchmark::IterationCount>(state.iterations(), 1));

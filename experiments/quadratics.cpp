@@ -48,10 +48,7 @@ void run_quadratics(RunContext& ctx) {
   const Problem pr = make_problem(n, p, c.seed);
   Tensor theta = Tensor::zeros({p, 1}).set_requires_grad();
   optim::SGD sgd({theta}, optim::SGDOptions(c.lr));
-  surgery::SurgeonOptions so;
-  so.lambda(ctx.spec().lambda);
-  for (const auto& [k, v] : c.surgeon) so.set(k, v);
-  auto surgeon = surgery::make_surgeon(ctx.spec().method, so);
+  auto surgeon = surgery::make_surgeon(ctx.spec().method, surgeon_options(ctx));
   const int64_t batches = n / B;
   const int64_t epochs = c.epochs;
   Generator shuffle(c.seed + 1);

@@ -31,12 +31,9 @@ void run_toy(RunContext& ctx) {
   const double lr = cfg.lr;
   const double tol = cfg.extra_double("tol", 1e-6);
   double a = cfg.extra_double("a0", 1.0), b = cfg.extra_double("b0", 1.0);
-  surgery::SurgeonOptions so;
   // Exact gradients: project on g0 itself (rho 1), and make eps negligible. With the default
   // eps = 1e-7 the projection stays incomplete near a = 0 and Bloop stalls at a ≈ (λ eps)^(1/3).
-  so.lambda(lambda).rho(1.0).eps(1e-30);
-  for (const auto& [k, v] : cfg.surgeon) so.set(k, v);
-  auto surgeon = surgery::make_surgeon(ctx.spec().method, so);
+  auto surgeon = surgery::make_surgeon(ctx.spec().method, surgeon_options(ctx, {{"rho", "1"}, {"eps", "1e-30"}}));
   GradVector g0(2), g1(2), d(2);
   const double a_mixed = lambda / (1.0 + lambda);
   int64_t steps_to_tol = -1;
@@ -87,7 +84,7 @@ void plot_trajectories(const Config& cfg, const std::string& out) {
   size_t mi = 0;
   for (const std::string& m : cfg.methods) {
     for (double l : cfg.lambdas) {
-      const std::string csv = out + "/" + m + "/" + lambda_dirname(l) + "/metrics.csv";
+      const std::string csv = out + "/" + m + "/" + lambda_dirname(l) + "/metrics.csv";  // no --rhos here
       std::ostringstream title;
       title << m << " lambda=" << l;
       gp << (first ? "" : ", \\\n     ") << "'" << csv << "' using 'a':'b' with lines lw 1.5 lc rgb '"

@@ -30,11 +30,15 @@ class BasicBlock : public Layer {
 };
 
 struct ResNetOptions {
-  SCALPEL_ARG(std::vector<int64_t>, heads) = std::vector<int64_t>{10};  // classes per head
+  ResNetOptions() {
+    heads_.assign(1, 10);
+    blocks_.assign(4, 2);
+  }
+  SCALPEL_ARG(std::vector<int64_t>, heads);  // classes per head (default one head of 10)
   SCALPEL_ARG(int64_t, width) = 64;
   SCALPEL_ARG(std::string, stem) = "cifar";  // "cifar" or "imagenet"
   SCALPEL_ARG(int64_t, in_channels) = 3;
-  SCALPEL_ARG(std::vector<int64_t>, blocks) = std::vector<int64_t>{2, 2, 2, 2};
+  SCALPEL_ARG(std::vector<int64_t>, blocks);  // BasicBlocks per stage (default 2, 2, 2, 2)
 };
 
 class ResNet18 : public Module {

@@ -34,6 +34,7 @@ nlohmann::json Config::to_json() const {
   j["preset"] = preset;
   j["methods"] = methods;
   j["lambdas"] = lambdas;
+  j["rhos"] = rhos;
   j["surgeon"] = surgeon;
   j["steps"] = steps;
   j["epochs"] = epochs;
@@ -121,6 +122,18 @@ void RunContext::truncate_metrics_after(int64_t step) { metrics_.truncate_after(
 
 bool RunContext::inject_nan(int64_t step, int k) const {
   return config_.inject_nan_step >= 0 && step == config_.inject_nan_step && k == config_.inject_nan_loss;
+}
+
+surgery::SurgeonOptions surgeon_options(const RunContext& ctx, const std::map<std::string, std::string>& defaults) {
+  const Config& c = ctx.config();
+  surgery::SurgeonOptions so;
+  so.lambda(ctx.spec().lambda).seed(c.seed);
+  for (const auto& [k, v] : defaults) {
+    if (!c.surgeon.count(k)) so.set(k, v);
+  }
+  for (const auto& [k, v] : c.surgeon) so.set(k, v);
+  if (ctx.spec().rho) so.rho(*ctx.spec().rho);
+  return so;
 }
 
 // ---- helpers ------------------------------------------------------------------------------------
@@ -216,6 +229,8 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
   app.add_option("--lambda", lambda, "trade-off lambda");
   app.add_option("--lambdas", lambdas, "lambdas to sweep: 0.01,0.1,1 or logspace:A:B:N");
   app.add_option("--rho", rho, "EMA rate of the main gradient (bloop default 0.01; baselines 1)");
+  std::string rhos;
+  app.add_option("--rhos", rhos, "EMA rates to sweep (each (method, rho) becomes a variant), e.g. 0.001,0.01,0.1,0.9");
   app.add_option("--eps", eps, "added to squared norms in projections (default 1e-7)");
   app.add_option("--ema-order", ema_order, "update_then_project | project_then_update");
   app.add_option("--ema-init", ema_init, "first_grad | zeros | random");
@@ -282,7 +297,9 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
         else if (key == "clip-grad-norm") c.clip_grad_norm = std::stod(value);
         else if (key == "methods") methods = value;
         else if (key == "lambdas") lambdas = value;
-        else if (key == "rho") rho = value;
+        else if (key == "rho") {
+          if (!given("rhos")) rho = value;
+        }
         else extra_values[key] = value;
       } catch (const std::exception&) {
         throw std::logic_error(e.name + ": preset '" + c.preset + "' has a bad value for " + key + ": '" + value + "'");
@@ -313,6 +330,17 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
     if (!lambdas.empty()) c.lambdas = parse_lambdas(lambdas, "--lambdas");
   } catch (const std::invalid_argument& err) {
     throw UsageError(err.what());
+  }
+  if (!rhos.empty()) {
+    try {
+      c.rhos = parse_lambdas(rhos, "--rhos");
+    } catch (const std::invalid_argument& err) {
+      throw UsageError(err.what());
+    }
+    for (double r : c.rhos) {
+      if (!(r > 0.0 && r <= 1.0)) throw UsageError("--rhos: each rate must be in (0, 1], got " + std::to_string(r));
+    }
+    if (!rho.empty()) throw UsageError("--rho and --rhos cannot be combined");
   }
   // Surgeon options, validated by the surgery module itself.
   const std::vector<std::pair<std::string, std::string>> sopts{{"rho", rho},         {"eps", eps},
@@ -354,8 +382,10 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
 void write_summary(const RunSpec& spec, const std::string& status, const std::string& error, double seconds,
                    const RunContext* ctx) {
   nlohmann::json s;
-  s["method"] = spec.method;
+  s["method"] = spec.variant;
+  s["surgeon"] = spec.method;
   s["lambda"] = spec.lambda;
+  if (spec.rho) s["rho"] = *spec.rho;
   s["status"] = status;
   if (!error.empty()) s["error"] = error;
   s["seconds"] = seconds;
@@ -421,21 +451,35 @@ int run_main(int argc, char** argv, const Experiment& e) {
     if (cfg.threads > 0) set_num_threads(cfg.threads);
     fs::create_directories(cfg.out);
     std::vector<RunSpec> specs;
+    std::vector<std::string> variants;
     for (const std::string& m : cfg.methods) {
-      for (double l : cfg.lambdas) {
-        RunSpec s;
-        s.method = m;
-        s.lambda = l;
-        s.dir = cfg.out + "/" + m + "/" + lambda_dirname(l);
-        std::ostringstream label;
-        label << m << " lambda=" << l;
-        s.label = label.str();
-        s.index = static_cast<int>(specs.size());
-        specs.push_back(s);
+      std::vector<std::optional<double>> rhos;
+      if (cfg.rhos.empty()) rhos.push_back(std::nullopt);
+      for (double r : cfg.rhos) rhos.push_back(r);
+      for (const auto& r : rhos) {
+        std::ostringstream vn;
+        vn << m;
+        if (r) vn << "-rho" << *r;
+        variants.push_back(vn.str());
+        for (double l : cfg.lambdas) {
+          RunSpec s;
+          s.method = m;
+          s.variant = vn.str();
+          s.rho = r;
+          s.lambda = l;
+          s.dir = cfg.out + "/" + s.variant + "/" + lambda_dirname(l);
+          std::ostringstream label;
+          label << s.variant << " lambda=" << l;
+          s.label = label.str();
+          s.index = static_cast<int>(specs.size());
+          specs.push_back(s);
+        }
       }
     }
     // config.json: every effective option.
     nlohmann::json cj = cfg.to_json();
+    cj["methods"] = variants;  // the groups of fronts and plots
+    cj["surgeon_methods"] = cfg.methods;
     cj["argv"] = p.args;
     cj["git_revision"] = git_revision();
     cj["threading"] = threading_summary();
@@ -443,7 +487,10 @@ int run_main(int argc, char** argv, const Experiment& e) {
     cj["plot"] = {{"main_label", e.main_label}, {"aux_label", e.aux_label}, {"log_axes", e.log_axes}};
     nlohmann::json runs = nlohmann::json::array();
     for (const RunSpec& s : specs) {
-      runs.push_back({{"method", s.method}, {"lambda", s.lambda}, {"dir", s.method + "/" + lambda_dirname(s.lambda)}});
+      nlohmann::json jr = {{"method", s.variant}, {"surgeon", s.method}, {"lambda", s.lambda},
+                           {"dir", s.variant + "/" + lambda_dirname(s.lambda)}};
+      if (s.rho) jr["rho"] = *s.rho;
+      runs.push_back(jr);
     }
     cj["runs"] = runs;
     cj.erase("resume");

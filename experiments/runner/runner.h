@@ -21,6 +21,9 @@
 // experiments/runner/report.h). Every run logs rows to `metrics.csv` and finishes with
 // `summary.json`. Runs that support it write checkpoints every `--checkpoint-every` steps; with
 // `--resume DIR` finished runs are kept and interrupted ones continue from their last checkpoint.
+// With `--rhos a,b,c` the grid gains an EMA-rate axis: (method, ρ) pairs become variants.
+// Experiments build their surgeon with surgeon_options(ctx), which applies λ, --rho/--rhos and
+// the other surgeon flags.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +39,7 @@
 #include "core/state_dict.h"
 #include "experiments/runner/metrics.h"
 #include "experiments/runner/progress.h"
+#include "optim/surgery/surgeon.h"
 
 namespace CLI {
 class App;
@@ -51,6 +55,9 @@ struct Config {
   std::string preset = "cpu";
   std::vector<std::string> methods{"bloop"};
   std::vector<double> lambdas{0.1};
+  // Optional third grid axis: EMA rates (--rhos). Each (method, rho) pair is then its own variant
+  // "<method>-rho<ρ>" in folders, fronts and plots (e.g. the EMA ablation).
+  std::vector<double> rhos;
   std::map<std::string, std::string> surgeon;  // rho, eps, ema_order, ema_init, rescale, ratio_only
   int64_t steps = 0;                           // 0: use epochs
   int64_t epochs = 0;
@@ -83,9 +90,11 @@ struct Config {
 
 // One point of the grid.
 struct RunSpec {
-  std::string method;
+  std::string method;   // the surgeon to build ("bloop")
+  std::string variant;  // the group this run belongs to in outputs ("bloop", or "bloop-rho0.01")
   double lambda = 0.0;
-  std::string dir;   // the run's folder
+  std::optional<double> rho;  // from --rhos (overrides --rho)
+  std::string dir;   // the run's folder: <out>/<variant>/lambda_<λ>
   std::string label; // "bloop λ=0.1"
   int index = 0;     // position in the grid
 };
@@ -160,6 +169,11 @@ struct Experiment {
 // Parses argv, runs the sweep and writes every output. Returns the process exit code: 0 on success
 // (even when some runs failed: they are recorded), 2 on a usage error, 1 on any other error.
 int run_main(int argc, char** argv, const Experiment& experiment);
+
+// The surgeon options of a run: λ, the EMA rate (--rhos, else --rho), the other surgeon flags,
+// and the seed. `defaults` holds experiment defaults that flags override (e.g. the toy's eps).
+surgery::SurgeonOptions surgeon_options(const RunContext& ctx,
+                                        const std::map<std::string, std::string>& defaults = {});
 
 // Parses a λ list: "0.1", "0,0.01,0.1", or "logspace:A:B:N" (N values 10^A .. 10^B).
 // Throws std::invalid_argument naming `flag` on a malformed value.

@@ -104,14 +104,12 @@ void train(RunContext& ctx, TrainTask& task) {
   const RunSpec& spec = ctx.spec();
   const int64_t total = total_steps(c, task);
   const double lr = c.lr * task.lr_scale;
-  surgery::SurgeonOptions so;
-  so.lambda(spec.lambda).seed(c.seed);
-  for (const auto& [k, v] : c.surgeon) so.set(k, v);
-  optim::TrainStep step(make_optimizer(c, task.params, lr), surgery::make_surgeon(spec.method, so),
+  const optim::ScheduleRef schedule = make_lr_schedule(c, lr, total);
+  optim::TrainStep step(make_optimizer(c, task.params, lr), surgery::make_surgeon(spec.method, surgeon_options(ctx)),
                         optim::TrainStepOptions()
                             .clip_grad_norm(c.clip_grad_norm)
                             .loss_names(task.loss_names)
-                            .lr_schedule(make_lr_schedule(c, lr, total)));
+                            .lr_schedule(schedule));
   Accumulator acc;
   int64_t start = 0;
   if (auto ck = ctx.resume_checkpoint()) {
@@ -129,7 +127,7 @@ void train(RunContext& ctx, TrainTask& task) {
     if (task.steps_per_epoch > 0) row.emplace_back("epoch", static_cast<double>(s) / task.steps_per_epoch);
     for (const auto& kv : task.evaluate()) row.push_back(kv);
     for (const auto& [k, v] : acc.means()) row.emplace_back(k, v);
-    row.emplace_back("lr", step.optimizer().lr());
+    row.emplace_back("lr", schedule->at(s));  // the rate of the next step
     row.emplace_back("elapsed_s", ctx.progress().elapsed_seconds());
     ctx.log(row);
     acc.clear();

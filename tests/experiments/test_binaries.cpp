@@ -233,3 +233,77 @@ TEST(Flags, BadFlagsExitWithCode2AndNameTheFlag) {
   EXPECT_NE(help.output.find("Example:"), std::string::npos);
   EXPECT_EQ(run(std::string(SCALPEL_REPORT_BIN)).code, 2);
 }
+
+// A 20-step run of each deep-model study at tiny sizes writes every promised output, all finite.
+TEST(Studies, TwentyStepRunsWriteEveryOutput) {
+  struct Study {
+    std::string bin, args;
+    std::vector<std::string> finals;
+  };
+  const std::string tiny_vision = " --steps 20 --eval-every 10 --batch-size 8 --width 2 --train-size 64 --test-size 32"
+                                  " --eval-train-size 32 --threads 1";
+  const std::vector<Study> studies{
+      {SCALPEL_WEIGHT_NORM_BIN, tiny_vision + " --weights-only true", {"train_acc", "eval_acc"}},
+      {SCALPEL_MULTITASK_BIN, tiny_vision, {"eval_acc_main", "eval_acc_aux", "train_acc_aux"}},
+      {SCALPEL_JOINT_LM_BIN,
+       " --steps 20 --eval-every 10 --batch-size 4 --layers 1 --heads 2 --d-model 16 --d-ff 32 --seq-len 16"
+       " --eval-bytes 512 --eval-train-windows 8 --synthetic-generic-bytes 20000 --synthetic-specific-bytes 4000 --threads 1",
+       {"eval_main_bpb", "eval_aux_bpb"}}};
+  for (const Study& s : studies) {
+    const std::string out = fresh_dir("study");
+    const Result r = run(s.bin + s.args + " --methods mixed,bloop --lambdas 0.1,1 --out " + out);
+    ASSERT_EQ(r.code, 0) << s.bin << "\n" << r.output;
+    for (const char* f : {"config.json", "front.csv", "hypervolume.json", "report.md", "pareto_eval.png", "pareto_train.svg",
+                          "curves.png"}) {
+      EXPECT_TRUE(fs::exists(out + "/" + f)) << s.bin << " " << f;
+    }
+    for (const char* m : {"mixed", "bloop"}) {
+      for (const char* l : {"lambda_0.1", "lambda_1"}) {
+        const std::string dir = out + "/" + m + "/" + l;
+        const auto sm = summary(dir);
+        EXPECT_EQ(sm["status"], "done") << dir << "\n" << r.output;
+        std::vector<std::string> keys{"train_main", "train_aux", "eval_main", "eval_aux", "cos_g0_g1"};
+        keys.insert(keys.end(), s.finals.begin(), s.finals.end());
+        for (const std::string& k : keys) {
+          ASSERT_TRUE(sm["final"].contains(k)) << dir << " " << k;
+          EXPECT_TRUE(std::isfinite(sm["final"][k].get<double>())) << dir << " " << k;
+        }
+        expect_all_finite_csv(dir + "/metrics.csv");
+      }
+    }
+  }
+}
+
+TEST(Studies, MultitaskResumeIsBitExact) {
+  const std::string a = fresh_dir("mt_a"), b = fresh_dir("mt_b");
+  const std::string common = std::string(SCALPEL_MULTITASK_BIN) +
+                             " --method bloop --lambda 1 --steps 12 --eval-every 4 --checkpoint-every 4 --batch-size 8"
+                             " --width 2 --train-size 64 --test-size 32 --eval-train-size 32 --threads 1 --quiet";
+  ASSERT_EQ(run(common + " --out " + a).code, 0);
+  ASSERT_EQ(run(common + " --out " + b + " --inject-nan 10:0").code, 0);
+  ASSERT_EQ(summary(b + "/bloop/lambda_1")["status"], "failed");
+  auto cfg = nlohmann::json::parse(read_text(b + "/config.json"));
+  std::vector<std::string> argv = cfg["argv"], kept;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (argv[i] == "--inject-nan") {
+      ++i;
+      continue;
+    }
+    kept.push_back(argv[i]);
+  }
+  cfg["argv"] = kept;
+  std::ofstream(b + "/config.json") << cfg.dump(2);
+  const Result resumed = run(std::string(SCALPEL_MULTITASK_BIN) + " --resume " + b);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_EQ(summary(b + "/bloop/lambda_1")["final"]["resumed_from_step"], 8);
+  const MetricsLog la = MetricsLog::read_csv(a + "/bloop/lambda_1/metrics.csv");
+  const MetricsLog lb = MetricsLog::read_csv(b + "/bloop/lambda_1/metrics.csv");
+  ASSERT_EQ(la.rows(), lb.rows());
+  for (size_t i = 0; i < la.rows(); ++i) {
+    for (const std::string& c : la.columns()) {
+      if (c == "elapsed_s") continue;
+      const double x = la.at(i, c), y = lb.at(i, c);
+      EXPECT_TRUE(x == y || (std::isnan(x) && std::isnan(y))) << "row " << i << " column " << c << ": " << x << " vs " << y;
+    }
+  }
+}

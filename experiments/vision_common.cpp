@@ -1,0 +1,47 @@
+#include "experiments/vision_common.h"
+
+#include "core/ops.h"
+#include "data/loader.h"
+
+namespace scalpel {
+namespace experiments {
+
+data::TransformPtr cifar_transform(bool augment) {
+  if (augment) {
+    return data::compose({data::random_crop(4), data::random_horizontal_flip(),
+                          data::normalize(data::kCifarMean, data::kCifarStd)});
+  }
+  return data::normalize(data::kCifarMean, data::kCifarStd);
+}
+
+std::vector<HeadMetrics> evaluate_heads(nn::ResNet18& net, const std::shared_ptr<const data::Dataset>& ds, int64_t limit,
+                                        int64_t batch_size) {
+  NoGradGuard ng;
+  const bool was_training = net.is_training();
+  net.eval();
+  data::DataLoader loader(ds, data::DataLoaderOptions().batch_size(batch_size).shuffle(false).transform(cifar_transform(false)));
+  loader.start_epoch(0);
+  const size_t heads = net.heads.size();
+  std::vector<double> loss(heads, 0.0), correct(heads, 0.0);
+  int64_t n = 0;
+  data::Batch b;
+  while ((limit <= 0 || n < limit) && loader.next(b)) {
+    const std::vector<Tensor> logits = net.forward(b.input);
+    for (size_t k = 0; k < heads; ++k) {
+      loss[k] += cross_entropy(logits[k], b.labels[k]).item() * static_cast<double>(b.size());
+      const IndexTensor pred = argmax(logits[k], 1);
+      for (int64_t i = 0; i < b.size(); ++i) correct[k] += pred.data[i] == b.labels[k].data[i] ? 1.0 : 0.0;
+    }
+    n += b.size();
+  }
+  net.train(was_training);
+  std::vector<HeadMetrics> out(heads);
+  for (size_t k = 0; k < heads; ++k) {
+    out[k].loss = loss[k] / static_cast<double>(n);
+    out[k].accuracy = correct[k] / static_cast<double>(n);
+  }
+  return out;
+}
+
+}  // namespace experiments
+}  // namespace scalpel
