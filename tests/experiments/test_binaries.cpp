@@ -3,6 +3,7 @@
 // naming the step and loss, and bad flags exit with code 2.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -24,7 +25,9 @@ struct Result {
 };
 
 Result run(const std::string& cmd) {
-  const std::string log = ::testing::TempDir() + "/cmd_output.txt";
+  // One log per test process and call: CTest runs tests in parallel.
+  static int calls = 0;
+  const std::string log = ::testing::TempDir() + "/cmd_output_" + std::to_string(::getpid()) + "_" + std::to_string(calls++) + ".txt";
   const std::string full = "OMP_WAIT_POLICY=passive " + cmd + " >" + log + " 2>&1";
   const int status = std::system(full.c_str());
   Result r;
@@ -34,7 +37,7 @@ Result run(const std::string& cmd) {
 }
 
 std::string fresh_dir(const std::string& name) {
-  const std::string d = ::testing::TempDir() + "/scalpel_" + name;
+  const std::string d = ::testing::TempDir() + "/scalpel_" + std::to_string(::getpid()) + "_" + name;
   fs::remove_all(d);
   return d;
 }
