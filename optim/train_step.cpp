@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/autograd.h"
+#include "core/ops.h"
 
 namespace scalpel {
 namespace optim {
@@ -93,20 +94,11 @@ StepResult TrainStep::step(const std::vector<Tensor>& losses) {
     result.losses.push_back(v);
   }
 
-  const std::vector<GradVector>& grads = collector_.compute(losses);
-  // Checked before the surgeon sees them, so a bad batch leaves its EMAs untouched.
-  for (size_t k = 0; k < grads.size(); ++k) {
-    const double sq = grads[k].squared_norm();
-    if (!std::isfinite(sq)) {
-      throw NonFiniteError("TrainStep: step " + std::to_string(step_) + ": the gradient of " + loss_label(k) +
-                               " is not finite (squared norm " + num(sq) + "); nothing was updated",
-                           step_, static_cast<int>(k));
-    }
+  if (options_.fused_mixed() && surgeon_->name() == "mixed") {
+    fused_mixed_direction(losses, result);
+  } else {
+    per_loss_direction(losses, result);
   }
-  grad_ptrs_.clear();
-  for (const GradVector& g : grads) grad_ptrs_.push_back(&g);
-  surgeon_->set_step(step_);
-  surgeon_->combine(grad_ptrs_, result.losses, d_, &result.diagnostics);
   result.grad_norm = d_.norm();
   if (!std::isfinite(result.grad_norm)) {
     throw NonFiniteError("TrainStep: step " + std::to_string(step_) + ": the combined direction d (surgeon '" +
@@ -126,6 +118,48 @@ StepResult TrainStep::step(const std::vector<Tensor>& losses) {
   optimizer_->step();
   ++step_;
   return result;
+}
+
+void TrainStep::per_loss_direction(const std::vector<Tensor>& losses, StepResult& result) {
+  const std::vector<GradVector>& grads = collector_.compute(losses);
+  // Checked before the surgeon sees them, so a bad batch leaves its EMAs untouched.
+  for (size_t k = 0; k < grads.size(); ++k) {
+    const double sq = grads[k].squared_norm();
+    if (!std::isfinite(sq)) {
+      throw NonFiniteError("TrainStep: step " + std::to_string(step_) + ": the gradient of " + loss_label(k) +
+                               " is not finite (squared norm " + num(sq) + "); nothing was updated",
+                           step_, static_cast<int>(k));
+    }
+  }
+  grad_ptrs_.clear();
+  for (const GradVector& g : grads) grad_ptrs_.push_back(&g);
+  surgeon_->set_step(step_);
+  surgeon_->combine(grad_ptrs_, result.losses, d_, &result.diagnostics);
+}
+
+void TrainStep::fused_mixed_direction(const std::vector<Tensor>& losses, StepResult& result) {
+  const int K = static_cast<int>(losses.size()) - 1;
+  const std::vector<double> lambdas = K > 0 ? surgeon_->lambdas_at(step_, K) : std::vector<double>{};
+  Tensor total = losses[0];
+  double lambda_sum = 0.0;
+  for (int k = 1; k <= K; ++k) {
+    total = add(total, mul(losses[k], static_cast<float>(lambdas[k - 1])));
+    lambda_sum += lambdas[k - 1];
+  }
+  const std::vector<Tensor>& params = optimizer_->params();
+  if (d_.size() != collector_.size()) d_ = GradVector(collector_.size());
+  else d_.fill(0.0f);
+  if (total.requires_grad()) grad_into({total}, params, d_.views(params), GradOptions().set_allow_unused(true));
+  const double scale = surgeon_->options().rescale() ? 1.0 / (1.0 + lambda_sum) : 1.0;
+  if (scale != 1.0) d_.scale(static_cast<float>(scale));
+  if (!d_.all_finite()) {
+    throw NonFiniteError("TrainStep: step " + std::to_string(step_) +
+                             ": the gradient of the weighted loss sum (fused mixed) is not finite; nothing was updated",
+                         step_, -1);
+  }
+  surgeon_->set_step(step_ + 1);
+  result.diagnostics.lambdas = lambdas;
+  result.diagnostics.scale = scale;
 }
 
 StateDict TrainStep::state_dict() const {

@@ -14,7 +14,9 @@
 // optional lr schedule sets the optimizer's lr from the step counter, and the surgeon's step is set
 // to the same counter (so λ schedules follow it). A non-finite loss value, per-loss gradient or
 // direction d throws NonFiniteError naming the step and the loss (index and name); losses and
-// gradients are checked before the surgeon runs, so neither its EMAs nor the parameters change. state_dict() bundles "optim.*", "surgeon.*" and "step".
+// gradients are checked before the surgeon runs, so neither its EMAs nor the parameters change.
+// state_dict() bundles "optim.*", "surgeon.*" and "step". Option fused_mixed gives Mixed its
+// one-backward fast path (see TrainStepOptions).
 #pragma once
 
 #include <memory>
@@ -58,6 +60,10 @@ struct TrainStepOptions {
   SCALPEL_ARG(double, clip_grad_norm) = 0.0;           // 0: no clipping
   SCALPEL_ARG(std::vector<std::string>, loss_names);   // for messages and logs (optional)
   SCALPEL_ARG(ScheduleRef, lr_schedule);               // null: the optimizer's lr is left alone
+  // With the "mixed" surgeon: compute d = Σ λk ∇Lk (k = 0 with λ0 = 1) with ONE backward sweep of
+  // the weighted sum instead of one sweep per loss. Cheaper when the losses share a network
+  // (multi-task heads on one trunk); the per-gradient diagnostics (norms, cosines) are then NaN.
+  SCALPEL_ARG(bool, fused_mixed) = false;
 };
 
 struct StepResult {
@@ -87,6 +93,8 @@ class TrainStep {
 
  private:
   std::string loss_label(size_t k) const;
+  void per_loss_direction(const std::vector<Tensor>& losses, StepResult& result);
+  void fused_mixed_direction(const std::vector<Tensor>& losses, StepResult& result);
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<surgery::Surgeon> surgeon_;
   TrainStepOptions options_;

@@ -49,6 +49,7 @@ nlohmann::json Config::to_json() const {
   j["eval_every"] = eval_every;
   j["checkpoint_every"] = checkpoint_every;
   j["clip_grad_norm"] = clip_grad_norm;
+  j["fused_mixed"] = fused_mixed;
   j["options"] = extra;
   return j;
 }
@@ -251,6 +252,7 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
   app.add_option("--checkpoint-every", c.checkpoint_every, "write a checkpoint every N steps (0: never)");
   app.add_option("--resume", c.resume, "continue the sweep in this folder from its checkpoints");
   app.add_option("--clip-grad-norm", c.clip_grad_norm, "clip the global norm of d (0: off)");
+  app.add_flag("--fused-mixed", c.fused_mixed, "mixed: one backward of L0 + lambda L1 (faster; no cosine diagnostics)");
   app.add_flag("--quiet", c.quiet, "no progress output");
   app.add_option("--inject-nan", inject_nan, "test hook: STEP[:LOSS]")->group("");
   std::map<std::string, std::string> extra_values;

@@ -73,6 +73,7 @@ struct Config {
   int64_t checkpoint_every = 0;  // 0: no checkpoints
   std::string resume;
   double clip_grad_norm = 0.0;
+  bool fused_mixed = false;  // Mixed with one backward of the weighted loss sum (no per-loss diagnostics)
   bool quiet = false;
   // Experiment-specific options (--set KEY=VALUE or the experiment's own flags), by name.
   std::map<std::string, std::string> extra;

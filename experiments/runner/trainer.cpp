@@ -108,6 +108,7 @@ void train(RunContext& ctx, TrainTask& task) {
   optim::TrainStep step(make_optimizer(c, task.params, lr), surgery::make_surgeon(spec.method, surgeon_options(ctx)),
                         optim::TrainStepOptions()
                             .clip_grad_norm(c.clip_grad_norm)
+                            .fused_mixed(c.fused_mixed)
                             .loss_names(task.loss_names)
                             .lr_schedule(schedule));
   Accumulator acc;

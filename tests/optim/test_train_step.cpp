@@ -244,3 +244,36 @@ TEST(TrainStep, ClipGradNormOverParameters) {
   EXPECT_NEAR(clip_grad_norm(d, 1.0), 0.5, 1e-7);
   EXPECT_EQ(d.to_vector(), (std::vector<float>{0.3f, 0.4f}));  // below the threshold: unchanged
 }
+
+// The fused Mixed path (one backward of L0 + Σ λk Lk) gives the direction of the per-loss path,
+// without the per-gradient diagnostics, and takes exactly the same optimizer step.
+TEST(TrainStep, FusedMixedMatchesPerLossMixed) {
+  for (bool rescale : {false, true}) {
+    Generator g(11);
+    const Tensor x = Tensor::normal({16, 5}, g), y = Tensor::normal({16, 1}, g);
+    const Tensor w0 = Tensor::normal({5, 1}, g);
+    auto make = [&](bool fused) {
+      Tensor w = w0.clone().set_requires_grad();
+      auto step = std::make_unique<TrainStep>(std::make_unique<SGD>(std::vector<Tensor>{w}, SGDOptions(0.1)),
+                                              make_surgeon("mixed", SurgeonOptions().lambdas({0.3, 2.0}).rescale(rescale)),
+                                              TrainStepOptions().fused_mixed(fused));
+      return std::make_pair(w, std::move(step));
+    };
+    auto [wa, a] = make(false);
+    auto [wb, b] = make(true);
+    for (int s = 0; s < 3; ++s) {
+      auto losses = [&](const Tensor& w) {
+        const Tensor r = sub(matmul(x, w), y);
+        return std::vector<Tensor>{mean(square(r)), mul(sum(square(w)), 0.5f), mean(abs(r))};
+      };
+      const StepResult ra = a->step(losses(wa));
+      const StepResult rb = b->step(losses(wb));
+      EXPECT_NEAR(ra.grad_norm, rb.grad_norm, 1e-5 * ra.grad_norm);
+      EXPECT_LT(max_abs_diff(a->direction().tensor(), b->direction().tensor()), 1e-5f);
+      EXPECT_TRUE(std::isfinite(ra.diagnostics.cos_g0_gk.at(0)));
+      EXPECT_TRUE(rb.diagnostics.cos_g0_gk.empty() || std::isnan(rb.diagnostics.cos_g0_gk.at(0)));
+      EXPECT_EQ(rb.diagnostics.lambdas, (std::vector<double>{0.3, 2.0}));
+    }
+    EXPECT_LT(max_abs_diff(wa, wb), 1e-5f);
+  }
+}
