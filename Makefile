@@ -25,6 +25,14 @@ build: configure
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
+# The main job: the smooth-MLP sweep (mixed, pcgrad, dynamic-barrier, bloop x 5 lambdas) on MNIST
+# when data/mnist holds it, else on the built-in synthetic-digits. Prints the hypervolume table
+# and where the Pareto plots and report are. DEMO_FLAGS adds flags (e.g. DEMO_FLAGS=--threads=1).
+DEMO_OUT ?= runs/demo
+DEMO_FLAGS ?=
+demo: build
+	$(BUILD)/experiments/scalpel-smooth-mlp --preset cpu --out $(DEMO_OUT) $(DEMO_FLAGS)
+
 # Google Benchmark suite; figures are relative to the sgemm peak measured in the same run.
 bench: build
 	bash scripts/run-bench.sh $(BUILD)
