@@ -20,7 +20,7 @@
 // registry share one parameter; load_state_dict() copies values into it in place.
 //
 // Layer is a Module with `Tensor forward(const Tensor&)`, the interface Sequential chains.
-// Options structs use chained setters declared with SCALPEL_ARG (see LinearOptions in linear.h).
+// Options structs use chained setters declared with SCALPEL_ARG (core/options.h).
 #pragma once
 
 #include <memory>
@@ -29,20 +29,10 @@
 #include <vector>
 
 #include "core/ops.h"
+#include "core/options.h"
 #include "core/random.h"
 #include "core/state_dict.h"
 
-// Declares an option with a chained setter and a getter: SCALPEL_ARG(bool, bias) = true;
-#define SCALPEL_ARG(T, name)                  \
- public:                                      \
-  auto& name(const T& value) {                \
-    name##_ = value;                          \
-    return *this;                             \
-  }                                           \
-  const T& name() const { return name##_; }   \
-                                              \
- private:                                     \
-  T name##_
 
 namespace scalpel {
 namespace nn {

@@ -25,7 +25,7 @@
 
 #include "core/state_dict.h"
 #include "core/tensor.h"
-#include "optim/options.h"
+#include "core/options.h"
 
 namespace scalpel {
 namespace optim {

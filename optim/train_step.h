@@ -29,7 +29,7 @@
 #include "core/tensor.h"
 #include "optim/gradients.h"
 #include "optim/optimizer.h"
-#include "optim/options.h"
+#include "core/options.h"
 #include "optim/schedule.h"
 #include "optim/surgery/surgeon.h"
 

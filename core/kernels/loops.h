@@ -18,6 +18,19 @@
 namespace scalpel {
 namespace kernels {
 
+// A tensor viewed as [outer, R, inner] around dimension d: the layout every reduction and
+// softmax-style kernel works on (after contiguous()).
+struct Split3 {
+  int64_t outer = 1, r = 1, inner = 1;
+};
+inline Split3 split_at(const Shape& shape, int64_t d) {
+  Split3 s;
+  for (int64_t i = 0; i < d; ++i) s.outer *= shape[i];
+  s.r = shape[d];
+  for (size_t i = d + 1; i < shape.size(); ++i) s.inner *= shape[i];
+  return s;
+}
+
 // Minimum elements per thread before a loop goes parallel.
 constexpr int64_t kGrain = 32768;
 

@@ -15,17 +15,8 @@ namespace scalpel {
 
 namespace {
 
-struct Split3 {
-  int64_t outer = 1, r = 1, inner = 1;
-};
-
-Split3 split_at(const Shape& shape, int64_t d) {
-  Split3 s;
-  for (int64_t i = 0; i < d; ++i) s.outer *= shape[i];
-  s.r = shape[d];
-  for (size_t i = d + 1; i < shape.size(); ++i) s.inner *= shape[i];
-  return s;
-}
+using kernels::Split3;
+using kernels::split_at;
 
 // x [outer, R, inner] -> y (same) softmax (log=false) or log-softmax (log=true) along R.
 void softmax_kernel(const float* x, float* y, const Split3& s, bool log) {

@@ -19,17 +19,8 @@ namespace {
 
 constexpr int64_t kChunk = 1 << 16;
 
-struct Split3 {
-  int64_t outer = 1, r = 1, inner = 1;
-};
-
-Split3 split_at(const Shape& shape, int64_t d) {
-  Split3 s;
-  for (int64_t i = 0; i < d; ++i) s.outer *= shape[i];
-  s.r = shape[d];
-  for (size_t i = d + 1; i < shape.size(); ++i) s.inner *= shape[i];
-  return s;
-}
+using kernels::Split3;
+using kernels::split_at;
 
 Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& dims_sorted, bool keepdim) {
   Shape out;

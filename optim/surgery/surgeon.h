@@ -45,7 +45,7 @@
 
 #include "core/grad_vector.h"
 #include "core/state_dict.h"
-#include "optim/options.h"
+#include "core/options.h"
 #include "optim/schedule.h"
 
 namespace scalpel {
