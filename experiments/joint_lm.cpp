@@ -16,6 +16,7 @@
 #include "data/registry.h"
 #include "data/text.h"
 #include "experiments/runner/trainer.h"
+#include "experiments/study_common.h"
 #include "nn/byte_lm.h"
 
 using namespace scalpel;
@@ -117,18 +118,9 @@ void run(RunContext& ctx) {
     return {{"train_main", tm},  {"train_aux", ta}, {"eval_main", em}, {"eval_aux", ea},
             {"eval_main_bpb", em / std::log(2.0)}, {"eval_aux_bpb", ea / std::log(2.0)}};
   };
-  task.save_state = [&] {
-    StateDict s;
-    s.merge(lm.state_dict(), "model");
-    s.merge(main_loader.state_dict(), "main_loader");
-    s.merge(aux_loader.state_dict(), "aux_loader");
-    return s;
-  };
-  task.load_state = [&](const StateDict& s) {
-    lm.load_state_dict(s.sub("model"));
-    main_loader.load_state_dict(s.sub("main_loader"));
-    aux_loader.load_state_dict(s.sub("aux_loader"));
-  };
+  const RunState state = RunState().add("model", lm).add("main_loader", main_loader).add("aux_loader", aux_loader);
+  task.save_state = [&] { return state.save(); };
+  task.load_state = [&](const StateDict& s) { state.load(s); };
   train(ctx, task);
 }
 

@@ -13,6 +13,7 @@
 #include "data/loader.h"
 #include "data/registry.h"
 #include "experiments/runner/trainer.h"
+#include "experiments/study_common.h"
 #include "experiments/vision_common.h"
 #include "nn/resnet.h"
 
@@ -21,28 +22,10 @@ using namespace scalpel::experiments;
 
 namespace {
 
-struct Data {
-  std::shared_ptr<const data::Dataset> train, test;
-};
-
-Data& datasets(const Config& c, Progress& progress) {
-  static std::unique_ptr<Data> d;
-  if (d) return *d;
-  d = std::make_unique<Data>();
-  data::DatasetOptions o = data::DatasetOptions().data_dir(c.data_dir).seed(c.extra_int("data-seed", 0));
-  data::DatasetOptions otr = o, ote = o;
-  if (c.extra_int("train-size", -1) > 0) otr.size(c.extra_int("train-size", -1));
-  if (c.extra_int("test-size", -1) > 0) ote.size(c.extra_int("test-size", -1));
-  data::Resolved tr = data::resolve_cifar10_mnist(data::Split::Train, otr);
-  progress.message(tr.message);
-  d->train = tr.dataset;
-  d->test = data::resolve_cifar10_mnist(data::Split::Test, ote).dataset;
-  return *d;
-}
 
 void run(RunContext& ctx) {
   const Config& c = ctx.config();
-  Data& d = datasets(c, ctx.progress());
+  const Splits& d = load_splits(c, ctx.progress(), [](data::Split sp, const data::DatasetOptions& o) { return data::resolve_cifar10_mnist(sp, o); });
   Generator init(c.seed);
   nn::ResNet18 net(nn::ResNetOptions().heads({10, 10}).width(c.extra_int("width", 64)), init);
   net.train();
@@ -62,10 +45,7 @@ void run(RunContext& ctx) {
   if (c.extra_bool("lr-lambda-scaling", true)) task.lr_scale = 1.0 / (1.0 + ctx.spec().lambda);
   data::Batch batch;
   task.losses = [&](int64_t) {
-    if (!loader.next(batch)) {
-      loader.start_epoch(loader.position().epoch + 1);
-      loader.next(batch);
-    }
+    next_batch(loader, batch);
     const std::vector<Tensor> logits = net.forward(batch.input);  // one trunk forward, two heads
     return std::vector<Tensor>{cross_entropy(logits[0], batch.labels[0]), cross_entropy(logits[1], batch.labels[1])};
   };
@@ -77,16 +57,9 @@ void run(RunContext& ctx) {
             {"eval_aux", te[1].loss},          {"train_acc_main", tr[0].accuracy}, {"train_acc_aux", tr[1].accuracy},
             {"eval_acc_main", te[0].accuracy}, {"eval_acc_aux", te[1].accuracy}};
   };
-  task.save_state = [&] {
-    StateDict s;
-    s.merge(net.state_dict(), "model");
-    s.merge(loader.state_dict(), "loader");
-    return s;
-  };
-  task.load_state = [&](const StateDict& s) {
-    net.load_state_dict(s.sub("model"));
-    loader.load_state_dict(s.sub("loader"));
-  };
+  const RunState state = RunState().add("model", net).add("loader", loader);
+  task.save_state = [&] { return state.save(); };
+  task.load_state = [&](const StateDict& s) { state.load(s); };
   train(ctx, task);
 }
 

@@ -14,6 +14,7 @@
 #include "data/registry.h"
 #include "data/transforms.h"
 #include "experiments/runner/trainer.h"
+#include "experiments/study_common.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
 
@@ -22,28 +23,6 @@ using namespace scalpel::experiments;
 
 namespace {
 
-struct Data {
-  std::shared_ptr<const data::Dataset> train, test;
-  bool loaded = false;
-};
-
-// Loads once per process (every run of the sweep shares it).
-Data& datasets(const Config& c, Progress& progress) {
-  static Data d;
-  if (d.loaded) return d;
-  data::DatasetOptions o = data::DatasetOptions().data_dir(c.data_dir).seed(c.extra_int("data-seed", 0));
-  const int64_t n_train = c.extra_int("train-size", -1), n_test = c.extra_int("test-size", -1);
-  data::DatasetOptions otr = o, ote = o;
-  if (n_train > 0) otr.size(n_train);
-  if (n_test > 0) ote.size(n_test);
-  data::Resolved tr = data::resolve_mnist(data::Split::Train, otr);
-  data::Resolved te = data::resolve_mnist(data::Split::Test, ote);
-  progress.message(tr.message);
-  d.train = tr.dataset;
-  d.test = te.dataset;
-  d.loaded = true;
-  return d;
-}
 
 // Cross-entropy and accuracy of `mlp` over (up to `limit` examples of) a dataset.
 std::pair<double, double> evaluate_split(nn::MLP& mlp, const std::shared_ptr<const data::Dataset>& ds, int64_t limit) {
@@ -66,7 +45,7 @@ std::pair<double, double> evaluate_split(nn::MLP& mlp, const std::shared_ptr<con
 
 void run(RunContext& ctx) {
   const Config& c = ctx.config();
-  Data& d = datasets(c, ctx.progress());
+  const Splits& d = load_splits(c, ctx.progress(), [](data::Split sp, const data::DatasetOptions& o) { return data::resolve_mnist(sp, o); });
   Generator init(c.seed);
   nn::MLP mlp(nn::MLPOptions({784, 256, 128, 10}).activation("relu"), init);
   nn::LipschitzBound bound(mlp, nn::LipschitzOptions().iterations(c.extra_int("power-iterations", 1)).init_iterations(50),
@@ -86,10 +65,7 @@ void run(RunContext& ctx) {
   task.steps_per_epoch = loader.num_batches();
   data::Batch batch;
   task.losses = [&](int64_t) {
-    if (!loader.next(batch)) {
-      loader.start_epoch(loader.position().epoch + 1);
-      loader.next(batch);
-    }
+    next_batch(loader, batch);
     Tensor ce = cross_entropy(mlp.forward(batch.input), batch.labels[0]);
     return std::vector<Tensor>{ce, bound.forward()};
   };
@@ -101,18 +77,9 @@ void run(RunContext& ctx) {
     const double aux = bound.evaluate(eval_iters);
     return {{"train_main", trl}, {"train_aux", aux}, {"eval_main", tel}, {"eval_aux", aux}, {"train_acc", tra}, {"eval_acc", tea}};
   };
-  task.save_state = [&] {
-    StateDict s;
-    s.merge(mlp.state_dict(), "model");
-    s.merge(bound.state_dict(), "lipschitz");
-    s.merge(loader.state_dict(), "loader");
-    return s;
-  };
-  task.load_state = [&](const StateDict& s) {
-    mlp.load_state_dict(s.sub("model"));
-    bound.load_state_dict(s.sub("lipschitz"));
-    loader.load_state_dict(s.sub("loader"));
-  };
+  const RunState state = RunState().add("model", mlp).add("lipschitz", bound).add("loader", loader);
+  task.save_state = [&] { return state.save(); };
+  task.load_state = [&](const StateDict& s) { state.load(s); };
   train(ctx, task);
 }
 
@@ -142,6 +109,7 @@ int main(int argc, char** argv) {
                {"momentum", "SGD momentum (default 0.9)"}};
   e.main_label = "cross-entropy";
   e.aux_label = "log Lipschitz bound";
+  e.plot_log_x = true;  // cross-entropy spans decades; the log bound can be negative
   e.run = run;
   return run_main(argc, argv, e);
 }

@@ -13,6 +13,7 @@
 #include "data/loader.h"
 #include "data/registry.h"
 #include "experiments/runner/trainer.h"
+#include "experiments/study_common.h"
 #include "experiments/vision_common.h"
 #include "nn/loss.h"
 #include "nn/resnet.h"
@@ -22,28 +23,10 @@ using namespace scalpel::experiments;
 
 namespace {
 
-struct Data {
-  std::shared_ptr<const data::Dataset> train, test;
-};
-
-Data& datasets(const Config& c, Progress& progress) {
-  static std::unique_ptr<Data> d;
-  if (d) return *d;
-  d = std::make_unique<Data>();
-  data::DatasetOptions o = data::DatasetOptions().data_dir(c.data_dir).seed(c.extra_int("data-seed", 0));
-  data::DatasetOptions otr = o, ote = o;
-  if (c.extra_int("train-size", -1) > 0) otr.size(c.extra_int("train-size", -1));
-  if (c.extra_int("test-size", -1) > 0) ote.size(c.extra_int("test-size", -1));
-  data::Resolved tr = data::resolve_cifar10(data::Split::Train, otr);
-  progress.message(tr.message);
-  d->train = tr.dataset;
-  d->test = data::resolve_cifar10(data::Split::Test, ote).dataset;
-  return *d;
-}
 
 void run(RunContext& ctx) {
   const Config& c = ctx.config();
-  Data& d = datasets(c, ctx.progress());
+  const Splits& d = load_splits(c, ctx.progress(), [](data::Split sp, const data::DatasetOptions& o) { return data::resolve_cifar10(sp, o); });
   Generator init(c.seed);
   nn::ResNet18 net(nn::ResNetOptions().heads({10}).width(c.extra_int("width", 64)), init);
   net.train();
@@ -62,10 +45,7 @@ void run(RunContext& ctx) {
   task.steps_per_epoch = loader.num_batches();
   data::Batch batch;
   task.losses = [&](int64_t) {
-    if (!loader.next(batch)) {
-      loader.start_epoch(loader.position().epoch + 1);
-      loader.next(batch);
-    }
+    next_batch(loader, batch);
     Tensor ce = cross_entropy(net.forward(batch.input)[0], batch.labels[0]);
     return std::vector<Tensor>{ce, nn::l2_norm(task.params, weights_only)};
   };
@@ -81,16 +61,9 @@ void run(RunContext& ctx) {
     return {{"train_main", tr.loss}, {"train_aux", aux}, {"eval_main", te.loss}, {"eval_aux", aux},
             {"train_acc", tr.accuracy}, {"eval_acc", te.accuracy}};
   };
-  task.save_state = [&] {
-    StateDict s;
-    s.merge(net.state_dict(), "model");
-    s.merge(loader.state_dict(), "loader");
-    return s;
-  };
-  task.load_state = [&](const StateDict& s) {
-    net.load_state_dict(s.sub("model"));
-    loader.load_state_dict(s.sub("loader"));
-  };
+  const RunState state = RunState().add("model", net).add("loader", loader);
+  task.save_state = [&] { return state.save(); };
+  task.load_state = [&](const StateDict& s) { state.load(s); };
   train(ctx, task);
 }
 

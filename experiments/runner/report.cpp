@@ -80,8 +80,16 @@ std::string gp_quote(const std::string& s) {
 
 struct PlotSpec {
   std::string main_label = "main loss", aux_label = "auxiliary loss";
-  bool log_axes = false;
+  bool log_axes = false;      // hypervolume normalisation
+  bool log_x = false, log_y = false;  // plots
 };
+
+std::string logscale_commands(bool x, bool y) {
+  std::string s = "unset logscale\n";
+  if (x) s += "set logscale x\n";
+  if (y) s += "set logscale y\n";
+  return s;
+}
 
 // Emits the plot commands for one split ("train" or "eval").
 std::string pareto_script(const std::string& split, const std::vector<RunSummary>& runs,
@@ -137,7 +145,7 @@ std::string pareto_script(const std::string& split, const std::vector<RunSummary
   gp << "set ylabel " << gp_quote(spec.aux_label + " (" + split + ")") << "\n";
   gp << "set title " << gp_quote("Pareto fronts (" + split + "): final points labelled with lambda") << "\n";
   gp << "set grid lc rgb '#dddddd'\nset key outside right top\n";
-  gp << (spec.log_axes ? "set logscale xy\n" : "unset logscale\n");
+  gp << logscale_commands(spec.log_x, spec.log_y);
   gp << "plot ";
   for (size_t i = 0; i < plots.size(); ++i) gp << (i ? ", \\\n     " : "") << plots[i];
   gp << "\n";
@@ -170,9 +178,10 @@ std::string curves_script(const std::vector<RunSummary>& runs, const std::vector
     gp << "\n";
   };
   gp << "set datafile separator ','\nset key autotitle columnhead\nset grid lc rgb '#dddddd'\n";
-  gp << (spec.log_axes ? "set logscale y\n" : "unset logscale\n");
   gp << "set multiplot layout 1,2\n";
+  gp << logscale_commands(false, spec.log_x);
   panel("eval_main", spec.main_label + " (eval)");
+  gp << logscale_commands(false, spec.log_y);
   panel("eval_aux", spec.aux_label + " (eval)");
   gp << "unset multiplot\n";
   return gp.str();
@@ -197,6 +206,8 @@ SweepReport build_sweep_report(const std::string& dir) {
     spec.main_label = cfg["plot"].value("main_label", spec.main_label);
     spec.aux_label = cfg["plot"].value("aux_label", spec.aux_label);
     spec.log_axes = cfg["plot"].value("log_axes", false);
+    spec.log_x = cfg["plot"].value("log_x", spec.log_axes);
+    spec.log_y = cfg["plot"].value("log_y", spec.log_axes);
   }
   std::map<std::string, std::vector<Point2>> train_pts, eval_pts;
   // The run list is config.json "runs" (method, lambda, dir); older folders fall back to the grid.

@@ -486,7 +486,8 @@ int run_main(int argc, char** argv, const Experiment& e) {
     cj["git_revision"] = git_revision();
     cj["threading"] = threading_summary();
     cj["started"] = now_iso();
-    cj["plot"] = {{"main_label", e.main_label}, {"aux_label", e.aux_label}, {"log_axes", e.log_axes}};
+    cj["plot"] = {{"main_label", e.main_label}, {"aux_label", e.aux_label}, {"log_axes", e.log_axes},
+                  {"log_x", e.log_axes || e.plot_log_x}, {"log_y", e.log_axes || e.plot_log_y}};
     nlohmann::json runs = nlohmann::json::array();
     for (const RunSpec& s : specs) {
       nlohmann::json jr = {{"method", s.variant}, {"surgeon", s.method}, {"lambda", s.lambda},

@@ -159,6 +159,9 @@ struct Experiment {
   std::string main_label = "main loss";
   std::string aux_label = "auxiliary loss";
   bool log_axes = false;  // log-scale plots and hypervolume normalisation
+  // Plots only: log scale on one axis (e.g. a loss that spans decades next to one that can be
+  // negative). Hypervolume follows log_axes.
+  bool plot_log_x = false, plot_log_y = false;
   // false: the experiment is not a trade-off sweep (e.g. scalpel-noise); no fronts/hypervolume.
   bool pareto = true;
   // Performs one run. Throws to mark the run as failed (the sweep goes on).

@@ -1,0 +1,48 @@
+// Pieces every data-driven study repeats: loading the train/test splits once per process (all
+// runs of a sweep share them), drawing batches across epoch boundaries, and bundling the state a
+// run checkpoints (modules and data-loader positions).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/state_dict.h"
+#include "data/loader.h"
+#include "data/registry.h"
+#include "experiments/runner/runner.h"
+#include "nn/module.h"
+
+namespace scalpel {
+namespace experiments {
+
+struct Splits {
+  std::shared_ptr<const data::Dataset> train, test;
+};
+
+// Resolves the train and test splits with `resolve` (e.g. data::resolve_mnist) once per process,
+// honouring --data-dir and the study options train-size, test-size and data-seed, and logs the
+// resolver's message (which says when synthetic data stands in for the real set).
+const Splits& load_splits(const Config& config, Progress& progress,
+                          const std::function<data::Resolved(data::Split, const data::DatasetOptions&)>& resolve);
+
+// The next batch of `loader`, moving on to the next epoch when the current one is exhausted.
+void next_batch(data::DataLoader& loader, data::Batch& batch);
+
+// Named modules and loaders whose state a run checkpoints, as one StateDict.
+class RunState {
+ public:
+  RunState& add(const std::string& name, nn::Module& module);
+  RunState& add(const std::string& name, data::DataLoader& loader);
+  StateDict save() const;
+  void load(const StateDict& state) const;
+
+ private:
+  std::vector<std::pair<std::string, nn::Module*>> modules_;
+  std::vector<std::pair<std::string, data::DataLoader*>> loaders_;
+};
+
+}  // namespace experiments
+}  // namespace scalpel
