@@ -65,6 +65,14 @@ echo "run-bench: ${#exes[@]} executable(s) from $bench_dir, repetitions=$reps, m
      "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}, SCALPEL_THREADS=${SCALPEL_THREADS:-(default)}," \
      "clock=${SCALPEL_BENCH_CLOCK:-wall}," \
      "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+load1="$(cut -d' ' -f1 /proc/loadavg)"
+cores="$(nproc)"
+if awk -v l="$load1" -v c="$cores" 'BEGIN { exit !(l > 0.5 * c) }'; then
+  echo "run-bench: warning: load average $load1 on $cores cores: other processes are running, so wall-clock" \
+       "figures will be noisy. Trust the interleaved 'vs raw' ratios, or compare with" \
+       "SCALPEL_THREADS=1 SCALPEL_BENCH_CLOCK=cpu; OMP_WAIT_POLICY=passive avoids spin-wait stalls" \
+       "(docs/performance-notes.md)."
+fi
 failed=()
 results=()
 for exe in "${exes[@]}"; do
