@@ -8,8 +8,9 @@
 //               the same raw reference (bench::time_paired), so its "vs_raw" counter (raw time /
 //               tensor time) stays meaningful while other processes load the machine. Its
 //               GFLOP/s or GB/s counts the tensor calls only.
-// Every GEMM figure also carries frac_of_sgemm_peak (the raw 2048^3 sgemm peak measured at start-up
-// in the same process); memory-bound ones carry frac_of_copy_bw (parallel memcpy bandwidth).
+// Every GEMM figure also carries frac_of_sgemm_peak (the raw square sgemm peak measured at start-up
+// in the same process, 2048^3 unless SCALPEL_PEAK_N says otherwise); memory-bound ones carry GB/s of
+// logical traffic and frac_of_copy_bw (against a parallel memcpy measured the same way).
 //
 // How the backward products are timed through the Tensor API: the graph c = matmul(a, b) (a and b
 // requiring grad) is built once, outside the timed loop; each iteration calls
