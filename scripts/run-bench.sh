@@ -79,6 +79,7 @@ for exe in "${exes[@]}"; do
   name="$(basename "$exe")"
   json="$out_dir/$name.json"
   log="$out_dir/$name.log"
+  rm -f "$json"  # never report a stale file from an earlier run
   start=$SECONDS
   echo "run-bench: $name ..."
   if "$exe" "${flags[@]}" --benchmark_out="$json" >"$log" 2>&1; then
