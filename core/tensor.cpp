@@ -18,6 +18,15 @@ namespace scalpel {
 
 // ---- Storage ------------------------------------------------------------------------------------
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)  // clang spelling of __SANITIZE_ADDRESS__
+#define SCALPEL_HAS_ASAN_FEATURE 1
+#endif
+#endif
+#ifndef SCALPEL_HAS_ASAN_FEATURE
+#define SCALPEL_HAS_ASAN_FEATURE 0
+#endif
+
 namespace {
 
 // Recycles large freed blocks (>= 1 MiB) instead of returning them to the OS. glibc serves blocks
@@ -67,7 +76,7 @@ class BlockCache {
 
  private:
   BlockCache() {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || SCALPEL_HAS_ASAN_FEATURE
     cap_ = 0;
 #else
     const char* v = std::getenv("SCALPEL_ALLOC_CACHE_MB");
