@@ -1,6 +1,8 @@
 #include "data/loader.h"
 
 #include <numeric>
+
+#include "core/parallel.h"
 #include <stdexcept>
 
 namespace scalpel {
@@ -61,8 +63,11 @@ std::vector<int64_t> DataLoader::epoch_order(int64_t epoch) const {
 namespace {
 
 // Builds batch b from a precomputed epoch order. Pure function of its arguments.
+// `parallel`: split the rows over the OpenMP threads (the synchronous path only; the prefetch
+// worker stays single-threaded so that it does not compete with the training step's threads).
+// Every row is a pure function of (seed, epoch, index), so the result is the same either way.
 Batch build_batch(const Dataset& ds, const DatasetInfo& info, const DataLoaderOptions& opt, const Shape& example_shape,
-                  const std::vector<int64_t>& order, int64_t epoch, int64_t b) {
+                  const std::vector<int64_t>& order, int64_t epoch, int64_t b, bool parallel) {
   const int64_t n = static_cast<int64_t>(order.size());
   const int64_t start = b * opt.batch_size_;
   const int64_t end = std::min(n, start + opt.batch_size_);
@@ -74,7 +79,6 @@ Batch build_batch(const Dataset& ds, const DatasetInfo& info, const DataLoaderOp
   out.indices.assign(order.begin() + start, order.begin() + end);
   const int64_t nl = static_cast<int64_t>(info.num_classes.size());
   out.labels.assign(static_cast<size_t>(nl), IndexTensor(std::vector<int64_t>(static_cast<size_t>(bs)), Shape{bs}));
-  std::vector<int64_t> lab(static_cast<size_t>(nl));
 
   if (!info.input_shape.empty()) {
     const int64_t per = shape_numel(info.input_shape);
@@ -82,14 +86,39 @@ Batch build_batch(const Dataset& ds, const DatasetInfo& info, const DataLoaderOp
     full.insert(full.end(), example_shape.begin(), example_shape.end());
     out.input = Tensor::empty(full);
     float* dst = out.input.data();
-    for (int64_t r = 0; r < bs; ++r) {
-      const int64_t idx = out.indices[static_cast<size_t>(r)];
-      ds.read(idx, dst + r * per, lab.data());
-      for (int64_t l = 0; l < nl; ++l) out.labels[static_cast<size_t>(l)].data[static_cast<size_t>(r)] = lab[static_cast<size_t>(l)];
-      if (opt.transform_) {
-        Generator gen(mix_seed(opt.seed_ ^ kAugmentSalt, static_cast<uint64_t>(epoch), static_cast<uint64_t>(idx)));
-        opt.transform_->apply(dst + r * per, info.input_shape, gen);
+    auto rows = [&](int64_t r0, int64_t r1) {
+      std::vector<int64_t> lab(static_cast<size_t>(nl));
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t idx = out.indices[static_cast<size_t>(r)];
+        ds.read(idx, dst + r * per, lab.data());
+        for (int64_t l = 0; l < nl; ++l) out.labels[static_cast<size_t>(l)].data[static_cast<size_t>(r)] = lab[static_cast<size_t>(l)];
+        if (opt.transform_) {
+          Generator gen(mix_seed(opt.seed_ ^ kAugmentSalt, static_cast<uint64_t>(epoch), static_cast<uint64_t>(idx)));
+          opt.transform_->apply(dst + r * per, info.input_shape, gen);
+        }
       }
+    };
+    if (parallel) {
+      // At least ~16k floats of output per chunk so tiny batches stay serial. An exception must
+      // not leave an OpenMP region: each chunk catches its own, and the one of the earliest row is
+      // rethrown (the same error the serial path would raise).
+      std::mutex mu;
+      std::exception_ptr first_error;
+      int64_t first_row = bs;
+      parallel_for(bs, std::max<int64_t>(1, 16384 / std::max<int64_t>(per, 1)), [&](int64_t r0, int64_t r1) {
+        try {
+          rows(r0, r1);
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(mu);
+          if (r0 < first_row) {
+            first_row = r0;
+            first_error = std::current_exception();
+          }
+        }
+      });
+      if (first_error) std::rethrow_exception(first_error);
+    } else {
+      rows(0, bs);
     }
   }
   if (info.sequence_length > 0) {
@@ -111,7 +140,7 @@ Batch DataLoader::make_batch(int64_t epoch, int64_t b) const {
     throw std::out_of_range("DataLoader(" + info_.name + "): batch " + std::to_string(b) + " out of range [0, " +
                             std::to_string(num_batches()) + ")");
   }
-  return build_batch(*dataset_, info_, options_, example_shape_, epoch_order(epoch), epoch, b);
+  return build_batch(*dataset_, info_, options_, example_shape_, epoch_order(epoch), epoch, b, true);
 }
 
 void DataLoader::start_epoch(int64_t epoch) { seek({epoch, 0}); }
@@ -133,7 +162,7 @@ bool DataLoader::next(Batch& batch) {
     order_epoch_ = pos_.epoch;
   }
   if (!options_.prefetch_) {
-    batch = build_batch(*dataset_, info_, options_, example_shape_, order_, pos_.epoch, pos_.batch);
+    batch = build_batch(*dataset_, info_, options_, example_shape_, order_, pos_.epoch, pos_.batch, true);
     ++pos_.batch;
     return true;
   }
@@ -177,7 +206,7 @@ void DataLoader::worker_loop(int64_t epoch, int64_t first) {
     Slot slot;
     slot.batch_index = b;
     try {
-      slot.batch = build_batch(*dataset_, info_, options_, example_shape_, order_, epoch, b);
+      slot.batch = build_batch(*dataset_, info_, options_, example_shape_, order_, epoch, b, false);
     } catch (...) {
       slot.error = std::current_exception();
     }

@@ -90,21 +90,21 @@ class RandomCrop : public Transform {
     const int64_t c = shape[0], h = shape[1], w = shape[2];
     thread_local std::vector<float> scratch;
     scratch.assign(x, x + c * h * w);
+    // Columns [x0, x1) of a row read source columns [x0 + ox, x1 + ox); the rest is fill.
+    const int64_t x0 = std::max<int64_t>(0, -ox), x1 = std::min<int64_t>(w, w - ox);
     for (int64_t k = 0; k < c; ++k) {
       const float* src = scratch.data() + k * h * w;
       float* dst = x + k * h * w;
       for (int64_t y = 0; y < h; ++y) {
         const int64_t sy = y + oy;
         float* row = dst + y * w;
-        if (sy < 0 || sy >= h) {
+        if (sy < 0 || sy >= h || x1 <= x0) {
           std::fill(row, row + w, fill_);
           continue;
         }
-        const float* srow = src + sy * w;
-        for (int64_t xx = 0; xx < w; ++xx) {
-          const int64_t sx = xx + ox;
-          row[xx] = (sx >= 0 && sx < w) ? srow[sx] : fill_;
-        }
+        std::fill(row, row + x0, fill_);
+        std::memcpy(row + x0, src + sy * w + x0 + ox, static_cast<size_t>(x1 - x0) * sizeof(float));
+        std::fill(row + x1, row + w, fill_);
       }
     }
   }
@@ -142,6 +142,7 @@ class Flatten : public Transform {
  public:
   Shape output_shape(const Shape& in) const override { return {shape_numel(in)}; }
   void apply(float*, const Shape&, Generator&) const override {}
+  bool changes_shape() const override { return true; }
   std::string describe() const override { return "flatten()"; }
 };
 
@@ -158,11 +159,18 @@ class Compose : public Transform {
     return s;
   }
   void apply(float* x, const Shape& shape, Generator& gen) const override {
+    if (!changes_shape()) {
+      for (const auto& t : ts_) t->apply(x, shape, gen);
+      return;
+    }
     Shape s = shape;
     for (const auto& t : ts_) {
       t->apply(x, s, gen);
-      s = t->output_shape(s);
+      if (t->changes_shape()) s = t->output_shape(s);
     }
+  }
+  bool changes_shape() const override {
+    return std::any_of(ts_.begin(), ts_.end(), [](const TransformPtr& t) { return t->changes_shape(); });
   }
   bool is_random() const override {
     return std::any_of(ts_.begin(), ts_.end(), [](const TransformPtr& t) { return t->is_random(); });

@@ -32,6 +32,9 @@ class Transform {
   // Applies the transform in place to one example of shape `shape` (already validated).
   virtual void apply(float* x, const Shape& shape, Generator& gen) const = 0;
   virtual bool is_random() const { return false; }
+  // True when output_shape may differ from the input shape (Flatten); lets Compose skip shape
+  // bookkeeping per example.
+  virtual bool changes_shape() const { return false; }
   virtual std::string describe() const = 0;
 
   // Convenience for one example outside a loader: returns a transformed copy of `x`.

@@ -136,7 +136,7 @@ std::string pareto_script(const std::string& split, const std::vector<RunSummary
     write_points(fr, front);
     plots.push_back(gp_quote(fr) + " using 1:2 with lines lw 2 dt 2 lc rgb '" + color + "' notitle");
     plots.push_back(gp_quote(ff) + " using 1:2 with points pt 7 ps 1.8 lc rgb '" + color + "' title " + gp_quote(m));
-    plots.push_back(gp_quote(ff) + " using 1:2:(sprintf('%g', $3)) with labels offset 1.2,0.6 font ',8' tc rgb '" + color +
+    plots.push_back(gp_quote(ff) + " using 1:2:(sprintf('%.2g', $3)) with labels offset 1.2,0.6 font ',8' tc rgb '" + color +
                     "' notitle");
   }
   if (plots.empty()) return "";
