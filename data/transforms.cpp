@@ -82,28 +82,28 @@ class RandomCrop : public Transform {
     require_chw(in, "random_crop");
     return in;
   }
-  // x [C, H, W] in place: out[c][y][x] = in[c][y + oy - pad][x + ox - pad], fill outside.
+  // x [C, H, W] in place: out[c][y][x] = in[c][y + oy][x + ox] with oy, ox uniform in [-pad, pad], fill outside.
   void apply(float* x, const Shape& shape, Generator& gen) const override {
     const int64_t oy = gen.randint(2 * pad_ + 1) - pad_;
     const int64_t ox = gen.randint(2 * pad_ + 1) - pad_;
     if (oy == 0 && ox == 0) return;
     const int64_t c = shape[0], h = shape[1], w = shape[2];
-    thread_local std::vector<float> scratch;
-    scratch.assign(x, x + c * h * w);
-    // Columns [x0, x1) of a row read source columns [x0 + ox, x1 + ox); the rest is fill.
+    // In place, without a copy: row y reads row y + oy, so walk rows away from the side being
+    // read (ascending when oy >= 0). Columns [x0, x1) read [x0 + ox, x1 + ox) (memmove handles
+    // the overlap when oy == 0); the rest is fill, written after the move.
     const int64_t x0 = std::max<int64_t>(0, -ox), x1 = std::min<int64_t>(w, w - ox);
     for (int64_t k = 0; k < c; ++k) {
-      const float* src = scratch.data() + k * h * w;
-      float* dst = x + k * h * w;
-      for (int64_t y = 0; y < h; ++y) {
+      float* plane = x + k * h * w;
+      for (int64_t step = 0; step < h; ++step) {
+        const int64_t y = oy >= 0 ? step : h - 1 - step;
         const int64_t sy = y + oy;
-        float* row = dst + y * w;
+        float* row = plane + y * w;
         if (sy < 0 || sy >= h || x1 <= x0) {
           std::fill(row, row + w, fill_);
           continue;
         }
+        std::memmove(row + x0, plane + sy * w + x0 + ox, static_cast<size_t>(x1 - x0) * sizeof(float));
         std::fill(row, row + x0, fill_);
-        std::memcpy(row + x0, src + sy * w + x0 + ox, static_cast<size_t>(x1 - x0) * sizeof(float));
         std::fill(row + x1, row + w, fill_);
       }
     }
