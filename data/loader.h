@@ -14,6 +14,9 @@
 // current epoch ahead of time. It produces exactly the batches the synchronous path would, in the
 // same order; an exception thrown while building a batch is rethrown by the next() that would
 // have returned it. The dataset must be safe for concurrent const access (all of ours are).
+// Without prefetch, next() splits a batch's examples over the OpenMP threads (parallel_for); the
+// prefetch worker builds each batch on its own single thread so that it does not compete with the
+// training step's threads. Either way every row is a pure function of (seed, epoch, index).
 //
 // Usage:
 //   DataLoader loader(train, DataLoaderOptions().batch_size(256).shuffle(true).seed(1));
