@@ -310,3 +310,30 @@ TEST(Studies, MultitaskResumeIsBitExact) {
     }
   }
 }
+
+// With MNIST and CIFAR-10 files under --data-dir (here: synthetic sets exported in the real
+// formats), the studies read them instead of the built-in sets, and say so.
+TEST(Studies, RealDataUnderDataDirIsUsed) {
+  const std::string data = fresh_dir("realdata");
+  ASSERT_EQ(run(std::string(SCALPEL_DATA_BIN) + " export synthetic-digits --train-size 64 --test-size 32 --gzip --out " +
+                data + "/mnist").code, 0);
+  ASSERT_EQ(run(std::string(SCALPEL_DATA_BIN) + " export synthetic-textures --train-size 64 --test-size 32 --out " + data +
+                "/cifar-10-batches-bin").code, 0);
+  const std::string tiny = " --method bloop --lambda 1 --steps 2 --eval-every 2 --batch-size 8 --threads 1 --data-dir " + data;
+  const Result mt = run(std::string(SCALPEL_MULTITASK_BIN) + tiny + " --width 2 --out " + fresh_dir("rd_mt"));
+  ASSERT_EQ(mt.code, 0) << mt.output;
+  EXPECT_NE(mt.output.find("built from CIFAR-10 train from " + data + "/cifar-10-batches-bin"), std::string::npos) << mt.output;
+  EXPECT_NE(mt.output.find("MNIST train from " + data + "/mnist"), std::string::npos) << mt.output;
+  const Result wn = run(std::string(SCALPEL_WEIGHT_NORM_BIN) + tiny + " --width 2 --out " + fresh_dir("rd_wn"));
+  ASSERT_EQ(wn.code, 0) << wn.output;
+  EXPECT_EQ(wn.output.find("synthetic"), std::string::npos) << wn.output;
+  const Result sm = run(std::string(SCALPEL_SMOOTH_MLP_BIN) + tiny + " --out " + fresh_dir("rd_sm"));
+  ASSERT_EQ(sm.code, 0) << sm.output;
+  EXPECT_EQ(sm.output.find("synthetic"), std::string::npos) << sm.output;
+  // A corrupt file is not silently replaced by the synthetic set: the run fails naming the file.
+  std::ofstream(data + "/mnist/train-images-idx3-ubyte.gz", std::ios::trunc) << "garbage";
+  const std::string bad = fresh_dir("rd_bad");
+  const Result broken = run(std::string(SCALPEL_SMOOTH_MLP_BIN) + tiny + " --out " + bad);
+  EXPECT_EQ(summary(bad + "/bloop/lambda_1")["status"], "failed") << broken.output;
+  EXPECT_NE(broken.output.find("train-images-idx3-ubyte"), std::string::npos) << broken.output;
+}
