@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
   e.presets["cpu"] = {{"steps", "800"}, {"batch-size", "64"}, {"lr", "0.05"}, {"optimizer", "sgd-nesterov"},
                       {"momentum", "0.9"}, {"schedule", "warmup-cosine"}, {"warmup-steps", "40"}, {"eval-every", "200"},
                       {"width", "8"}, {"train-size", "10000"}, {"test-size", "2000"}, {"eval-train-size", "2000"},
-                      {"rho", "0.001"}, {"methods", "mixed,pcgrad,dynamic-barrier,bloop"}, {"lambdas", "logspace:-2:2:5"}};
+                      {"rho", "0.001"}, {"methods", "mixed,pcgrad,dynamic-barrier,bloop"}, {"lambdas", "0.01,0.1,1,10"}};
   e.options = {{"width", "ResNet-18 base width (64 = standard)"},
                {"augment", "random crop + flip (default true)"},
                {"lr-lambda-scaling", "scale the learning rate by 1/(1+lambda) (default true, the paper's recipe)"},
