@@ -40,13 +40,13 @@
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
+#include <time.h>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <time.h>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -59,14 +59,14 @@ namespace bench {
 
 // Facts about the run, measured once per process (after SCALPEL_THREADS is applied).
 struct Environment {
-  std::string threading;   // scalpel::threading_summary()
-  std::string cpu_model;   // "model name" from /proc/cpuinfo
-  std::string date_utc;    // ISO 8601
+  std::string threading;  // scalpel::threading_summary()
+  std::string cpu_model;  // "model name" from /proc/cpuinfo
+  std::string date_utc;   // ISO 8601
   int threads = 0;
-  int64_t peak_n = 0;             // square size of the sgemm peak measurement
-  double sgemm_peak_gflops = 0;   // best of the timed calls
-  double sgemm_median_gflops = 0; // median of the timed calls
-  double copy_gbs = 0;            // parallel memcpy, read + write bytes, best of 5
+  int64_t peak_n = 0;              // square size of the sgemm peak measurement
+  double sgemm_peak_gflops = 0;    // best of the timed calls
+  double sgemm_median_gflops = 0;  // median of the timed calls
+  double copy_gbs = 0;             // parallel memcpy, read + write bytes, best of 5
 };
 
 namespace detail {
@@ -131,8 +131,8 @@ inline void measure_sgemm(int64_t n, int reps, double& best, double& median) {
   Buffer a = aligned_buffer(n * n, 0.5f), b = aligned_buffer(n * n, 0.25f), c = aligned_buffer(n * n, 0.0f);
   const int ni = static_cast<int>(n);
   auto call = [&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, ni, ni, 1.0f, a.get(), ni, b.get(), ni, 0.0f,
-                c.get(), ni);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, ni, ni, 1.0f, a.get(), ni, b.get(), ni, 0.0f, c.get(),
+                ni);
   };
   call();
   std::vector<double> gflops;
@@ -153,9 +153,8 @@ inline double measure_copy_gbs(int reps) {
   const float* s = src.get();
   float* d = dst.get();
   auto call = [&] {
-    parallel_for(n, 1 << 16, [=](int64_t b, int64_t e) {
-      std::memcpy(d + b, s + b, static_cast<size_t>(e - b) * sizeof(float));
-    });
+    parallel_for(n, 1 << 16,
+                 [=](int64_t b, int64_t e) { std::memcpy(d + b, s + b, static_cast<size_t>(e - b) * sizeof(float)); });
   };
   call();
   double best = 0;
@@ -309,8 +308,10 @@ inline int run_main(int argc, char** argv) {
     const std::string c = clock;
     if (c == "cpu") {
       if (num_threads() != 1) {
-        std::fprintf(stderr, "SCALPEL_BENCH_CLOCK=cpu measures only the calling thread; it needs SCALPEL_THREADS=1 "
-                             "(found %d threads)\n", num_threads());
+        std::fprintf(stderr,
+                     "SCALPEL_BENCH_CLOCK=cpu measures only the calling thread; it needs SCALPEL_THREADS=1 "
+                     "(found %d threads)\n",
+                     num_threads());
         return 2;
       }
       detail::use_cpu_clock() = true;
@@ -327,15 +328,17 @@ inline int run_main(int argc, char** argv) {
                 detail::env_or_unset("GOMP_SPINCOUNT").c_str(), detail::env_or_unset("OMP_PROC_BIND").c_str());
     std::printf("scalpel bench | cpu: %s | date: %s | clock: %s\n", env.cpu_model.c_str(), env.date_utc.c_str(),
                 detail::use_cpu_clock() ? "thread CPU time" : "wall");
-    std::printf("scalpel bench | raw cblas_sgemm %lldx%lldx%lld: peak %.1f GFLOP/s, median %.1f GFLOP/s | "
-                "parallel memcpy: %.1f GB/s\n",
-                static_cast<long long>(env.peak_n), static_cast<long long>(env.peak_n),
-                static_cast<long long>(env.peak_n), env.sgemm_peak_gflops, env.sgemm_median_gflops, env.copy_gbs);
+    std::printf(
+        "scalpel bench | raw cblas_sgemm %lldx%lldx%lld: peak %.1f GFLOP/s, median %.1f GFLOP/s | "
+        "parallel memcpy: %.1f GB/s\n",
+        static_cast<long long>(env.peak_n), static_cast<long long>(env.peak_n), static_cast<long long>(env.peak_n),
+        env.sgemm_peak_gflops, env.sgemm_median_gflops, env.copy_gbs);
     std::fflush(stdout);
     benchmark::AddCustomContext("scalpel_threading", env.threading);
     benchmark::AddCustomContext("scalpel_threads", std::to_string(env.threads));
     benchmark::AddCustomContext("scalpel_openblas_core", blas_corename());
-    for (const char* var : {"OPENBLAS_CORETYPE", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_PROC_BIND"}) {
+    for (const char* var :
+         {"OPENBLAS_CORETYPE", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_PROC_BIND"}) {
       benchmark::AddCustomContext(std::string("scalpel_env_") + var, detail::env_or_unset(var));
     }
     benchmark::AddCustomContext("scalpel_cpu_model", env.cpu_model);
@@ -355,6 +358,6 @@ inline int run_main(int argc, char** argv) {
 }  // namespace scalpel
 
 // Use instead of BENCHMARK_MAIN() in every bench/bench_*.cpp.
-#define SCALPEL_BENCH_MAIN()                                                    \
+#define SCALPEL_BENCH_MAIN()                                                       \
   int main(int argc, char** argv) { return scalpel::bench::run_main(argc, argv); } \
   static_assert(true, "")

@@ -86,7 +86,9 @@ std::function<void()> raw_gemm(GemmShape s, GemmOp op) {
   const float* pa = input({s.m, s.k}, 1).data();
   const float* pb = input({s.k, s.n}, 2).data();
   const float* pdc = input({s.m, s.n}, 3).data();
-  Tensor out = Tensor::zeros(op == GemmOp::Fwd ? Shape{s.m, s.n} : op == GemmOp::BwdA ? Shape{s.m, s.k} : Shape{s.k, s.n});
+  Tensor out = Tensor::zeros(op == GemmOp::Fwd    ? Shape{s.m, s.n}
+                             : op == GemmOp::BwdA ? Shape{s.m, s.k}
+                                                  : Shape{s.k, s.n});
   return [=]() mutable {
     float* po = out.data();
     switch (op) {

@@ -73,10 +73,12 @@ void BM_composite_augment_prefetch(State& s) { run_loader(s, composite_set(), co
 // One smooth-MLP training step (784-256-128-10, batch 256): the consumer the MNIST loader feeds.
 void BM_consumer_mlp_step(State& state) {
   Generator g(0);
-  std::vector<Tensor> p = {Tensor::normal({256, 784}, g, 0, 0.036f).set_requires_grad(), Tensor::zeros({256}).set_requires_grad(),
-                           Tensor::normal({128, 256}, g, 0, 0.0625f).set_requires_grad(), Tensor::zeros({128}).set_requires_grad(),
-                           Tensor::normal({10, 128}, g, 0, 0.088f).set_requires_grad(), Tensor::zeros({10}).set_requires_grad()};
-  DataLoader loader(mnist_set(), DataLoaderOptions().batch_size(kBatch).seed(1).drop_last(true).transform(mnist_augment()));
+  std::vector<Tensor> p = {
+      Tensor::normal({256, 784}, g, 0, 0.036f).set_requires_grad(),  Tensor::zeros({256}).set_requires_grad(),
+      Tensor::normal({128, 256}, g, 0, 0.0625f).set_requires_grad(), Tensor::zeros({128}).set_requires_grad(),
+      Tensor::normal({10, 128}, g, 0, 0.088f).set_requires_grad(),   Tensor::zeros({10}).set_requires_grad()};
+  DataLoader loader(mnist_set(),
+                    DataLoaderOptions().batch_size(kBatch).seed(1).drop_last(true).transform(mnist_augment()));
   loader.start_epoch(0);
   Batch b;
   loader.next(b);  // the step below reuses one batch: only the model's time is measured
@@ -97,9 +99,15 @@ BENCHMARK(BM_mnist_plain_prefetch)->Name("data/mnist/plain/prefetch")->UseRealTi
 BENCHMARK(BM_mnist_augment_sync)->Name("data/mnist/augment/sync")->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_mnist_augment_prefetch)->Name("data/mnist/augment/prefetch")->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_composite_plain_sync)->Name("data/composite/plain/sync")->UseRealTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_composite_plain_prefetch)->Name("data/composite/plain/prefetch")->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_composite_plain_prefetch)
+    ->Name("data/composite/plain/prefetch")
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_composite_augment_sync)->Name("data/composite/augment/sync")->UseRealTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_composite_augment_prefetch)->Name("data/composite/augment/prefetch")->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_composite_augment_prefetch)
+    ->Name("data/composite/augment/prefetch")
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_consumer_mlp_step)->Name("data/consumer/mlp_step")->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace

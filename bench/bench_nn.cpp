@@ -84,8 +84,8 @@ Flops resnet_flops(int64_t width, int64_t batch, int64_t hw, int64_t classes) {
     for (int b = 0; b < 2; ++b) {
       const int64_t stride = (b == 0 && s > 0) ? 2 : 1;
       const int64_t ho = h / stride;
-      conv(f, batch, in, out, 3, ho, true);   // conv1
-      conv(f, batch, out, out, 3, ho, true);  // conv2
+      conv(f, batch, in, out, 3, ho, true);                                // conv1
+      conv(f, batch, out, out, 3, ho, true);                               // conv2
       if (stride != 1 || in != out) conv(f, batch, in, out, 1, ho, true);  // downsample
       in = out;
       h = ho;
@@ -101,10 +101,10 @@ Flops byte_lm_flops(int64_t layers, int64_t d, int64_t heads, int64_t d_ff, int6
   Flops f;
   const double bt = static_cast<double>(batch) * t;
   for (int64_t l = 0; l < layers; ++l) {
-    f.product(bt, 3 * d, d, true);      // qkv
-    f.product(bt, d, d, true);          // proj
-    f.product(bt, d_ff, d, true);       // fc1
-    f.product(bt, d, d_ff, true);       // fc2
+    f.product(bt, 3 * d, d, true);  // qkv
+    f.product(bt, d, d, true);      // proj
+    f.product(bt, d_ff, d, true);   // fc1
+    f.product(bt, d, d_ff, true);   // fc2
     const double dh = static_cast<double>(d / heads), problems = static_cast<double>(batch) * heads;
     f.fwd += problems * 2 * gemm(t, t, dh);  // S = q kᵀ, O = P v
     f.bwd += problems * 4 * gemm(t, t, dh);  // dV = Pᵀ dO, dP = dO vᵀ, dQ = dS k, dK = dSᵀ q
@@ -130,7 +130,8 @@ double sgemm_cpu_peak_gflops() {
     const int n = static_cast<int>(bench::environment().peak_n);
     std::vector<float> a(static_cast<size_t>(n) * n, 0.5f), b(a.size(), 0.25f), c(a.size(), 0.0f);
     auto call = [&] {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(),
+                  n);
     };
     call();
     double best = 0;
@@ -183,7 +184,8 @@ void bm_mlp(State& state, bool backward) {
   std::vector<int64_t> labels(batch);
   for (auto& l : labels) l = gen.randint(widths.back());
   const IndexTensor y(labels);
-  run_step(state, mlp, [&] { return cross_entropy(mlp.forward(x), y); }, mlp_flops(widths, batch), backward);
+  run_step(
+      state, mlp, [&] { return cross_entropy(mlp.forward(x), y); }, mlp_flops(widths, batch), backward);
 }
 
 void bm_resnet(State& state, int64_t width, bool backward) {
@@ -195,8 +197,9 @@ void bm_resnet(State& state, int64_t width, bool backward) {
   std::vector<int64_t> labels(batch);
   for (auto& l : labels) l = gen.randint(classes);
   const IndexTensor y(labels);
-  run_step(state, net, [&] { return cross_entropy(net.forward(x)[0], y); }, resnet_flops(width, batch, hw, classes),
-           backward);
+  run_step(
+      state, net, [&] { return cross_entropy(net.forward(x)[0], y); }, resnet_flops(width, batch, hw, classes),
+      backward);
 }
 
 void bm_byte_lm(State& state, bool backward) {
@@ -213,8 +216,9 @@ void bm_byte_lm(State& state, bool backward) {
     }
   }
   const IndexTensor tokens(in, {batch, t}), targets(out, {batch, t});
-  run_step(state, lm, [&] { return lm.loss(tokens, targets); },
-           byte_lm_flops(layers, d, heads, d_ff, vocab, batch, t), backward);
+  run_step(
+      state, lm, [&] { return lm.loss(tokens, targets); }, byte_lm_flops(layers, d, heads, d_ff, vocab, batch, t),
+      backward);
 }
 
 // ---- registration -------------------------------------------------------------------------------
@@ -226,7 +230,8 @@ void add(const std::string& name, F f) {
 
 const bool registered = [] {
   const char* phases[2] = {"/fwd", "/fwdbwd"};
-  for (bool bwd : {false, true}) add(std::string("nn/mlp/784-256-128-10_b256") + phases[bwd], [=](State& s) { bm_mlp(s, bwd); });
+  for (bool bwd : {false, true})
+    add(std::string("nn/mlp/784-256-128-10_b256") + phases[bwd], [=](State& s) { bm_mlp(s, bwd); });
   for (int64_t w : {16, 64}) {
     for (bool bwd : {false, true}) {
       add("nn/resnet18_cifar/w" + std::to_string(w) + "_b32" + phases[bwd], [=](State& s) { bm_resnet(s, w, bwd); });

@@ -30,10 +30,9 @@ namespace {
 
 std::unique_ptr<optim::TrainStep> make_step(const std::vector<Tensor>& params, const std::string& method, bool fused,
                                             double lr) {
-  return std::make_unique<optim::TrainStep>(
-      std::make_unique<optim::SGD>(params, optim::SGDOptions(lr).momentum(0.9)),
-      surgery::make_surgeon(method, surgery::SurgeonOptions().lambda(0.1)),
-      optim::TrainStepOptions().fused_mixed(fused));
+  return std::make_unique<optim::TrainStep>(std::make_unique<optim::SGD>(params, optim::SGDOptions(lr).momentum(0.9)),
+                                            surgery::make_surgeon(method, surgery::SurgeonOptions().lambda(0.1)),
+                                            optim::TrainStepOptions().fused_mixed(fused));
 }
 
 // Times Mixed (per-loss and fused) against Bloop on one setup. `losses` runs a forward pass.
@@ -81,8 +80,12 @@ void BM_MlpLipschitz(benchmark::State& state) {
   for (int64_t i = 0; i < 256; ++i) y[i] = i % 10;
   const IndexTensor labels(y);
   const double flops = 3.0 * 2.0 * 256 * (784.0 * 256 + 256.0 * 128 + 128.0 * 10);
-  compare(state, mlp.parameters(), [&] { return std::vector<Tensor>{cross_entropy(mlp.forward(x), labels), bound.forward()}; },
-          flops);
+  compare(
+      state, mlp.parameters(),
+      [&] {
+        return std::vector<Tensor>{cross_entropy(mlp.forward(x), labels), bound.forward()};
+      },
+      flops);
 }
 BENCHMARK(BM_MlpLipschitz)->Name("step/mlp_lipschitz")->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 
@@ -95,8 +98,12 @@ void BM_WeightNorm(benchmark::State& state) {
   for (int64_t i = 0; i < 32; ++i) y[i] = i % 10;
   const IndexTensor labels(y);
   const std::vector<Tensor> params = net.parameters();
-  compare(state, params,
-          [&] { return std::vector<Tensor>{cross_entropy(net.forward(x)[0], labels), nn::l2_norm(params)}; }, 0.0);
+  compare(
+      state, params,
+      [&] {
+        return std::vector<Tensor>{cross_entropy(net.forward(x)[0], labels), nn::l2_norm(params)};
+      },
+      0.0);
 }
 BENCHMARK(BM_WeightNorm)->Name("step/weight_norm")->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
@@ -111,12 +118,13 @@ void BM_Multitask(benchmark::State& state) {
     y1[i] = (3 * i) % 10;
   }
   const IndexTensor l0(y0), l1(y1);
-  compare(state, net.parameters(),
-          [&] {
-            const auto logits = net.forward(x);
-            return std::vector<Tensor>{cross_entropy(logits[0], l0), cross_entropy(logits[1], l1)};
-          },
-          0.0);
+  compare(
+      state, net.parameters(),
+      [&] {
+        const auto logits = net.forward(x);
+        return std::vector<Tensor>{cross_entropy(logits[0], l0), cross_entropy(logits[1], l1)};
+      },
+      0.0);
 }
 BENCHMARK(BM_Multitask)->Name("step/multitask")->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
@@ -135,12 +143,13 @@ void BM_JointLm(benchmark::State& state) {
     return std::make_pair(IndexTensor(tok, {16, 128}), IndexTensor(tgt, {16, 128}));
   };
   const auto main_batch = batch(1), aux_batch = batch(2);
-  compare(state, lm.parameters(),
-          [&] {
-            return std::vector<Tensor>{lm.loss(main_batch.first, main_batch.second),
-                                       lm.loss(aux_batch.first, aux_batch.second)};
-          },
-          0.0);
+  compare(
+      state, lm.parameters(),
+      [&] {
+        return std::vector<Tensor>{lm.loss(main_batch.first, main_batch.second),
+                                   lm.loss(aux_batch.first, aux_batch.second)};
+      },
+      0.0);
 }
 BENCHMARK(BM_JointLm)->Name("step/joint_lm")->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(3.0);
 

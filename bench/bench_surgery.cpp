@@ -60,10 +60,14 @@ void bench_combine(benchmark::State& state, const std::string& method, surgery::
 
 void BM_mixed(benchmark::State& s) { bench_combine(s, "mixed", surgery::SurgeonOptions().lambda(0.5), 0); }
 void BM_bloop(benchmark::State& s) { bench_combine(s, "bloop", surgery::SurgeonOptions().lambda(0.5).rho(0.01), 1); }
-void BM_bloop_rho1(benchmark::State& s) { bench_combine(s, "bloop", surgery::SurgeonOptions().lambda(0.5).rho(1.0), 0); }
+void BM_bloop_rho1(benchmark::State& s) {
+  bench_combine(s, "bloop", surgery::SurgeonOptions().lambda(0.5).rho(1.0), 0);
+}
 void BM_db(benchmark::State& s) { bench_combine(s, "dynamic-barrier", surgery::SurgeonOptions().lambda(0.5), 0); }
 void BM_pcgrad(benchmark::State& s) { bench_combine(s, "pcgrad", surgery::SurgeonOptions().lambda(0.5), 0); }
-void BM_pcgrad_ema(benchmark::State& s) { bench_combine(s, "pcgrad", surgery::SurgeonOptions().lambda(0.5).rho(0.01), 2); }
+void BM_pcgrad_ema(benchmark::State& s) {
+  bench_combine(s, "pcgrad", surgery::SurgeonOptions().lambda(0.5).rho(0.01), 2);
+}
 
 // dst = src over the same P, parallel like Scalpel's loops: read + write bytes.
 void BM_raw_memcpy(benchmark::State& state) {
@@ -81,9 +85,8 @@ void BM_raw_memcpy(benchmark::State& state) {
 // d += a g0 with OpenBLAS: two reads and one write per element.
 void BM_raw_saxpy(benchmark::State& state) {
   Inputs& in = inputs();
-  const double seconds = bench::time_loop(state, [&] {
-    cblas_saxpy(static_cast<int>(kP), 1e-3f, in.g0.data(), 1, in.d.data(), 1);
-  });
+  const double seconds =
+      bench::time_loop(state, [&] { cblas_saxpy(static_cast<int>(kP), 1e-3f, in.g0.data(), 1, in.d.data(), 1); });
   bench::set_byte_counters(state, 3.0 * kP * sizeof(float), seconds);
 }
 

@@ -34,8 +34,8 @@ const Tensor& SavedTensor::get() const {
   if (t_.defined() && t_.version() != version_) {
     std::ostringstream os;
     os << op_ << ": a tensor saved for backward (shape " << shape_str(t_.shape())
-       << ") was modified in place after the forward pass (version " << version_ << " -> "
-       << t_.version() << "); clone() it before modifying, or modify a copy";
+       << ") was modified in place after the forward pass (version " << version_ << " -> " << t_.version()
+       << "); clone() it before modifying, or modify a copy";
     throw std::runtime_error(os.str());
   }
   return t_;
@@ -43,8 +43,7 @@ const Tensor& SavedTensor::get() const {
 
 // ---- Node ---------------------------------------------------------------------------------------
 
-Node::Node(const char* name, std::vector<std::shared_ptr<Node>> next, std::vector<Shape> input_shapes,
-           BackwardFn fn)
+Node::Node(const char* name, std::vector<std::shared_ptr<Node>> next, std::vector<Shape> input_shapes, BackwardFn fn)
     : name_(name),
       next_(std::move(next)),
       input_shapes_(std::move(input_shapes)),
@@ -287,8 +286,8 @@ class Engine {
       } catch (const std::invalid_argument&) {
       }
       if (shape_numel(g.shape()) != shape_numel(shape) && !summable) {
-        throw std::logic_error(std::string(op) + ": backward produced a gradient of shape " +
-                               shape_str(g.shape()) + " for an input of shape " + shape_str(shape));
+        throw std::logic_error(std::string(op) + ": backward produced a gradient of shape " + shape_str(g.shape()) +
+                               " for an input of shape " + shape_str(shape));
       }
       g = shape_numel(g.shape()) == shape_numel(shape) ? g.reshape(shape) : sum_to(g, shape);
     }
@@ -365,8 +364,8 @@ void GradSink::add(size_t i, const Tensor& g) {
 
 GradSink::Accum GradSink::accumulate(size_t i) {
   if (!needs(i)) {
-    throw std::logic_error(std::string(node_->name_) + ": accumulate() called for input " +
-                           std::to_string(i) + " which needs no gradient (check needs(i) first)");
+    throw std::logic_error(std::string(node_->name_) + ": accumulate() called for input " + std::to_string(i) +
+                           " which needs no gradient (check needs(i) first)");
   }
   Node* c = node_->next_[i].get();
   return engine_->accumulate_buffer(c->engine_index_, node_->input_shapes_[i]);
@@ -379,8 +378,8 @@ const char* GradSink::op() const { return node_->name_; }
 
 namespace {
 
-std::vector<Node*> root_nodes(const std::vector<Tensor>& outputs, const std::vector<Tensor>& seeds,
-                              const char* api, std::vector<Tensor>* seed_values) {
+std::vector<Node*> root_nodes(const std::vector<Tensor>& outputs, const std::vector<Tensor>& seeds, const char* api,
+                              std::vector<Tensor>* seed_values) {
   if (!seeds.empty() && seeds.size() != outputs.size()) {
     throw std::invalid_argument(std::string(api) + ": got " + std::to_string(seeds.size()) + " seeds for " +
                                 std::to_string(outputs.size()) + " outputs (give one per output, or none)");
@@ -388,7 +387,8 @@ std::vector<Node*> root_nodes(const std::vector<Tensor>& outputs, const std::vec
   std::vector<Node*> roots;
   for (size_t k = 0; k < outputs.size(); ++k) {
     const Tensor& out = outputs[k];
-    if (!out.defined()) throw std::invalid_argument(std::string(api) + ": output " + std::to_string(k) + " is undefined");
+    if (!out.defined())
+      throw std::invalid_argument(std::string(api) + ": output " + std::to_string(k) + " is undefined");
     if (!out.requires_grad()) {
       throw std::invalid_argument(std::string(api) + ": output " + std::to_string(k) + " (shape " +
                                   shape_str(out.shape()) +
@@ -441,8 +441,8 @@ void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& see
 }
 
 namespace {
-void run_grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
-              const std::vector<Tensor>* buffers, const GradOptions& options, std::vector<Tensor>& result) {
+void run_grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs, const std::vector<Tensor>* buffers,
+              const GradOptions& options, std::vector<Tensor>& result) {
   const char* api = buffers ? "grad_into" : "grad";
   std::vector<Tensor> seed_values;
   std::vector<Node*> roots = root_nodes(outputs, options.seeds, api, &seed_values);
@@ -506,9 +506,8 @@ void grad_into(const std::vector<Tensor>& outputs, const std::vector<Tensor>& in
   for (size_t k = 0; k < inputs.size(); ++k) {
     check_same_shape(buffers[k].shape(), inputs[k].shape(), "grad_into", ("buffer " + std::to_string(k)).c_str());
     if (!inputs[k].is_leaf()) {
-      throw std::invalid_argument("grad_into: input " + std::to_string(k) +
-                                  " is not a leaf (produced by '" + inputs[k].grad_fn()->name() +
-                                  "'); use grad() for intermediate tensors");
+      throw std::invalid_argument("grad_into: input " + std::to_string(k) + " is not a leaf (produced by '" +
+                                  inputs[k].grad_fn()->name() + "'); use grad() for intermediate tensors");
     }
     if (!buffers[k].is_contiguous()) {
       throw std::invalid_argument("grad_into: buffer " + std::to_string(k) + " must be contiguous");

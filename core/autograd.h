@@ -92,8 +92,7 @@ class Node {
   // grad_out has the shape of the node's output.
   using BackwardFn = std::function<void(const Tensor& grad_out, GradSink& sink)>;
 
-  Node(const char* name, std::vector<std::shared_ptr<Node>> next, std::vector<Shape> input_shapes,
-       BackwardFn fn);
+  Node(const char* name, std::vector<std::shared_ptr<Node>> next, std::vector<Shape> input_shapes, BackwardFn fn);
   // Leaf accumulator: gradients flowing into it are added to `leaf`'s grad.
   explicit Node(std::shared_ptr<TensorImpl> leaf);
   ~Node();  // iterative: tears down long chains without recursion
@@ -161,14 +160,22 @@ struct GradOptions {
   bool retain_graph = false;  // keep saved tensors so the graph can be differentiated again
   bool allow_unused = false;  // an input the outputs do not depend on gets a zero gradient
   std::vector<Tensor> seeds;  // d(something)/d(output_i); required for non-scalar outputs
-  GradOptions& set_retain_graph(bool v) { retain_graph = v; return *this; }
-  GradOptions& set_allow_unused(bool v) { allow_unused = v; return *this; }
-  GradOptions& set_seeds(std::vector<Tensor> s) { seeds = std::move(s); return *this; }
+  GradOptions& set_retain_graph(bool v) {
+    retain_graph = v;
+    return *this;
+  }
+  GradOptions& set_allow_unused(bool v) {
+    allow_unused = v;
+    return *this;
+  }
+  GradOptions& set_seeds(std::vector<Tensor> s) {
+    seeds = std::move(s);
+    return *this;
+  }
 };
 
 // Accumulates d(sum_i <seed_i, output_i>)/d(leaf) into every reachable leaf's grad().
-void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& seeds = {},
-              bool retain_graph = false);
+void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& seeds = {}, bool retain_graph = false);
 
 // Functional gradients of the outputs with respect to `inputs` (leaves or intermediate tensors),
 // without touching any .grad. Throws for an input that does not require grad, and for an unused

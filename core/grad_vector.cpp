@@ -91,7 +91,9 @@ double GradVector::dot(const GradVector& other) const {
   return cblas_dsdot(static_cast<int>(size()), data(), 1, other.data(), 1);
 }
 
-double GradVector::squared_norm() const { return size() ? cblas_dsdot(static_cast<int>(size()), data(), 1, data(), 1) : 0.0; }
+double GradVector::squared_norm() const {
+  return size() ? cblas_dsdot(static_cast<int>(size()), data(), 1, data(), 1) : 0.0;
+}
 
 double GradVector::norm() const { return std::sqrt(squared_norm()); }
 

@@ -42,7 +42,7 @@ Tensor sqrt(const Tensor& a);
 Tensor abs(const Tensor& a);  // subgradient 0 at 0
 Tensor tanh(const Tensor& a);
 Tensor sigmoid(const Tensor& a);
-Tensor relu(const Tensor& a);  // subgradient 0 at 0
+Tensor relu(const Tensor& a);          // subgradient 0 at 0
 enum class GeluApprox { None, Tanh };  // None: exact erf form
 Tensor gelu(const Tensor& a, GeluApprox approx = GeluApprox::None);
 Tensor clamp(const Tensor& a, float low, float high);  // gradient passes where low <= a <= high
@@ -100,8 +100,14 @@ Tensor log_softmax(const Tensor& a, int64_t dim);
 struct CrossEntropyOptions {
   int64_t ignore_index = -100;   // targets equal to this are skipped (not counted in the mean)
   float label_smoothing = 0.0f;  // in [0, 1)
-  CrossEntropyOptions& set_ignore_index(int64_t v) { ignore_index = v; return *this; }
-  CrossEntropyOptions& set_label_smoothing(float v) { label_smoothing = v; return *this; }
+  CrossEntropyOptions& set_ignore_index(int64_t v) {
+    ignore_index = v;
+    return *this;
+  }
+  CrossEntropyOptions& set_label_smoothing(float v) {
+    label_smoothing = v;
+    return *this;
+  }
 };
 // logits [N, C], targets [N] in [0, C) -> mean loss over non-ignored rows (scalar).
 Tensor cross_entropy(const Tensor& logits, const IndexTensor& targets,
@@ -119,10 +125,24 @@ bool allclose(const Tensor& a, const Tensor& b, float rtol = 1e-5f, float atol =
 // Output sizes follow PyTorch (floor mode): Ho = (H + 2*pad_h - kh) / stride_h + 1, likewise Wo.
 struct Conv2dParams {
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
-  Conv2dParams& stride(int64_t s) { stride_h = stride_w = s; return *this; }
-  Conv2dParams& stride(int64_t sh, int64_t sw) { stride_h = sh; stride_w = sw; return *this; }
-  Conv2dParams& padding(int64_t p) { pad_h = pad_w = p; return *this; }
-  Conv2dParams& padding(int64_t ph, int64_t pw) { pad_h = ph; pad_w = pw; return *this; }
+  Conv2dParams& stride(int64_t s) {
+    stride_h = stride_w = s;
+    return *this;
+  }
+  Conv2dParams& stride(int64_t sh, int64_t sw) {
+    stride_h = sh;
+    stride_w = sw;
+    return *this;
+  }
+  Conv2dParams& padding(int64_t p) {
+    pad_h = pad_w = p;
+    return *this;
+  }
+  Conv2dParams& padding(int64_t ph, int64_t pw) {
+    pad_h = ph;
+    pad_w = pw;
+    return *this;
+  }
 };
 // x [N, C, H, W], weight [O, C, kh, kw], bias [O] or undefined -> [N, O, Ho, Wo].
 // im2col + cblas_sgemm over groups of images; zero padding; any kernel size; no groups/dilation.

@@ -13,13 +13,13 @@
 // getter `name()`.
 #pragma once
 
-#define SCALPEL_ARG(T, name)                  \
- public:                                      \
-  auto& name(const T& value) {                \
-    name##_ = value;                          \
-    return *this;                             \
-  }                                           \
-  const T& name() const { return name##_; }   \
-                                              \
- private:                                     \
+#define SCALPEL_ARG(T, name)                \
+ public:                                    \
+  auto& name(const T& value) {              \
+    name##_ = value;                        \
+    return *this;                           \
+  }                                         \
+  const T& name() const { return name##_; } \
+                                            \
+ private:                                   \
   T name##_

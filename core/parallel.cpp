@@ -30,8 +30,10 @@ std::string threading_summary() {
   std::ostringstream os;
   const char* coretype = std::getenv("OPENBLAS_CORETYPE");
   os << "threads=" << num_threads() << " openblas_threads=" << openblas_get_num_threads()
-     << " openblas_core=" << blas_corename()
-     << " openblas_parallel=" << (openblas_get_parallel() == 2 ? "openmp" : openblas_get_parallel() == 1 ? "pthreads" : "serial")
+     << " openblas_core=" << blas_corename() << " openblas_parallel="
+     << (openblas_get_parallel() == 2   ? "openmp"
+         : openblas_get_parallel() == 1 ? "pthreads"
+                                        : "serial")
      << " OPENBLAS_CORETYPE=" << (coretype ? coretype : "(unset)");
   return os.str();
 }

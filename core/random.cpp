@@ -37,9 +37,7 @@ uint64_t Generator::next_u64() {
 
 float Generator::uniform() { return static_cast<float>(next_u64() >> 40) * (1.0f / 16777216.0f); }
 
-double Generator::uniform_double() {
-  return static_cast<double>(next_u64() >> 11) * (1.0 / 9007199254740992.0);
-}
+double Generator::uniform_double() { return static_cast<double>(next_u64() >> 11) * (1.0 / 9007199254740992.0); }
 
 float Generator::normal() {
   // Box-Muller; u1 in (0, 1] so the log is finite.
@@ -69,7 +67,8 @@ void Generator::set_state_string(const std::string& text) {
   std::istringstream is(text);
   State s;
   if (!(is >> s[0] >> s[1] >> s[2] >> s[3])) {
-    throw std::invalid_argument("Generator::set_state_string: '" + text + "' is not a generator state (expected 4 integers)");
+    throw std::invalid_argument("Generator::set_state_string: '" + text +
+                                "' is not a generator state (expected 4 integers)");
   }
   s_ = s;
 }

@@ -33,8 +33,8 @@ int64_t normalize_dim(int64_t dim, int64_t rank, const char* op) {
   int64_t d = dim < 0 ? dim + rank : dim;
   if (d < 0 || d >= rank) {
     std::ostringstream os;
-    os << op << ": dimension " << dim << " is out of range for a tensor of rank " << rank
-       << " (expected " << -rank << " <= dim < " << rank << ")";
+    os << op << ": dimension " << dim << " is out of range for a tensor of rank " << rank << " (expected " << -rank
+       << " <= dim < " << rank << ")";
     throw std::invalid_argument(os.str());
   }
   return d;
@@ -48,9 +48,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
     const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
     if (da != db && da != 1 && db != 1) {
       std::ostringstream os;
-      os << op << ": shapes " << shape_str(a) << " and " << shape_str(b)
-         << " cannot be broadcast (dimension " << static_cast<int64_t>(i) - static_cast<int64_t>(rank)
-         << ": " << da << " vs " << db << ")";
+      os << op << ": shapes " << shape_str(a) << " and " << shape_str(b) << " cannot be broadcast (dimension "
+         << static_cast<int64_t>(i) - static_cast<int64_t>(rank) << ": " << da << " vs " << db << ")";
       throw std::invalid_argument(os.str());
     }
     out[i] = da == 1 ? db : da;
@@ -69,8 +68,8 @@ Shape broadcast_strides(const Shape& shape, const Shape& strides, const Shape& t
 
 void check_same_shape(const Shape& got, const Shape& expected, const char* op, const char* what) {
   if (got != expected) {
-    throw std::invalid_argument(std::string(op) + ": " + what + " has shape " + shape_str(got) +
-                                ", expected " + shape_str(expected));
+    throw std::invalid_argument(std::string(op) + ": " + what + " has shape " + shape_str(got) + ", expected " +
+                                shape_str(expected));
   }
 }
 

@@ -59,8 +59,8 @@ class Reader {
   void need(size_t n, const char* what) {
     if (pos_ + n > limit_ || pos_ + n < pos_) {
       throw std::runtime_error("checkpoint " + source_ + ": truncated or corrupted while reading " + what +
-                               " at byte " + std::to_string(pos_) + " (needs " + std::to_string(n) +
-                               " more bytes, " + std::to_string(limit_ - pos_) + " left)");
+                               " at byte " + std::to_string(pos_) + " (needs " + std::to_string(n) + " more bytes, " +
+                               std::to_string(limit_ - pos_) + " left)");
     }
   }
   const std::string& bytes_;
@@ -115,7 +115,8 @@ int64_t StateDict::get_int(const std::string& name) const {
   auto it = scalars_.find(name);
   if (it == scalars_.end()) throw std::invalid_argument("StateDict: missing scalar '" + name + "'");
   if (it->second.kind != 0) {
-    throw std::invalid_argument("StateDict: scalar '" + name + "' is a " + kind_name(it->second.kind) + ", expected an int");
+    throw std::invalid_argument("StateDict: scalar '" + name + "' is a " + kind_name(it->second.kind) +
+                                ", expected an int");
   }
   return it->second.i;
 }
@@ -124,7 +125,8 @@ double StateDict::get_double(const std::string& name) const {
   auto it = scalars_.find(name);
   if (it == scalars_.end()) throw std::invalid_argument("StateDict: missing scalar '" + name + "'");
   if (it->second.kind != 1) {
-    throw std::invalid_argument("StateDict: scalar '" + name + "' is a " + kind_name(it->second.kind) + ", expected a double");
+    throw std::invalid_argument("StateDict: scalar '" + name + "' is a " + kind_name(it->second.kind) +
+                                ", expected a double");
   }
   return it->second.d;
 }
@@ -133,7 +135,8 @@ const std::string& StateDict::get_string(const std::string& name) const {
   auto it = scalars_.find(name);
   if (it == scalars_.end()) throw std::invalid_argument("StateDict: missing scalar '" + name + "'");
   if (it->second.kind != 2) {
-    throw std::invalid_argument("StateDict: scalar '" + name + "' is a " + kind_name(it->second.kind) + ", expected a string");
+    throw std::invalid_argument("StateDict: scalar '" + name + "' is a " + kind_name(it->second.kind) +
+                                ", expected a string");
   }
   return it->second.s;
 }
@@ -172,9 +175,12 @@ std::string StateDict::serialize() const {
   for (const auto& [n, s] : scalars_) {
     put_name(out, n);
     put<uint8_t>(out, s.kind);
-    if (s.kind == 0) put<int64_t>(out, s.i);
-    else if (s.kind == 1) put<double>(out, s.d);
-    else put_name(out, s.s);
+    if (s.kind == 0)
+      put<int64_t>(out, s.i);
+    else if (s.kind == 1)
+      put<double>(out, s.d);
+    else
+      put_name(out, s.s);
   }
   const uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(out.data()), static_cast<uInt>(out.size()));
   put<uint32_t>(out, static_cast<uint32_t>(crc));
@@ -193,7 +199,8 @@ StateDict StateDict::deserialize(const std::string& bytes, const std::string& so
   const size_t body = bytes.size() - 4;
   uint32_t stored_crc;
   std::memcpy(&stored_crc, bytes.data() + body, 4);
-  const uint32_t crc = static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(body)));
+  const uint32_t crc =
+      static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(body)));
   Reader r(bytes, body, source);
   r.get<uint64_t>("magic");
   const uint32_t version = r.get<uint32_t>("version");
@@ -211,7 +218,9 @@ StateDict StateDict::deserialize(const std::string& bytes, const std::string& so
   for (uint64_t k = 0; k < nt; ++k) {
     const std::string name = r.get_string("a tensor name");
     const uint32_t rank = r.get<uint32_t>("a tensor rank");
-    if (rank > 64) throw std::runtime_error("checkpoint " + source + ": tensor '" + name + "' has implausible rank " + std::to_string(rank));
+    if (rank > 64)
+      throw std::runtime_error("checkpoint " + source + ": tensor '" + name + "' has implausible rank " +
+                               std::to_string(rank));
     Shape shape(rank);
     int64_t numel = 1;
     for (uint32_t d = 0; d < rank; ++d) {
@@ -228,13 +237,19 @@ StateDict StateDict::deserialize(const std::string& bytes, const std::string& so
   for (uint64_t k = 0; k < ns; ++k) {
     const std::string name = r.get_string("a scalar name");
     const uint8_t kind = r.get<uint8_t>("a scalar kind");
-    if (kind == 0) sd.set_int(name, r.get<int64_t>("an int scalar"));
-    else if (kind == 1) sd.set_double(name, r.get<double>("a double scalar"));
-    else if (kind == 2) sd.set_string(name, r.get_string("a string scalar"));
-    else throw std::runtime_error("checkpoint " + source + ": scalar '" + name + "' has unknown kind " + std::to_string(kind));
+    if (kind == 0)
+      sd.set_int(name, r.get<int64_t>("an int scalar"));
+    else if (kind == 1)
+      sd.set_double(name, r.get<double>("a double scalar"));
+    else if (kind == 2)
+      sd.set_string(name, r.get_string("a string scalar"));
+    else
+      throw std::runtime_error("checkpoint " + source + ": scalar '" + name + "' has unknown kind " +
+                               std::to_string(kind));
   }
   if (r.pos() != body) {
-    throw std::runtime_error("checkpoint " + source + ": " + std::to_string(body - r.pos()) + " unexpected trailing bytes");
+    throw std::runtime_error("checkpoint " + source + ": " + std::to_string(body - r.pos()) +
+                             " unexpected trailing bytes");
   }
   return sd;
 }

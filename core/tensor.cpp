@@ -85,7 +85,8 @@ class BlockCache {
       const long long mb = std::strtoll(v, &end, 10);
       if (*end != '\0' || mb < 0) {
         throw std::invalid_argument(std::string("SCALPEL_ALLOC_CACHE_MB: expected a non-negative integer (MiB; 0 "
-                                                "disables the tensor block cache), found '") + v + "'");
+                                                "disables the tensor block cache), found '") +
+                                    v + "'");
       }
       cap_ = static_cast<size_t>(mb) << 20;
     }
@@ -123,8 +124,8 @@ Storage::~Storage() {
 
 IndexTensor::IndexTensor(std::vector<int64_t> values, Shape s) : shape(std::move(s)), data(std::move(values)) {
   if (shape_numel(shape) != static_cast<int64_t>(data.size())) {
-    throw std::invalid_argument("IndexTensor: " + std::to_string(data.size()) +
-                                " values do not fill shape " + shape_str(shape));
+    throw std::invalid_argument("IndexTensor: " + std::to_string(data.size()) + " values do not fill shape " +
+                                shape_str(shape));
   }
 }
 
@@ -185,9 +186,8 @@ Tensor Tensor::arange(float start, float end, float step) {
 
 Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape) {
   if (shape_numel(shape) != static_cast<int64_t>(values.size())) {
-    throw std::invalid_argument("from_vector: " + std::to_string(values.size()) +
-                                " values do not fill shape " + shape_str(shape) + " (" +
-                                std::to_string(shape_numel(shape)) + " elements)");
+    throw std::invalid_argument("from_vector: " + std::to_string(values.size()) + " values do not fill shape " +
+                                shape_str(shape) + " (" + std::to_string(shape_numel(shape)) + " elements)");
   }
   Tensor t = make_tensor(shape);
   if (!values.empty()) std::memcpy(t.data(), values.data(), values.size() * sizeof(float));
@@ -363,9 +363,8 @@ bool Tensor::requires_grad() const { return checked(impl_, "requires_grad").requ
 Tensor& Tensor::set_requires_grad(bool requires) {
   checked(impl_, "set_requires_grad");
   if (impl_->grad_fn) {
-    throw std::invalid_argument(
-        "set_requires_grad: only leaf tensors can be marked; this tensor was produced by '" +
-        std::string(impl_->grad_fn->name()) + "' (use detach() to make a new leaf)");
+    throw std::invalid_argument("set_requires_grad: only leaf tensors can be marked; this tensor was produced by '" +
+                                std::string(impl_->grad_fn->name()) + "' (use detach() to make a new leaf)");
   }
   impl_->requires_grad = requires;
   return *this;
@@ -389,8 +388,7 @@ void Tensor::zero_grad() {
 }
 
 void Tensor::backward(const Tensor& seed, bool retain_graph) const {
-  scalpel::backward({*this}, seed.defined() ? std::vector<Tensor>{seed} : std::vector<Tensor>{},
-                    retain_graph);
+  scalpel::backward({*this}, seed.defined() ? std::vector<Tensor>{seed} : std::vector<Tensor>{}, retain_graph);
 }
 
 // ---- in-place ops -------------------------------------------------------------------------------

@@ -57,8 +57,8 @@ struct TensorImpl {
 
   // Autograd metadata.
   bool requires_grad = false;
-  std::shared_ptr<TensorImpl> grad;  // accumulated gradient of a leaf (same shape, contiguous)
-  std::shared_ptr<Node> grad_fn;     // the node that produced this tensor (null for leaves)
+  std::shared_ptr<TensorImpl> grad;      // accumulated gradient of a leaf (same shape, contiguous)
+  std::shared_ptr<Node> grad_fn;         // the node that produced this tensor (null for leaves)
   std::weak_ptr<Node> grad_accumulator;  // leaf only: the node that accumulates into `grad`
 };
 
@@ -84,8 +84,8 @@ class Tensor {
   static Tensor zeros(const Shape& shape);
   static Tensor ones(const Shape& shape);
   static Tensor full(const Shape& shape, float value);
-  static Tensor scalar(float value);                       // rank-0 tensor
-  static Tensor arange(int64_t n);                         // [0, 1, ..., n-1]
+  static Tensor scalar(float value);  // rank-0 tensor
+  static Tensor arange(int64_t n);    // [0, 1, ..., n-1]
   static Tensor arange(float start, float end, float step = 1.0f);
   static Tensor from_vector(const std::vector<float>& values, const Shape& shape);
   static Tensor from_vector(const std::vector<float>& values);  // 1-D
@@ -116,7 +116,7 @@ class Tensor {
   float item() const;  // single-element tensors only
   float at(const std::vector<int64_t>& index) const;
   void set(const std::vector<int64_t>& index, float value);  // in-place write; bumps the version
-  std::vector<float> to_vector() const;                        // values in row-major order
+  std::vector<float> to_vector() const;                      // values in row-major order
   std::string to_string() const;
 
   // ---- views and copies (autograd-aware; see core/ops.h) -------------------------------------
@@ -127,14 +127,14 @@ class Tensor {
   Tensor permute(const std::vector<int64_t>& dims) const;
   Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
   Tensor slice(int64_t dim, int64_t start, int64_t end) const;  // [start, end), negative allowed
-  Tensor select(int64_t dim, int64_t index) const;               // removes `dim`
+  Tensor select(int64_t dim, int64_t index) const;              // removes `dim`
   Tensor unsqueeze(int64_t dim) const;
   Tensor squeeze(int64_t dim) const;
   Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
   Tensor expand(const Shape& shape) const;  // broadcast view (stride 0); read-only in practice
-  Tensor contiguous() const;  // self if already contiguous, else a row-major copy
-  Tensor clone() const;       // always a fresh contiguous copy, differentiable
-  Tensor detach() const;      // shares storage, no autograd history, requires_grad false
+  Tensor contiguous() const;                // self if already contiguous, else a row-major copy
+  Tensor clone() const;                     // always a fresh contiguous copy, differentiable
+  Tensor detach() const;                    // shares storage, no autograd history, requires_grad false
 
   // ---- autograd -----------------------------------------------------------------------------
   bool requires_grad() const;
@@ -153,8 +153,8 @@ class Tensor {
   uint64_t version() const;
   Tensor& fill_(float value);
   Tensor& zero_() { return fill_(0.0f); }
-  Tensor& copy_(const Tensor& src);                        // src broadcast to this shape
-  Tensor& add_(const Tensor& other, float alpha = 1.0f);   // this += alpha * other (broadcast)
+  Tensor& copy_(const Tensor& src);                       // src broadcast to this shape
+  Tensor& add_(const Tensor& other, float alpha = 1.0f);  // this += alpha * other (broadcast)
   Tensor& mul_(float value);
   Tensor& clamp_(float low, float high);
 

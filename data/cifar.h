@@ -27,9 +27,11 @@ void parse_cifar10_records(const uint8_t* bytes, size_t size, const std::string&
                            std::vector<int64_t>& labels);
 // One dataset from in-memory buffers (one per file).
 std::shared_ptr<U8ImageDataset> parse_cifar10(const std::vector<std::vector<uint8_t>>& files,
-                                              const std::vector<std::string>& sources, const std::string& name = "cifar10");
+                                              const std::vector<std::string>& sources,
+                                              const std::string& name = "cifar10");
 // From files, concatenated in the given order.
-std::shared_ptr<U8ImageDataset> load_cifar10_files(const std::vector<std::string>& paths, const std::string& name = "cifar10");
+std::shared_ptr<U8ImageDataset> load_cifar10_files(const std::vector<std::string>& paths,
+                                                   const std::string& name = "cifar10");
 // The standard file names of a split inside `dir` (all must exist); empty when any is missing.
 std::vector<std::string> find_cifar10_files(const std::string& dir, Split split);
 // Loads a split from `dir`; throws std::runtime_error naming the missing file.

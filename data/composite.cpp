@@ -25,14 +25,17 @@ CompositeDataset::CompositeDataset(std::shared_ptr<const Dataset> background, st
   if (!bg_ || !digits_) throw std::invalid_argument(name_ + ": background and digit datasets must not be null");
   const DatasetInfo bi = bg_->info(), di = digits_->info();
   if (bi.input_shape.size() != 3 || bi.input_shape[0] != 3) {
-    throw std::invalid_argument(name_ + ": background images must be [3, H, W], " + bi.name + " has " + shape_str(bi.input_shape));
+    throw std::invalid_argument(name_ + ": background images must be [3, H, W], " + bi.name + " has " +
+                                shape_str(bi.input_shape));
   }
   if (di.input_shape.size() != 3 || di.input_shape[0] != 1) {
-    throw std::invalid_argument(name_ + ": digit images must be [1, h, w], " + di.name + " has " + shape_str(di.input_shape));
+    throw std::invalid_argument(name_ + ": digit images must be [1, h, w], " + di.name + " has " +
+                                shape_str(di.input_shape));
   }
   if (bi.num_classes.size() != 1 || di.num_classes.size() != 1) {
-    throw std::invalid_argument(name_ + ": both sources need exactly one label set, found " + std::to_string(bi.num_classes.size()) +
-                                " (" + bi.name + ") and " + std::to_string(di.num_classes.size()) + " (" + di.name + ")");
+    throw std::invalid_argument(name_ + ": both sources need exactly one label set, found " +
+                                std::to_string(bi.num_classes.size()) + " (" + bi.name + ") and " +
+                                std::to_string(di.num_classes.size()) + " (" + di.name + ")");
   }
   size_ = std::min(bg_->size(), digits_->size());
   h_ = bi.input_shape[1];

@@ -18,7 +18,9 @@ uint64_t splitmix(uint64_t x) {
 }
 }  // namespace
 
-uint64_t mix_seed(uint64_t a, uint64_t b) { return splitmix(splitmix(a) ^ (b * 0xD6E8FEB86659FD93ull + 0x632BE59BD9B4E019ull)); }
+uint64_t mix_seed(uint64_t a, uint64_t b) {
+  return splitmix(splitmix(a) ^ (b * 0xD6E8FEB86659FD93ull + 0x632BE59BD9B4E019ull));
+}
 uint64_t mix_seed(uint64_t a, uint64_t b, uint64_t c) { return mix_seed(mix_seed(a, b), c); }
 
 // ---- Dataset defaults ------------------------------------------------------------------------------
@@ -55,7 +57,8 @@ void Dataset::read_tokens(int64_t i, int64_t* tokens, int64_t* targets) const {
   const int64_t t = info().sequence_length;
   if (static_cast<int64_t>(ex.tokens.size()) != t || static_cast<int64_t>(ex.targets.size()) != t) {
     throw std::logic_error(info().name + ": example " + std::to_string(i) + " has " + std::to_string(ex.tokens.size()) +
-                           " tokens and " + std::to_string(ex.targets.size()) + " targets, expected " + std::to_string(t));
+                           " tokens and " + std::to_string(ex.targets.size()) + " targets, expected " +
+                           std::to_string(t));
   }
   std::copy(ex.tokens.begin(), ex.tokens.end(), tokens);
   std::copy(ex.targets.begin(), ex.targets.end(), targets);
@@ -65,10 +68,16 @@ void Dataset::read_tokens(int64_t i, int64_t* tokens, int64_t* targets) const {
 
 U8ImageDataset::U8ImageDataset(std::string name, int64_t channels, int64_t height, int64_t width,
                                std::vector<uint8_t> pixels, std::vector<int64_t> labels,
-                               std::vector<int64_t> num_classes,
-                               std::vector<std::vector<std::string>> class_names)
-    : name_(std::move(name)), c_(channels), h_(height), w_(width), size_(0), pixels_(std::move(pixels)),
-      labels_(std::move(labels)), num_classes_(std::move(num_classes)), class_names_(std::move(class_names)) {
+                               std::vector<int64_t> num_classes, std::vector<std::vector<std::string>> class_names)
+    : name_(std::move(name)),
+      c_(channels),
+      h_(height),
+      w_(width),
+      size_(0),
+      pixels_(std::move(pixels)),
+      labels_(std::move(labels)),
+      num_classes_(std::move(num_classes)),
+      class_names_(std::move(class_names)) {
   if (c_ <= 0 || h_ <= 0 || w_ <= 0) {
     throw std::invalid_argument(name_ + ": image shape must be positive, got [" + std::to_string(c_) + ", " +
                                 std::to_string(h_) + ", " + std::to_string(w_) + "]");
@@ -81,15 +90,17 @@ U8ImageDataset::U8ImageDataset(std::string name, int64_t channels, int64_t heigh
   size_ = static_cast<int64_t>(pixels_.size()) / per;
   const int64_t nl = static_cast<int64_t>(num_classes_.size());
   if (static_cast<int64_t>(labels_.size()) != size_ * nl) {
-    throw std::invalid_argument(name_ + ": expected " + std::to_string(size_ * nl) + " labels (" + std::to_string(size_) +
-                                " images x " + std::to_string(nl) + " label sets), found " + std::to_string(labels_.size()));
+    throw std::invalid_argument(name_ + ": expected " + std::to_string(size_ * nl) + " labels (" +
+                                std::to_string(size_) + " images x " + std::to_string(nl) + " label sets), found " +
+                                std::to_string(labels_.size()));
   }
   for (int64_t i = 0; i < size_; ++i) {
     for (int64_t l = 0; l < nl; ++l) {
       const int64_t v = labels_[static_cast<size_t>(i * nl + l)];
       if (v < 0 || v >= num_classes_[static_cast<size_t>(l)]) {
         throw std::invalid_argument(name_ + ": label " + std::to_string(v) + " of example " + std::to_string(i) +
-                                    " is out of range [0, " + std::to_string(num_classes_[static_cast<size_t>(l)]) + ")");
+                                    " is out of range [0, " + std::to_string(num_classes_[static_cast<size_t>(l)]) +
+                                    ")");
       }
     }
   }

@@ -77,9 +77,8 @@ class U8ImageDataset : public Dataset {
  public:
   // pixels.size() must be N*C*H*W and labels.size() N*L with L = num_classes.size(); every label
   // must lie in [0, num_classes[l]). Violations throw std::invalid_argument naming `name`.
-  U8ImageDataset(std::string name, int64_t channels, int64_t height, int64_t width,
-                 std::vector<uint8_t> pixels, std::vector<int64_t> labels,
-                 std::vector<int64_t> num_classes,
+  U8ImageDataset(std::string name, int64_t channels, int64_t height, int64_t width, std::vector<uint8_t> pixels,
+                 std::vector<int64_t> labels, std::vector<int64_t> num_classes,
                  std::vector<std::vector<std::string>> class_names = {});
 
   int64_t size() const override { return size_; }

@@ -21,12 +21,14 @@ bool has_image_extension(const std::string& name) {
   const size_t dot = name.find_last_of('.');
   if (dot == std::string::npos) return false;
   std::string ext = name.substr(dot + 1);
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return ext == "png" || ext == "jpg" || ext == "jpeg" || ext == "bmp";
 }
 
 // Bytes [c, h, w] -> bytes [c, oh, ow] through float bicubic resampling.
-std::vector<uint8_t> resize_bytes(const std::vector<uint8_t>& src, int64_t c, int64_t h, int64_t w, int64_t oh, int64_t ow) {
+std::vector<uint8_t> resize_bytes(const std::vector<uint8_t>& src, int64_t c, int64_t h, int64_t w, int64_t oh,
+                                  int64_t ow) {
   if (h == oh && w == ow) return src;
   std::vector<float> in(src.begin(), src.end()), out(static_cast<size_t>(c * oh * ow));
   resize_bicubic(in.data(), c, h, w, out.data(), oh, ow, /*antialias=*/true);
@@ -42,10 +44,12 @@ std::vector<uint8_t> load_image_file(const std::string& path, const ImageFolderO
     throw std::invalid_argument("ImageFolder: channels must be 1 or 3, got " + std::to_string(opt.channels_));
   }
   if (opt.height_ <= 0 || opt.width_ <= 0) {
-    throw std::invalid_argument("ImageFolder: size must be positive, got " + std::to_string(opt.height_) + "x" + std::to_string(opt.width_));
+    throw std::invalid_argument("ImageFolder: size must be positive, got " + std::to_string(opt.height_) + "x" +
+                                std::to_string(opt.width_));
   }
   const std::vector<uint8_t> file = read_file(path);
-  if (file.size() > static_cast<size_t>(INT32_MAX)) throw std::runtime_error(path + ": image file too large (" + std::to_string(file.size()) + " bytes)");
+  if (file.size() > static_cast<size_t>(INT32_MAX))
+    throw std::runtime_error(path + ": image file too large (" + std::to_string(file.size()) + " bytes)");
   int w = 0, h = 0, comp = 0;
   const int want = static_cast<int>(opt.channels_);
   stbi_uc* px = stbi_load_from_memory(file.data(), static_cast<int>(file.size()), &w, &h, &comp, want);
@@ -90,12 +94,15 @@ ImageFolderDataset::Loaded ImageFolderDataset::load(const std::string& root, con
   L.opt = opt;
   L.classes = list_dir(root, true);
   if (L.classes.empty()) {
-    throw std::runtime_error(root + ": empty image folder: expected one sub-directory per class (root/<class>/*.png), found none");
+    throw std::runtime_error(
+        root + ": empty image folder: expected one sub-directory per class (root/<class>/*.png), found none");
   }
   for (size_t c = 0; c < L.classes.size(); ++c) {
     const std::string dir = join_path(root, L.classes[c]);
     std::vector<std::string> names = list_dir(dir, false);
-    names.erase(std::remove_if(names.begin(), names.end(), [](const std::string& n) { return !has_image_extension(n); }), names.end());
+    names.erase(
+        std::remove_if(names.begin(), names.end(), [](const std::string& n) { return !has_image_extension(n); }),
+        names.end());
     if (names.empty()) {
       throw std::runtime_error(dir + ": class folder holds no images (expected *.png, *.jpg, *.jpeg or *.bmp)");
     }
@@ -126,10 +133,13 @@ ImageFolderDataset::ImageFolderDataset(Loaded&& L)
     : U8ImageDataset(L.name, L.opt.channels_, L.opt.height_, L.opt.width_, std::move(L.pixels), std::move(L.labels),
                      std::vector<int64_t>{static_cast<int64_t>(L.classes.size())},
                      std::vector<std::vector<std::string>>{L.classes}),
-      files_(std::move(L.files)), warnings_(std::move(L.warnings)), classes_(std::move(L.classes)) {}
+      files_(std::move(L.files)),
+      warnings_(std::move(L.warnings)),
+      classes_(std::move(L.classes)) {}
 
 void write_png(const std::string& path, const uint8_t* chw, int64_t c, int64_t h, int64_t w) {
-  if (c != 1 && c != 3) throw std::invalid_argument("write_png(" + path + "): expected 1 or 3 channels, found " + std::to_string(c));
+  if (c != 1 && c != 3)
+    throw std::invalid_argument("write_png(" + path + "): expected 1 or 3 channels, found " + std::to_string(c));
   std::vector<uint8_t> hwc(static_cast<size_t>(c * h * w));
   for (int64_t k = 0; k < c; ++k) {
     for (int64_t p = 0; p < h * w; ++p) hwc[static_cast<size_t>(p * c + k)] = chw[k * h * w + p];
@@ -155,7 +165,8 @@ void write_image_folder(const U8ImageDataset& ds, const std::string& root, int64
   const int64_t nc = inf.num_classes[static_cast<size_t>(label_set)];
   std::vector<std::string> names;
   for (int64_t c = 0; c < nc; ++c) {
-    names.push_back(inf.class_names.empty() ? std::to_string(c) : inf.class_names[static_cast<size_t>(label_set)][static_cast<size_t>(c)]);
+    names.push_back(inf.class_names.empty() ? std::to_string(c)
+                                            : inf.class_names[static_cast<size_t>(label_set)][static_cast<size_t>(c)]);
   }
   // The loader numbers classes in sorted folder order; when the names do not sort in label order,
   // prefix them with the zero-padded label ("03-checks") so that a round trip keeps the labels.

@@ -32,11 +32,27 @@ struct ImageFolderOptions {
   bool skip_undecodable_ = false;
   bool print_warnings_ = true;
 
-  ImageFolderOptions& size(int64_t h, int64_t w) { height_ = h; width_ = w; return *this; }
-  ImageFolderOptions& channels(int64_t c) { channels_ = c; return *this; }
-  ImageFolderOptions& mode(FitMode m) { mode_ = m; return *this; }
-  ImageFolderOptions& skip_undecodable(bool v) { skip_undecodable_ = v; return *this; }
-  ImageFolderOptions& print_warnings(bool v) { print_warnings_ = v; return *this; }
+  ImageFolderOptions& size(int64_t h, int64_t w) {
+    height_ = h;
+    width_ = w;
+    return *this;
+  }
+  ImageFolderOptions& channels(int64_t c) {
+    channels_ = c;
+    return *this;
+  }
+  ImageFolderOptions& mode(FitMode m) {
+    mode_ = m;
+    return *this;
+  }
+  ImageFolderOptions& skip_undecodable(bool v) {
+    skip_undecodable_ = v;
+    return *this;
+  }
+  ImageFolderOptions& print_warnings(bool v) {
+    print_warnings_ = v;
+    return *this;
+  }
 };
 
 // Decodes one image file to bytes [channels, height, width] fitted as the options say. Throws

@@ -60,7 +60,8 @@ ResampleAxis bicubic_axis(int64_t in_size, int64_t out_size, bool antialias) {
     }
     for (int64_t k = 0; k < static_cast<int64_t>(w.size()) && k < ax.taps; ++k) {
       ax.index[static_cast<size_t>(o * ax.taps + k)] = lo + k;
-      ax.weight[static_cast<size_t>(o * ax.taps + k)] = static_cast<float>(total != 0.0 ? w[static_cast<size_t>(k)] / total : 0.0);
+      ax.weight[static_cast<size_t>(o * ax.taps + k)] =
+          static_cast<float>(total != 0.0 ? w[static_cast<size_t>(k)] / total : 0.0);
     }
     for (int64_t k = static_cast<int64_t>(w.size()); k < ax.taps; ++k) {
       ax.index[static_cast<size_t>(o * ax.taps + k)] = std::min(lo, in_size - 1);  // weight 0
@@ -125,7 +126,8 @@ Tensor resize_bicubic(const Tensor& x, int64_t ho, int64_t wo, bool antialias) {
   return out;
 }
 
-std::vector<uint8_t> center_crop(const std::vector<uint8_t>& src, int64_t c, int64_t h, int64_t w, int64_t ch, int64_t cw) {
+std::vector<uint8_t> center_crop(const std::vector<uint8_t>& src, int64_t c, int64_t h, int64_t w, int64_t ch,
+                                 int64_t cw) {
   if (ch > h || cw > w || ch <= 0 || cw <= 0) {
     throw std::invalid_argument("center_crop: window " + std::to_string(ch) + "x" + std::to_string(cw) +
                                 " does not fit in a " + std::to_string(h) + "x" + std::to_string(w) + " image");

@@ -43,7 +43,8 @@ Tensor resize_bicubic(const Tensor& x, int64_t ho, int64_t wo, bool antialias = 
 
 // Bytes [C, H, W] -> the centre [C, ch, cw] window (ch <= H, cw <= W); odd margins put the extra
 // row/column at the bottom/right, like torchvision's CenterCrop.
-std::vector<uint8_t> center_crop(const std::vector<uint8_t>& src, int64_t c, int64_t h, int64_t w, int64_t ch, int64_t cw);
+std::vector<uint8_t> center_crop(const std::vector<uint8_t>& src, int64_t c, int64_t h, int64_t w, int64_t ch,
+                                 int64_t cw);
 
 // Rounds a float in [0, 255] scale to a byte: clamp to [0, 255], then round half away from zero.
 inline uint8_t to_byte(float v) {

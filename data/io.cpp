@@ -24,7 +24,8 @@ std::vector<uint8_t> read_file(const std::string& path) {
   in.seekg(0, std::ios::beg);
   std::vector<uint8_t> bytes(static_cast<size_t>(n));
   if (n > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), n)) {
-    throw std::runtime_error(path + ": read failed after " + std::to_string(in.gcount()) + " of " + std::to_string(n) + " bytes");
+    throw std::runtime_error(path + ": read failed after " + std::to_string(in.gcount()) + " of " + std::to_string(n) +
+                             " bytes");
   }
   return bytes;
 }
@@ -70,7 +71,8 @@ std::vector<uint8_t> gunzip(const uint8_t* data, size_t size, const std::string&
     if (ret == Z_BUF_ERROR && zs.avail_in == 0) {
       inflateEnd(&zs);
       throw std::runtime_error(source + ": truncated gzip stream (expected more compressed data after " +
-                               std::to_string(size) + " bytes, decompressed " + std::to_string(out.size()) + " so far)");
+                               std::to_string(size) + " bytes, decompressed " + std::to_string(out.size()) +
+                               " so far)");
     }
     if (ret != Z_OK && ret != Z_BUF_ERROR) {
       const std::string msg = zs.msg ? zs.msg : "error " + std::to_string(ret);

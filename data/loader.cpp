@@ -2,8 +2,8 @@
 
 #include <numeric>
 
-#include "core/parallel.h"
 #include <stdexcept>
+#include "core/parallel.h"
 
 namespace scalpel {
 namespace data {
@@ -34,8 +34,9 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions
     }
     example_shape_ = options_.transform_->output_shape(info_.input_shape);
     if (shape_numel(example_shape_) != shape_numel(info_.input_shape)) {
-      throw std::logic_error("DataLoader: transform " + options_.transform_->describe() + " changed the element count from " +
-                             shape_str(info_.input_shape) + " to " + shape_str(example_shape_));
+      throw std::logic_error("DataLoader: transform " + options_.transform_->describe() +
+                             " changed the element count from " + shape_str(info_.input_shape) + " to " +
+                             shape_str(example_shape_));
     }
   }
 }
@@ -91,7 +92,8 @@ Batch build_batch(const Dataset& ds, const DatasetInfo& info, const DataLoaderOp
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t idx = out.indices[static_cast<size_t>(r)];
         ds.read(idx, dst + r * per, lab.data());
-        for (int64_t l = 0; l < nl; ++l) out.labels[static_cast<size_t>(l)].data[static_cast<size_t>(r)] = lab[static_cast<size_t>(l)];
+        for (int64_t l = 0; l < nl; ++l)
+          out.labels[static_cast<size_t>(l)].data[static_cast<size_t>(r)] = lab[static_cast<size_t>(l)];
         if (opt.transform_) {
           Generator gen(mix_seed(opt.seed_ ^ kAugmentSalt, static_cast<uint64_t>(epoch), static_cast<uint64_t>(idx)));
           opt.transform_->apply(dst + r * per, info.input_shape, gen);
@@ -147,8 +149,9 @@ void DataLoader::start_epoch(int64_t epoch) { seek({epoch, 0}); }
 
 void DataLoader::seek(LoaderPosition pos) {
   if (pos.epoch < 0 || pos.batch < 0 || pos.batch > num_batches()) {
-    throw std::out_of_range("DataLoader(" + info_.name + "): cannot seek to epoch " + std::to_string(pos.epoch) + " batch " +
-                            std::to_string(pos.batch) + " (batches per epoch: " + std::to_string(num_batches()) + ")");
+    throw std::out_of_range("DataLoader(" + info_.name + "): cannot seek to epoch " + std::to_string(pos.epoch) +
+                            " batch " + std::to_string(pos.batch) +
+                            " (batches per epoch: " + std::to_string(num_batches()) + ")");
   }
   stop_worker();
   pos_ = pos;
@@ -176,8 +179,8 @@ bool DataLoader::next(Batch& batch) {
   }
   cv_.notify_all();
   if (slot.batch_index != pos_.batch) {
-    throw std::logic_error("DataLoader: prefetch worker produced batch " + std::to_string(slot.batch_index) + ", expected " +
-                           std::to_string(pos_.batch));
+    throw std::logic_error("DataLoader: prefetch worker produced batch " + std::to_string(slot.batch_index) +
+                           ", expected " + std::to_string(pos_.batch));
   }
   if (slot.error) {
     stop_worker();  // the position stays on the failing batch, as in the synchronous path

@@ -67,13 +67,34 @@ struct DataLoaderOptions {
   int64_t prefetch_depth_ = 2;
   TransformPtr transform_;
 
-  DataLoaderOptions& batch_size(int64_t v) { batch_size_ = v; return *this; }
-  DataLoaderOptions& shuffle(bool v) { shuffle_ = v; return *this; }
-  DataLoaderOptions& drop_last(bool v) { drop_last_ = v; return *this; }
-  DataLoaderOptions& seed(uint64_t v) { seed_ = v; return *this; }
-  DataLoaderOptions& prefetch(bool v) { prefetch_ = v; return *this; }
-  DataLoaderOptions& prefetch_depth(int64_t v) { prefetch_depth_ = v; return *this; }
-  DataLoaderOptions& transform(TransformPtr t) { transform_ = std::move(t); return *this; }
+  DataLoaderOptions& batch_size(int64_t v) {
+    batch_size_ = v;
+    return *this;
+  }
+  DataLoaderOptions& shuffle(bool v) {
+    shuffle_ = v;
+    return *this;
+  }
+  DataLoaderOptions& drop_last(bool v) {
+    drop_last_ = v;
+    return *this;
+  }
+  DataLoaderOptions& seed(uint64_t v) {
+    seed_ = v;
+    return *this;
+  }
+  DataLoaderOptions& prefetch(bool v) {
+    prefetch_ = v;
+    return *this;
+  }
+  DataLoaderOptions& prefetch_depth(int64_t v) {
+    prefetch_depth_ = v;
+    return *this;
+  }
+  DataLoaderOptions& transform(TransformPtr t) {
+    transform_ = std::move(t);
+    return *this;
+  }
 };
 
 // Where the loader is: the next call to next() returns batch `batch` of epoch `epoch`.

@@ -50,7 +50,8 @@ IdxArray parse_idx(const uint8_t* bytes, size_t size, int64_t expected_rank, con
   uint64_t count = 1;
   for (int64_t d = 0; d < expected_rank; ++d) {
     const uint32_t n = be32(bytes + 4 + 4 * d);
-    if (n == 0) throw std::runtime_error(source + ": idx dimension " + std::to_string(d) + " is 0, expected a positive size");
+    if (n == 0)
+      throw std::runtime_error(source + ": idx dimension " + std::to_string(d) + " is 0, expected a positive size");
     count *= n;
     if (count > kMaxIdxElements) {
       throw std::runtime_error(source + ": idx sizes multiply to more than " + std::to_string(kMaxIdxElements) +
@@ -102,14 +103,15 @@ std::shared_ptr<U8ImageDataset> parse_mnist(const std::vector<uint8_t>& images, 
   IdxArray im = parse_idx(img->data(), img->size(), 3, images_source);
   IdxArray lb = parse_idx(lab->data(), lab->size(), 1, labels_source);
   if (im.dims[0] != lb.dims[0]) {
-    throw std::runtime_error(images_source + " and " + labels_source + ": mismatched counts: " + std::to_string(im.dims[0]) +
-                             " images but " + std::to_string(lb.dims[0]) + " labels (files from different splits?)");
+    throw std::runtime_error(images_source + " and " + labels_source +
+                             ": mismatched counts: " + std::to_string(im.dims[0]) + " images but " +
+                             std::to_string(lb.dims[0]) + " labels (files from different splits?)");
   }
   std::vector<int64_t> lv(lb.data.size());
   for (size_t i = 0; i < lb.data.size(); ++i) {
     if (lb.data[i] >= num_classes) {
-      throw std::runtime_error(labels_source + ": label " + std::to_string(lb.data[i]) + " of example " + std::to_string(i) +
-                               " is out of range: expected 0.." + std::to_string(num_classes - 1));
+      throw std::runtime_error(labels_source + ": label " + std::to_string(lb.data[i]) + " of example " +
+                               std::to_string(i) + " is out of range: expected 0.." + std::to_string(num_classes - 1));
     }
     lv[i] = lb.data[i];
   }
@@ -127,7 +129,8 @@ std::shared_ptr<U8ImageDataset> load_mnist_files(const std::string& images_path,
 MnistFiles find_mnist_files(const std::string& dir, Split split) {
   const std::string prefix = split == Split::Train ? "train" : "t10k";
   auto find = [&](const std::string& kind, const std::string& idx) {
-    for (const std::string& base : {prefix + "-" + kind + "-" + idx + "-ubyte", prefix + "-" + kind + "." + idx + "-ubyte"}) {
+    for (const std::string& base :
+         {prefix + "-" + kind + "-" + idx + "-ubyte", prefix + "-" + kind + "." + idx + "-ubyte"}) {
       for (const std::string& suffix : {std::string(), std::string(".gz")}) {
         const std::string p = join_path(dir, base + suffix);
         if (file_exists(p)) return p;
@@ -154,7 +157,8 @@ void write_mnist(const U8ImageDataset& ds, const std::string& dir, Split split, 
     throw std::invalid_argument("write_mnist(" + ds.info().name + "): idx images must have 1 channel, found " +
                                 std::to_string(ds.channels()));
   }
-  if (ds.num_label_sets() < 1) throw std::invalid_argument("write_mnist(" + ds.info().name + "): the dataset has no labels");
+  if (ds.num_label_sets() < 1)
+    throw std::invalid_argument("write_mnist(" + ds.info().name + "): the dataset has no labels");
   for (int64_t i = 0; i < ds.size(); ++i) {
     if (ds.label(i) > 255) {
       throw std::invalid_argument("write_mnist(" + ds.info().name + "): label " + std::to_string(ds.label(i)) +

@@ -22,8 +22,8 @@ const char* kHint = "run scripts/fetch-data.sh or pass --data-dir";
 }  // namespace
 
 const std::vector<std::string>& dataset_names() {
-  static const std::vector<std::string> names = {"mnist", "cifar10", "cifar10-mnist", "synthetic-digits", "synthetic-textures",
-                                                 "synthetic-composite"};
+  static const std::vector<std::string> names = {
+      "mnist", "cifar10", "cifar10-mnist", "synthetic-digits", "synthetic-textures", "synthetic-composite"};
   return names;
 }
 
@@ -49,7 +49,8 @@ Resolved resolve_mnist(Split split, const DatasetOptions& o) {
   Resolved r;
   if (find_mnist_files(dir, split).found()) {
     r.dataset = cap(load_mnist(dir, split), o);
-    r.message = "using MNIST " + std::string(split_name(split)) + " from " + dir + " (" + std::to_string(r.dataset->size()) + " images)";
+    r.message = "using MNIST " + std::string(split_name(split)) + " from " + dir + " (" +
+                std::to_string(r.dataset->size()) + " images)";
     return r;
   }
   r.dataset = make_synthetic_digits(split, o.synthetic_);
@@ -64,7 +65,8 @@ Resolved resolve_cifar10(Split split, const DatasetOptions& o) {
   Resolved r;
   if (!find_cifar10_files(dir, split).empty()) {
     r.dataset = cap(load_cifar10(dir, split), o);
-    r.message = "using CIFAR-10 " + std::string(split_name(split)) + " from " + dir + " (" + std::to_string(r.dataset->size()) + " images)";
+    r.message = "using CIFAR-10 " + std::string(split_name(split)) + " from " + dir + " (" +
+                std::to_string(r.dataset->size()) + " images)";
     return r;
   }
   r.dataset = make_synthetic_textures(split, o.synthetic_);
@@ -84,21 +86,22 @@ Resolved resolve_cifar10_mnist(Split split, const DatasetOptions& o) {
   const std::string name = bg.synthetic && dg.synthetic ? "synthetic-composite" : "cifar10-mnist";
   r.dataset = std::make_shared<CompositeDataset>(bg.dataset, dg.dataset, name + " " + split_name(split));
   if (!r.synthetic) {
-    r.message = "using Cifar10Mnist " + std::string(split_name(split)) + " built from " + bg.message.substr(6) + " and " +
-                dg.message.substr(6);
+    r.message = "using Cifar10Mnist " + std::string(split_name(split)) + " built from " + bg.message.substr(6) +
+                " and " + dg.message.substr(6);
   } else {
     r.message = "Cifar10Mnist: " + bg.message + "; " + dg.message;
   }
   return r;
 }
 
-ResolvedText resolve_text(const std::string& generic_path, const std::string& specific_path, const SyntheticTextOptions& options) {
+ResolvedText resolve_text(const std::string& generic_path, const std::string& specific_path,
+                          const SyntheticTextOptions& options) {
   ResolvedText r;
   if (!generic_path.empty() && !specific_path.empty()) {
     r.corpora.generic = ByteCorpus::from_path(generic_path);
     r.corpora.specific = ByteCorpus::from_path(specific_path);
-    r.message = "using text corpora " + generic_path + " (" + std::to_string(r.corpora.generic.size()) + " bytes) and " +
-                specific_path + " (" + std::to_string(r.corpora.specific.size()) + " bytes)";
+    r.message = "using text corpora " + generic_path + " (" + std::to_string(r.corpora.generic.size()) +
+                " bytes) and " + specific_path + " (" + std::to_string(r.corpora.specific.size()) + " bytes)";
     return r;
   }
   if (!generic_path.empty() || !specific_path.empty()) {

@@ -31,15 +31,25 @@ struct DatasetOptions {
   std::string data_dir_ = kDefaultDataDir;
   SyntheticOptions synthetic_;  // seed and size for synthetic sets (size also caps real sets when >= 0)
 
-  DatasetOptions& data_dir(std::string v) { data_dir_ = std::move(v); return *this; }
-  DatasetOptions& seed(uint64_t v) { synthetic_.seed(v); return *this; }
-  DatasetOptions& size(int64_t v) { synthetic_.size(v); return *this; }
+  DatasetOptions& data_dir(std::string v) {
+    data_dir_ = std::move(v);
+    return *this;
+  }
+  DatasetOptions& seed(uint64_t v) {
+    synthetic_.seed(v);
+    return *this;
+  }
+  DatasetOptions& size(int64_t v) {
+    synthetic_.size(v);
+    return *this;
+  }
 };
 
 // Every name make_dataset accepts.
 const std::vector<std::string>& dataset_names();
 // Throws std::invalid_argument listing the valid names for an unknown one.
-std::shared_ptr<const Dataset> make_dataset(const std::string& name, Split split, const DatasetOptions& options = DatasetOptions());
+std::shared_ptr<const Dataset> make_dataset(const std::string& name, Split split,
+                                            const DatasetOptions& options = DatasetOptions());
 
 struct Resolved {
   std::shared_ptr<const Dataset> dataset;

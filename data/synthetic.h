@@ -39,8 +39,14 @@ struct SyntheticOptions {
   uint64_t seed_ = 0;
   int64_t size_ = -1;  // examples in the split; -1 = the default for the split
 
-  SyntheticOptions& seed(uint64_t v) { seed_ = v; return *this; }
-  SyntheticOptions& size(int64_t v) { size_ = v; return *this; }
+  SyntheticOptions& seed(uint64_t v) {
+    seed_ = v;
+    return *this;
+  }
+  SyntheticOptions& size(int64_t v) {
+    size_ = v;
+    return *this;
+  }
 };
 
 extern const std::vector<std::string> kTextureClasses;
@@ -50,18 +56,30 @@ void render_digit(int64_t digit, Generator& gen, uint8_t* out);
 // Renders one texture of class `cls` into out[3*32*32] (bytes, channel-major).
 void render_texture(int64_t cls, Generator& gen, uint8_t* out);
 
-std::shared_ptr<U8ImageDataset> make_synthetic_digits(Split split, const SyntheticOptions& options = SyntheticOptions());
-std::shared_ptr<U8ImageDataset> make_synthetic_textures(Split split, const SyntheticOptions& options = SyntheticOptions());
-std::shared_ptr<CompositeDataset> make_synthetic_composite(Split split, const SyntheticOptions& options = SyntheticOptions());
+std::shared_ptr<U8ImageDataset> make_synthetic_digits(Split split,
+                                                      const SyntheticOptions& options = SyntheticOptions());
+std::shared_ptr<U8ImageDataset> make_synthetic_textures(Split split,
+                                                        const SyntheticOptions& options = SyntheticOptions());
+std::shared_ptr<CompositeDataset> make_synthetic_composite(Split split,
+                                                           const SyntheticOptions& options = SyntheticOptions());
 
 struct SyntheticTextOptions {
   uint64_t seed_ = 0;
-  int64_t generic_bytes_ = int64_t{10} << 20;  // 10 MiB
+  int64_t generic_bytes_ = int64_t{10} << 20;    // 10 MiB
   int64_t specific_bytes_ = int64_t{100} << 10;  // 100 KiB
 
-  SyntheticTextOptions& seed(uint64_t v) { seed_ = v; return *this; }
-  SyntheticTextOptions& generic_bytes(int64_t v) { generic_bytes_ = v; return *this; }
-  SyntheticTextOptions& specific_bytes(int64_t v) { specific_bytes_ = v; return *this; }
+  SyntheticTextOptions& seed(uint64_t v) {
+    seed_ = v;
+    return *this;
+  }
+  SyntheticTextOptions& generic_bytes(int64_t v) {
+    generic_bytes_ = v;
+    return *this;
+  }
+  SyntheticTextOptions& specific_bytes(int64_t v) {
+    specific_bytes_ = v;
+    return *this;
+  }
 };
 
 // The shared alphabet of synthetic-text (every byte either corpus can contain).

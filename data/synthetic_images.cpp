@@ -30,7 +30,8 @@ std::vector<int64_t> balanced_labels(int64_t n, int64_t classes, uint64_t seed) 
   std::vector<int64_t> perm(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) perm[static_cast<size_t>(i)] = i;
   Generator g(seed);
-  for (int64_t i = n - 1; i > 0; --i) std::swap(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(g.randint(i + 1))]);
+  for (int64_t i = n - 1; i > 0; --i)
+    std::swap(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(g.randint(i + 1))]);
   for (auto& v : perm) v %= classes;
   return perm;
 }
@@ -95,8 +96,10 @@ std::vector<Stroke> glyph(int64_t d, Generator& g) {
       return {arc(0.5f, 0.3f, 0.21f, 0.2f, 0.0f, 360.0f), arc(0.5f, 0.7f, 0.27f, 0.2f, 0.0f, 360.0f)};
     case 9: {
       std::vector<Stroke> s = {arc(0.5f, 0.32f, 0.26f, 0.22f, 0.0f, 360.0f)};
-      if (variant) s.push_back({{0.76f, 0.32f}, {0.72f, 0.9f}});
-      else s.push_back(arc(0.3f, 0.32f, 0.46f, 0.58f, 0.0f, 75.0f));
+      if (variant)
+        s.push_back({{0.76f, 0.32f}, {0.72f, 0.9f}});
+      else
+        s.push_back(arc(0.3f, 0.32f, 0.46f, 0.58f, 0.0f, 75.0f));
       return s;
     }
     default:
@@ -212,8 +215,9 @@ std::shared_ptr<U8ImageDataset> make_synthetic_digits(Split split, const Synthet
   });
   std::vector<std::vector<std::string>> names(1);
   for (int c = 0; c < 10; ++c) names[0].push_back(std::to_string(c));
-  return std::make_shared<U8ImageDataset>(std::string("synthetic-digits ") + split_name(split), 1, 28, 28, std::move(pixels),
-                                          std::move(labels), std::vector<int64_t>{10}, std::move(names));
+  return std::make_shared<U8ImageDataset>(std::string("synthetic-digits ") + split_name(split), 1, 28, 28,
+                                          std::move(pixels), std::move(labels), std::vector<int64_t>{10},
+                                          std::move(names));
 }
 
 // ---- textures -------------------------------------------------------------------------------------
@@ -238,7 +242,8 @@ void texture_pattern(int64_t cls, Generator& g, float* p) {
     const float c = std::cos(theta), s = std::sin(theta);
     for (int y = 0; y < 32; ++y) {
       for (int x = 0; x < 32; ++x) {
-        const float u = (static_cast<float>(x) + 0.5f) / 32.0f - 0.5f, v = (static_cast<float>(y) + 0.5f) / 32.0f - 0.5f;
+        const float u = (static_cast<float>(x) + 0.5f) / 32.0f - 0.5f,
+                    v = (static_cast<float>(y) + 0.5f) / 32.0f - 0.5f;
         const float along = u * c + v * s, across = -u * s + v * c;
         const float t = along + warp_amp * std::sin(6.2832f * warp_freq * across);
         p[y * 32 + x] = sharpen(0.5f + 0.5f * std::sin(6.2832f * freq * t + phase), hard);
@@ -262,7 +267,8 @@ void texture_pattern(int64_t cls, Generator& g, float* p) {
       for (int y = 0; y < 32; ++y) {
         for (int x = 0; x < 32; ++x) {
           const float u = (x + 0.5f) / 32.0f - 0.5f, v = (y + 0.5f) / 32.0f - 0.5f;
-          const float a = std::sin(6.2832f * f * (u * c + v * s) + phase), b = std::sin(6.2832f * f * (-u * s + v * c) + ph2);
+          const float a = std::sin(6.2832f * f * (u * c + v * s) + phase),
+                      b = std::sin(6.2832f * f * (-u * s + v * c) + ph2);
           p[y * 32 + x] = smoothstep01(0.5f + 3.0f * a * b);
         }
       }
@@ -375,8 +381,8 @@ std::shared_ptr<U8ImageDataset> make_synthetic_textures(Split split, const Synth
       render_texture(labels[static_cast<size_t>(i)], g, pixels.data() + i * 3072);
     }
   });
-  return std::make_shared<U8ImageDataset>(std::string("synthetic-textures ") + split_name(split), 3, 32, 32, std::move(pixels),
-                                          std::move(labels), std::vector<int64_t>{10},
+  return std::make_shared<U8ImageDataset>(std::string("synthetic-textures ") + split_name(split), 3, 32, 32,
+                                          std::move(pixels), std::move(labels), std::vector<int64_t>{10},
                                           std::vector<std::vector<std::string>>{kTextureClasses});
 }
 

@@ -3,12 +3,11 @@
 //
 // Generic corpus: prose-like paragraphs. A vocabulary of 3000 pseudo-words built from soft
 // syllables, Zipf(1.1) word frequencies, each word with 6 preferred successors (taken 40% of the
-// time, uniform over the 1000 most frequent words), sentences of 4..24 words with commas, '.', '?' or '!' endings, 4..8 sentences per
-// paragraph, rare numbers.
-// Specific corpus: record-like lines. 400 words, half shared with the generic vocabulary and half
-// built from harsher syllables, Zipf(1.25) over its own ranking, 3 successors (uniform over its
-// vocabulary) taken 60% of the time, "Key: w w 12 w; w w." lines of 2..8 words with frequent numbers, one line per record.
-// Both emit only bytes of synthetic_text_alphabet().
+// time, uniform over the 1000 most frequent words), sentences of 4..24 words with commas, '.', '?' or '!' endings, 4..8
+// sentences per paragraph, rare numbers. Specific corpus: record-like lines. 400 words, half shared with the generic
+// vocabulary and half built from harsher syllables, Zipf(1.25) over its own ranking, 3 successors (uniform over its
+// vocabulary) taken 60% of the time, "Key: w w 12 w; w w." lines of 2..8 words with frequent numbers, one line per
+// record. Both emit only bytes of synthetic_text_alphabet().
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -20,8 +19,7 @@ namespace scalpel {
 namespace data {
 
 const std::string& synthetic_text_alphabet() {
-  static const std::string a =
-      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:?!'-\n";
+  static const std::string a = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:?!'-\n";
   return a;
 }
 
@@ -55,7 +53,8 @@ std::string make_word(Generator& g, const std::string& cons, const std::string& 
   return w;
 }
 
-std::vector<std::string> make_vocab(Generator& g, int64_t n, const std::string& cons, const std::string& vows, int lo, int hi) {
+std::vector<std::string> make_vocab(Generator& g, int64_t n, const std::string& cons, const std::string& vows, int lo,
+                                    int hi) {
   std::vector<std::string> v;
   while (static_cast<int64_t>(v.size()) < n) {
     std::string w = make_word(g, cons, vows, lo, hi);
@@ -92,7 +91,8 @@ std::vector<uint8_t> generic_corpus(Generator& g, const std::vector<std::string>
     for (int64_t s = 0; s < sentences; ++s) {
       const int64_t len = 4 + g.randint(21);
       for (int64_t w = 0; w < len; ++w) {
-        int64_t id = (w > 0 && g.uniform() < 0.4f) ? succ[static_cast<size_t>(prev)][static_cast<size_t>(g.randint(6))] : zipf.draw(g);
+        int64_t id = (w > 0 && g.uniform() < 0.4f) ? succ[static_cast<size_t>(prev)][static_cast<size_t>(g.randint(6))]
+                                                   : zipf.draw(g);
         std::string word = g.uniform() < 0.01f ? number(g) : vocab[static_cast<size_t>(id)];
         if (w == 0) word = capitalise(word);
         if (w > 0 && g.uniform() < 0.03f) word += "'s";
@@ -125,7 +125,9 @@ std::vector<uint8_t> specific_corpus(Generator& g, const std::vector<std::string
         if (g.uniform() < 0.12f) {
           out += number(g);
         } else {
-          const int64_t id = (w > 0 && g.uniform() < 0.6f) ? succ[static_cast<size_t>(prev)][static_cast<size_t>(g.randint(3))] : zipf.draw(g);
+          const int64_t id = (w > 0 && g.uniform() < 0.6f)
+                                 ? succ[static_cast<size_t>(prev)][static_cast<size_t>(g.randint(3))]
+                                 : zipf.draw(g);
           out += vocab[static_cast<size_t>(id)];
           prev = id;
         }
@@ -143,7 +145,8 @@ std::vector<uint8_t> specific_corpus(Generator& g, const std::vector<std::string
 TextCorpora make_synthetic_text(const SyntheticTextOptions& options) {
   if (options.generic_bytes_ <= 0 || options.specific_bytes_ <= 0) {
     throw std::invalid_argument("make_synthetic_text: corpus sizes must be positive, got generic " +
-                                std::to_string(options.generic_bytes_) + " and specific " + std::to_string(options.specific_bytes_));
+                                std::to_string(options.generic_bytes_) + " and specific " +
+                                std::to_string(options.specific_bytes_));
   }
   Generator vg(mix_seed(options.seed_, 0x564F434142ull));  // "VOCAB"
   const std::vector<std::string> generic_vocab = make_vocab(vg, 3000, "bcdfghlmnprstvw", "aeiou", 1, 3);
@@ -154,7 +157,7 @@ TextCorpora make_synthetic_text(const SyntheticTextOptions& options) {
   for (int64_t i = static_cast<int64_t>(specific_vocab.size()) - 1; i > 0; --i) {
     std::swap(specific_vocab[static_cast<size_t>(i)], specific_vocab[static_cast<size_t>(pick.randint(i + 1))]);
   }
-  Generator gg(mix_seed(options.seed_, 0x47454E45524943ull));  // "GENERIC"
+  Generator gg(mix_seed(options.seed_, 0x47454E45524943ull));    // "GENERIC"
   Generator sg(mix_seed(options.seed_, 0x5350454349464943ull));  // "SPECIFIC"
   return {ByteCorpus("synthetic-text generic (seed " + std::to_string(options.seed_) + ")",
                      generic_corpus(gg, generic_vocab, options.generic_bytes_)),

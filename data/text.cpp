@@ -10,11 +10,13 @@
 namespace scalpel {
 namespace data {
 
-ByteCorpus::ByteCorpus(std::string source, std::shared_ptr<const std::vector<uint8_t>> bytes, int64_t begin, int64_t end)
+ByteCorpus::ByteCorpus(std::string source, std::shared_ptr<const std::vector<uint8_t>> bytes, int64_t begin,
+                       int64_t end)
     : source_(std::move(source)), bytes_(std::move(bytes)), begin_(begin), end_(end) {
   if (!bytes_ || begin_ < 0 || end_ < begin_ || end_ > static_cast<int64_t>(bytes_->size())) {
-    throw std::invalid_argument("ByteCorpus(" + source_ + "): range [" + std::to_string(begin_) + ", " + std::to_string(end_) +
-                                ") is not inside the " + std::to_string(bytes_ ? bytes_->size() : 0) + " bytes");
+    throw std::invalid_argument("ByteCorpus(" + source_ + "): range [" + std::to_string(begin_) + ", " +
+                                std::to_string(end_) + ") is not inside the " +
+                                std::to_string(bytes_ ? bytes_->size() : 0) + " bytes");
   }
 }
 
@@ -49,24 +51,27 @@ ByteCorpus ByteCorpus::from_path(const std::string& path) {
     std::vector<std::string> files;
     collect_files(path, files);
     std::sort(files.begin(), files.end());
-    if (files.empty()) throw std::runtime_error(path + ": text directory holds no files; expected one or more text files");
+    if (files.empty())
+      throw std::runtime_error(path + ": text directory holds no files; expected one or more text files");
     return from_files(files, path);
   }
-  if (!file_exists(path)) throw std::runtime_error(path + ": text corpus not found (expected a file or a directory of files)");
+  if (!file_exists(path))
+    throw std::runtime_error(path + ": text corpus not found (expected a file or a directory of files)");
   return from_files({path}, path);
 }
 
 ByteCorpus ByteCorpus::slice(int64_t begin, int64_t end) const {
   if (begin < 0 || end < begin || end > size()) {
-    throw std::out_of_range("ByteCorpus(" + source_ + ").slice: [" + std::to_string(begin) + ", " + std::to_string(end) +
-                            ") is outside [0, " + std::to_string(size()) + ")");
+    throw std::out_of_range("ByteCorpus(" + source_ + ").slice: [" + std::to_string(begin) + ", " +
+                            std::to_string(end) + ") is outside [0, " + std::to_string(size()) + ")");
   }
   return ByteCorpus(source_, bytes_, begin_ + begin, begin_ + end);
 }
 
 std::pair<ByteCorpus, ByteCorpus> ByteCorpus::split(double train_fraction) const {
   if (!(train_fraction > 0.0 && train_fraction < 1.0)) {
-    throw std::invalid_argument("ByteCorpus(" + source_ + ").split: fraction must be in (0, 1), got " + std::to_string(train_fraction));
+    throw std::invalid_argument("ByteCorpus(" + source_ + ").split: fraction must be in (0, 1), got " +
+                                std::to_string(train_fraction));
   }
   const int64_t k = static_cast<int64_t>(std::floor(train_fraction * static_cast<double>(size())));
   ByteCorpus a = slice(0, k), b = slice(k, size());
@@ -76,11 +81,14 @@ std::pair<ByteCorpus, ByteCorpus> ByteCorpus::split(double train_fraction) const
 }
 
 void check_window(const ByteCorpus& corpus, int64_t seq_len, const char* who) {
-  if (seq_len <= 0) throw std::invalid_argument(std::string(who) + "(" + corpus.source() + "): sequence length must be positive, got " + std::to_string(seq_len));
+  if (seq_len <= 0)
+    throw std::invalid_argument(std::string(who) + "(" + corpus.source() + "): sequence length must be positive, got " +
+                                std::to_string(seq_len));
   if (corpus.size() < seq_len + 1) {
-    throw std::invalid_argument(std::string(who) + ": text corpus " + corpus.source() + " is shorter than one window: expected at least " +
-                                std::to_string(seq_len + 1) + " bytes (sequence length " + std::to_string(seq_len) +
-                                " + 1 target), found " + std::to_string(corpus.size()));
+    throw std::invalid_argument(std::string(who) + ": text corpus " + corpus.source() +
+                                " is shorter than one window: expected at least " + std::to_string(seq_len + 1) +
+                                " bytes (sequence length " + std::to_string(seq_len) + " + 1 target), found " +
+                                std::to_string(corpus.size()));
   }
 }
 
@@ -89,7 +97,9 @@ void check_window(const ByteCorpus& corpus, int64_t seq_len, const char* who) {
 RandomWindowDataset::RandomWindowDataset(ByteCorpus corpus, int64_t seq_len, int64_t num_windows, uint64_t seed)
     : corpus_(std::move(corpus)), t_(seq_len), num_windows_(num_windows), seed_(seed) {
   check_window(corpus_, seq_len, "RandomWindowDataset");
-  if (num_windows <= 0) throw std::invalid_argument("RandomWindowDataset(" + corpus_.source() + "): num_windows must be positive, got " + std::to_string(num_windows));
+  if (num_windows <= 0)
+    throw std::invalid_argument("RandomWindowDataset(" + corpus_.source() + "): num_windows must be positive, got " +
+                                std::to_string(num_windows));
 }
 
 int64_t RandomWindowDataset::offset(int64_t i) const {
@@ -123,14 +133,13 @@ DatasetInfo RandomWindowDataset::info() const {
 
 // ---- SequentialWindowDataset ----------------------------------------------------------------------
 
-SequentialWindowDataset::SequentialWindowDataset(ByteCorpus corpus, int64_t seq_len) : corpus_(std::move(corpus)), t_(seq_len) {
+SequentialWindowDataset::SequentialWindowDataset(ByteCorpus corpus, int64_t seq_len)
+    : corpus_(std::move(corpus)), t_(seq_len) {
   check_window(corpus_, seq_len, "SequentialWindowDataset");
   num_windows_ = (corpus_.size() - 1 + t_ - 1) / t_;  // ceil((n - 1) / T) windows of T targets
 }
 
-int64_t SequentialWindowDataset::offset(int64_t i) const {
-  return std::min(i * t_, corpus_.size() - 1 - t_);
-}
+int64_t SequentialWindowDataset::offset(int64_t i) const { return std::min(i * t_, corpus_.size() - 1 - t_); }
 
 void SequentialWindowDataset::read_tokens(int64_t i, int64_t* tokens, int64_t* targets) const {
   check_index(i);

@@ -43,8 +43,9 @@ class Normalize : public Transform {
   Shape output_shape(const Shape& in) const override {
     if (in.empty()) throw std::invalid_argument("normalize: expects an input with a channel dimension, got a scalar");
     if (mean_.size() != 1 && static_cast<int64_t>(mean_.size()) != in[0]) {
-      throw std::invalid_argument("normalize: has " + std::to_string(mean_.size()) + " channel statistics but the input " +
-                                  shape_str(in) + " has " + std::to_string(in[0]) + " channels");
+      throw std::invalid_argument("normalize: has " + std::to_string(mean_.size()) +
+                                  " channel statistics but the input " + shape_str(in) + " has " +
+                                  std::to_string(in[0]) + " channels");
     }
     return in;
   }
@@ -119,7 +120,8 @@ class RandomCrop : public Transform {
 class RandomHorizontalFlip : public Transform {
  public:
   explicit RandomHorizontalFlip(float p) : p_(p) {
-    if (!(p >= 0.0f && p <= 1.0f)) throw std::invalid_argument("random_horizontal_flip: p must be in [0, 1], got " + std::to_string(p));
+    if (!(p >= 0.0f && p <= 1.0f))
+      throw std::invalid_argument("random_horizontal_flip: p must be in [0, 1], got " + std::to_string(p));
   }
   Shape output_shape(const Shape& in) const override {
     require_chw(in, "random_horizontal_flip");

@@ -115,8 +115,12 @@ void run(RunContext& ctx) {
   task.evaluate = [&]() -> Row {
     const double tm = evaluate_lm(lm, main_train_eval, B), ta = evaluate_lm(lm, aux_train_eval, B);
     const double em = evaluate_lm(lm, main_heldout, B), ea = evaluate_lm(lm, aux_heldout, B);
-    return {{"train_main", tm},  {"train_aux", ta}, {"eval_main", em}, {"eval_aux", ea},
-            {"eval_main_bpb", em / std::log(2.0)}, {"eval_aux_bpb", ea / std::log(2.0)}};
+    return {{"train_main", tm},
+            {"train_aux", ta},
+            {"eval_main", em},
+            {"eval_aux", ea},
+            {"eval_main_bpb", em / std::log(2.0)},
+            {"eval_aux_bpb", ea / std::log(2.0)}};
   };
   const RunState state = RunState().add("model", lm).add("main_loader", main_loader).add("aux_loader", aux_loader);
   task.save_state = [&] { return state.save(); };
@@ -129,24 +133,54 @@ void run(RunContext& ctx) {
 int main(int argc, char** argv) {
   Experiment e;
   e.name = "scalpel-joint-lm";
-  e.summary = "Paper §5.4-5.5: byte-level LM on a large generic corpus (main) with a small specific corpus (auxiliary); --rhos gives the EMA ablation.";
-  e.example = "scalpel-joint-lm --methods mixed,bloop --lambdas 0.01,0.1,1 --out runs/joint-lm\n"
-              "  scalpel-joint-lm --method bloop --rhos 0.001,0.01,0.1,0.9 --lambda 0.2 --out runs/ema-ablation";
-  e.presets["paper"] = {{"steps", "300000"}, {"batch-size", "128"}, {"lr", "0.002"}, {"optimizer", "adam"},
-                        {"schedule", "warmup-rsqrt"}, {"warmup-steps", "1000"}, {"eval-every", "5000"},
-                        {"checkpoint-every", "5000"}, {"layers", "12"}, {"heads", "8"}, {"d-model", "256"},
-                        {"d-ff", "1024"}, {"seq-len", "256"}, {"eval-bytes", "1000000"},
+  e.summary =
+      "Paper §5.4-5.5: byte-level LM on a large generic corpus (main) with a small specific corpus (auxiliary); --rhos "
+      "gives the EMA ablation.";
+  e.example =
+      "scalpel-joint-lm --methods mixed,bloop --lambdas 0.01,0.1,1 --out runs/joint-lm\n"
+      "  scalpel-joint-lm --method bloop --rhos 0.001,0.01,0.1,0.9 --lambda 0.2 --out runs/ema-ablation";
+  e.presets["paper"] = {{"steps", "300000"},
+                        {"batch-size", "128"},
+                        {"lr", "0.002"},
+                        {"optimizer", "adam"},
+                        {"schedule", "warmup-rsqrt"},
+                        {"warmup-steps", "1000"},
+                        {"eval-every", "5000"},
+                        {"checkpoint-every", "5000"},
+                        {"layers", "12"},
+                        {"heads", "8"},
+                        {"d-model", "256"},
+                        {"d-ff", "1024"},
+                        {"seq-len", "256"},
+                        {"eval-bytes", "1000000"},
                         {"methods", "mixed,pcgrad,dynamic-barrier,bloop"},
-                        {"lambdas", "0,1e-4,1.85e-4,3.41e-4,6.31e-4,1.17e-3,2.15e-3,3.98e-3,7.36e-3,1.36e-2,2.51e-2,4.64e-2,8.58e-2,1.58e-1,2.93e-1,5.41e-1,1,1.85,3.41,6.31,10"}};
-  e.presets["cpu"] = {{"steps", "600"}, {"batch-size", "16"}, {"lr", "0.002"}, {"optimizer", "adam"},
-                      {"schedule", "warmup-rsqrt"}, {"warmup-steps", "50"}, {"eval-every", "150"}, {"layers", "2"},
-                      {"heads", "4"}, {"d-model", "128"}, {"d-ff", "512"}, {"seq-len", "64"}, {"eval-bytes", "16384"},
-                      {"synthetic-generic-bytes", "2000000"}, {"methods", "mixed,pcgrad,dynamic-barrier,bloop"},
+                        {"lambdas",
+                         "0,1e-4,1.85e-4,3.41e-4,6.31e-4,1.17e-3,2.15e-3,3.98e-3,7.36e-3,1.36e-2,2.51e-2,4.64e-2,8.58e-"
+                         "2,1.58e-1,2.93e-1,5.41e-1,1,1.85,3.41,6.31,10"}};
+  e.presets["cpu"] = {{"steps", "600"},
+                      {"batch-size", "16"},
+                      {"lr", "0.002"},
+                      {"optimizer", "adam"},
+                      {"schedule", "warmup-rsqrt"},
+                      {"warmup-steps", "50"},
+                      {"eval-every", "150"},
+                      {"layers", "2"},
+                      {"heads", "4"},
+                      {"d-model", "128"},
+                      {"d-ff", "512"},
+                      {"seq-len", "64"},
+                      {"eval-bytes", "16384"},
+                      {"synthetic-generic-bytes", "2000000"},
+                      {"methods", "mixed,pcgrad,dynamic-barrier,bloop"},
                       {"lambdas", "0.01,0.1,1,10"}};
   e.options = {{"main-text", "generic corpus: a file or a folder (with --aux-text; else synthetic-text)"},
                {"aux-text", "specific corpus: a file or a folder"},
-               {"layers", "transformer blocks"}, {"heads", "attention heads"}, {"d-model", "model width"},
-               {"d-ff", "MLP width"}, {"seq-len", "sequence length T"}, {"tied", "tie the output head to the embedding (default true)"},
+               {"layers", "transformer blocks"},
+               {"heads", "attention heads"},
+               {"d-model", "model width"},
+               {"d-ff", "MLP width"},
+               {"seq-len", "sequence length T"},
+               {"tied", "tie the output head to the embedding (default true)"},
                {"heldout-fraction", "held-out fraction of each corpus (default 0.1)"},
                {"eval-bytes", "held-out bytes evaluated per corpus (0: all)"},
                {"eval-train-windows", "training windows used for train_* (default 64)"},

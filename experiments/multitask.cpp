@@ -22,10 +22,11 @@ using namespace scalpel::experiments;
 
 namespace {
 
-
 void run(RunContext& ctx) {
   const Config& c = ctx.config();
-  const Splits& d = load_splits(c, ctx.progress(), [](data::Split sp, const data::DatasetOptions& o) { return data::resolve_cifar10_mnist(sp, o); });
+  const Splits& d = load_splits(c, ctx.progress(), [](data::Split sp, const data::DatasetOptions& o) {
+    return data::resolve_cifar10_mnist(sp, o);
+  });
   Generator init(c.seed);
   nn::ResNet18 net(nn::ResNetOptions().heads({10, 10}).width(c.extra_int("width", 64)), init);
   net.train();
@@ -68,16 +69,38 @@ void run(RunContext& ctx) {
 int main(int argc, char** argv) {
   Experiment e;
   e.name = "scalpel-multitask";
-  e.summary = "Paper §5.3: two-head ResNet-18 on Cifar10Mnist (or synthetic-composite); main loss CE on the background class, auxiliary loss CE on the digit.";
+  e.summary =
+      "Paper §5.3: two-head ResNet-18 on Cifar10Mnist (or synthetic-composite); main loss CE on the background class, "
+      "auxiliary loss CE on the digit.";
   e.example = "scalpel-multitask --methods mixed,bloop --lambdas 0.1,1,10 --width 16 --out runs/multitask";
-  e.presets["paper"] = {{"epochs", "100"}, {"batch-size", "256"}, {"lr", "0.1"}, {"optimizer", "sgd-nesterov"},
-                        {"momentum", "0.9"}, {"schedule", "warmup-cosine"}, {"warmup-steps", "975"},
-                        {"eval-every", "1950"}, {"checkpoint-every", "1950"}, {"width", "64"}, {"rho", "0.001"},
-                        {"methods", "mixed,pcgrad,dynamic-barrier,bloop"}, {"lambdas", "logspace:-3:3:13"}};
-  e.presets["cpu"] = {{"steps", "800"}, {"batch-size", "64"}, {"lr", "0.05"}, {"optimizer", "sgd-nesterov"},
-                      {"momentum", "0.9"}, {"schedule", "warmup-cosine"}, {"warmup-steps", "40"}, {"eval-every", "200"},
-                      {"width", "8"}, {"train-size", "10000"}, {"test-size", "2000"}, {"eval-train-size", "2000"},
-                      {"rho", "0.001"}, {"methods", "mixed,pcgrad,dynamic-barrier,bloop"}, {"lambdas", "0.01,0.1,1,10"}};
+  e.presets["paper"] = {{"epochs", "100"},
+                        {"batch-size", "256"},
+                        {"lr", "0.1"},
+                        {"optimizer", "sgd-nesterov"},
+                        {"momentum", "0.9"},
+                        {"schedule", "warmup-cosine"},
+                        {"warmup-steps", "975"},
+                        {"eval-every", "1950"},
+                        {"checkpoint-every", "1950"},
+                        {"width", "64"},
+                        {"rho", "0.001"},
+                        {"methods", "mixed,pcgrad,dynamic-barrier,bloop"},
+                        {"lambdas", "logspace:-3:3:13"}};
+  e.presets["cpu"] = {{"steps", "800"},
+                      {"batch-size", "64"},
+                      {"lr", "0.05"},
+                      {"optimizer", "sgd-nesterov"},
+                      {"momentum", "0.9"},
+                      {"schedule", "warmup-cosine"},
+                      {"warmup-steps", "40"},
+                      {"eval-every", "200"},
+                      {"width", "8"},
+                      {"train-size", "10000"},
+                      {"test-size", "2000"},
+                      {"eval-train-size", "2000"},
+                      {"rho", "0.001"},
+                      {"methods", "mixed,pcgrad,dynamic-barrier,bloop"},
+                      {"lambdas", "0.01,0.1,1,10"}};
   e.options = {{"width", "ResNet-18 base width (64 = standard)"},
                {"augment", "random crop + flip (default true)"},
                {"lr-lambda-scaling", "scale the learning rate by 1/(1+lambda) (default true, the paper's recipe)"},

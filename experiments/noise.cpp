@@ -12,10 +12,10 @@
 #include <sstream>
 
 #include "core/random.h"
+#include "experiments/noise_model.h"
 #include "experiments/runner/metrics.h"
 #include "experiments/runner/report.h"
 #include "experiments/runner/runner.h"
-#include "experiments/noise_model.h"
 
 using namespace scalpel;
 using namespace scalpel::experiments;
@@ -25,14 +25,15 @@ using Vec = std::vector<double>;
 int main(int argc, char** argv) {
   Experiment e;
   e.name = "scalpel-noise";
-  e.summary = "Paper Fig. 2: E[d] of the projection on noisy batch gradients drifts from Bloop to Mixed; an EMA restores it.";
+  e.summary =
+      "Paper Fig. 2: E[d] of the projection on noisy batch gradients drifts from Bloop to Mixed; an EMA restores it.";
   e.example = "scalpel-noise --lambda 1 --samples 20000 --ema-rho 0.0001 --out runs/noise";
-  e.presets["cpu"] = {{"methods", "bloop"}, {"lambdas", "1"}, {"samples", "4000"}, {"dim", "100"},
+  e.presets["cpu"] = {{"methods", "bloop"}, {"lambdas", "1"},     {"samples", "4000"},   {"dim", "100"},
                       {"sigma-min", "0.3"}, {"sigma-max", "100"}, {"sigma-count", "13"}, {"ema-rho", "0.0001"}};
   e.presets["paper"] = e.presets["cpu"];
   e.presets["paper"]["samples"] = "50000";
-  e.options = {{"samples", "Monte-Carlo samples per sigma"}, {"dim", "parameter dimension p"},
-               {"sigma-min", "smallest noise level"}, {"sigma-max", "largest noise level"},
+  e.options = {{"samples", "Monte-Carlo samples per sigma"},    {"dim", "parameter dimension p"},
+               {"sigma-min", "smallest noise level"},           {"sigma-max", "largest noise level"},
                {"sigma-count", "noise levels on the log grid"}, {"ema-rho", "EMA rate for the second curve"}};
   e.pareto = false;
   e.run = [](RunContext& ctx) {
@@ -48,19 +49,25 @@ int main(int argc, char** argv) {
     int64_t step = 0;
     for (const auto& r : rows) {
       csv << r[0] << ',' << r[1] << ',' << r[2] << ',' << r[3] << ',' << r[4] << '\n';
-      ctx.log({{"step", static_cast<double>(step++)}, {"sigma", r[0]}, {"naive_to_bloop", r[1]}, {"naive_to_mixed", r[2]},
-               {"ema_to_bloop", r[3]}, {"ema_to_mixed", r[4]}});
+      ctx.log({{"step", static_cast<double>(step++)},
+               {"sigma", r[0]},
+               {"naive_to_bloop", r[1]},
+               {"naive_to_mixed", r[2]},
+               {"ema_to_bloop", r[3]},
+               {"ema_to_mixed", r[4]}});
     }
     write_text_atomic(c.out + "/noise.csv", csv.str());
     std::ostringstream gp;
     gp << "set terminal pngcairo size 900,620 enhanced font 'Sans,11'\nset output '" << c.out << "/noise.png'\n"
        << "set datafile separator ','\nset logscale x\nset grid lc rgb '#dddddd'\nset key top left\n"
        << "set xlabel 'gradient noise {/Symbol s}'\nset ylabel 'distance of E[d] (relative to ||d_{Bloop}||)'\n"
-       << "set title 'Projection on noisy gradients (p = " << c.extra_int("dim", 100) << ", {/Symbol l} = " << ctx.spec().lambda << ")'\n"
+       << "set title 'Projection on noisy gradients (p = " << c.extra_int("dim", 100)
+       << ", {/Symbol l} = " << ctx.spec().lambda << ")'\n"
        << "f='" << c.out << "/noise.csv'\n"
        << "plot f using 1:2 with linespoints lw 2 lc rgb '#d62728' title 'naive projection: to Bloop', \\\n"
        << "     f using 1:3 with linespoints lw 2 lc rgb '#1f77b4' title 'naive projection: to Mixed', \\\n"
-       << "     f using 1:4 with linespoints lw 2 dt 2 lc rgb '#d62728' title 'EMA (rho=" << c.extra_double("ema-rho", 1e-4) << "): to Bloop', \\\n"
+       << "     f using 1:4 with linespoints lw 2 dt 2 lc rgb '#d62728' title 'EMA (rho="
+       << c.extra_double("ema-rho", 1e-4) << "): to Bloop', \\\n"
        << "     f using 1:5 with linespoints lw 2 dt 2 lc rgb '#1f77b4' title 'EMA: to Mixed'\n";
     std::filesystem::create_directories(c.out + "/plots");
     write_text_atomic(c.out + "/plots/noise.gp", gp.str());

@@ -26,7 +26,8 @@ Problem make_problem(int64_t n, int64_t p, uint64_t seed) {
   Generator gen(seed);
   Problem pr;
   std::vector<float> scale(static_cast<size_t>(p));
-  for (int64_t j = 0; j < p; ++j) scale[j] = 1.0f + 9.0f * static_cast<float>(j) / static_cast<float>(std::max<int64_t>(p - 1, 1));
+  for (int64_t j = 0; j < p; ++j)
+    scale[j] = 1.0f + 9.0f * static_cast<float>(j) / static_cast<float>(std::max<int64_t>(p - 1, 1));
   const Tensor s = Tensor::from_vector(scale);
   const Tensor theta_star = Tensor::normal({p, 1}, gen);
   pr.X = mul(Tensor::normal({n, p}, gen), s);
@@ -58,8 +59,12 @@ void run_quadratics(RunContext& ctx) {
     NoGradGuard ng;
     const double tm = main_loss(pr.X, pr.y, theta).item(), ta = aux_loss(theta, pr.target).item();
     const double em = main_loss(pr.X_test, pr.y_test, theta).item();
-    ctx.log({{"step", static_cast<double>(epoch * batches)}, {"epoch", static_cast<double>(epoch)}, {"train_main", tm},
-             {"train_aux", ta}, {"eval_main", em}, {"eval_aux", ta}});
+    ctx.log({{"step", static_cast<double>(epoch * batches)},
+             {"epoch", static_cast<double>(epoch)},
+             {"train_main", tm},
+             {"train_aux", ta},
+             {"eval_main", em},
+             {"eval_aux", ta}});
     return std::make_pair(tm, ta);
   };
   evaluate(0);
@@ -95,10 +100,15 @@ void run_quadratics(RunContext& ctx) {
 int main(int argc, char** argv) {
   Experiment e;
   e.name = "scalpel-quadratics";
-  e.summary = "The reference implementation's quadratic study: over-parameterised least squares with a ½‖θ−t‖² auxiliary loss.";
+  e.summary =
+      "The reference implementation's quadratic study: over-parameterised least squares with a ½‖θ−t‖² auxiliary loss.";
   e.example = "scalpel-quadratics --methods mixed,bloop --lambdas logspace:-3:3:10 --out runs/quadratics";
-  e.presets["paper"] = {{"epochs", "1000"}, {"lr", "0.001"}, {"batch-size", "64"}, {"eval-every", "10"},
-                        {"methods", "mixed,pcgrad,dynamic-barrier,bloop"}, {"lambdas", "logspace:-3:3:10"}};
+  e.presets["paper"] = {{"epochs", "1000"},
+                        {"lr", "0.001"},
+                        {"batch-size", "64"},
+                        {"eval-every", "10"},
+                        {"methods", "mixed,pcgrad,dynamic-barrier,bloop"},
+                        {"lambdas", "logspace:-3:3:10"}};
   e.presets["cpu"] = e.presets["paper"];  // the full recipe takes seconds
   e.options = {{"n", "training samples (default 256)"}, {"p", "parameters (default 300)"}};
   e.main_label = "main loss ½ mean((Xθ-y)²)";

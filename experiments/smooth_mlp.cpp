@@ -23,12 +23,11 @@ using namespace scalpel::experiments;
 
 namespace {
 
-
 // Cross-entropy and accuracy of `mlp` over (up to `limit` examples of) a dataset.
 std::pair<double, double> evaluate_split(nn::MLP& mlp, const std::shared_ptr<const data::Dataset>& ds, int64_t limit) {
   NoGradGuard ng;
-  data::DataLoader loader(ds, data::DataLoaderOptions().batch_size(1000).shuffle(false).transform(
-                                  data::compose({data::normalize(data::kMnistMean, data::kMnistStd), data::flatten()})));
+  data::DataLoader loader(ds, data::DataLoaderOptions().batch_size(1000).shuffle(false).transform(data::compose(
+                                  {data::normalize(data::kMnistMean, data::kMnistStd), data::flatten()})));
   loader.start_epoch(0);
   data::Batch b;
   double loss = 0.0, correct = 0.0;
@@ -45,19 +44,20 @@ std::pair<double, double> evaluate_split(nn::MLP& mlp, const std::shared_ptr<con
 
 void run(RunContext& ctx) {
   const Config& c = ctx.config();
-  const Splits& d = load_splits(c, ctx.progress(), [](data::Split sp, const data::DatasetOptions& o) { return data::resolve_mnist(sp, o); });
+  const Splits& d = load_splits(
+      c, ctx.progress(), [](data::Split sp, const data::DatasetOptions& o) { return data::resolve_mnist(sp, o); });
   Generator init(c.seed);
   nn::MLP mlp(nn::MLPOptions({784, 256, 128, 10}).activation("relu"), init);
-  nn::LipschitzBound bound(mlp, nn::LipschitzOptions().iterations(c.extra_int("power-iterations", 1)).init_iterations(50),
-                           init);
-  data::DataLoader loader(d.train, data::DataLoaderOptions()
-                                       .batch_size(c.batch_size)
-                                       .shuffle(true)
-                                       .drop_last(true)
-                                       .seed(c.seed)
-                                       .prefetch(true)
-                                       .transform(data::compose({data::normalize(data::kMnistMean, data::kMnistStd),
-                                                                 data::flatten()})));
+  nn::LipschitzBound bound(
+      mlp, nn::LipschitzOptions().iterations(c.extra_int("power-iterations", 1)).init_iterations(50), init);
+  data::DataLoader loader(
+      d.train, data::DataLoaderOptions()
+                   .batch_size(c.batch_size)
+                   .shuffle(true)
+                   .drop_last(true)
+                   .seed(c.seed)
+                   .prefetch(true)
+                   .transform(data::compose({data::normalize(data::kMnistMean, data::kMnistStd), data::flatten()})));
   loader.start_epoch(0);
   TrainTask task;
   task.params = mlp.parameters();
@@ -75,7 +75,8 @@ void run(RunContext& ctx) {
     auto [trl, tra] = evaluate_split(mlp, d.train, eval_limit);
     auto [tel, tea] = evaluate_split(mlp, d.test, 0);
     const double aux = bound.evaluate(eval_iters);
-    return {{"train_main", trl}, {"train_aux", aux}, {"eval_main", tel}, {"eval_aux", aux}, {"train_acc", tra}, {"eval_acc", tea}};
+    return {{"train_main", trl}, {"train_aux", aux}, {"eval_main", tel},
+            {"eval_aux", aux},   {"train_acc", tra}, {"eval_acc", tea}};
   };
   const RunState state = RunState().add("model", mlp).add("lipschitz", bound).add("loader", loader);
   task.save_state = [&] { return state.save(); };
@@ -88,16 +89,33 @@ void run(RunContext& ctx) {
 int main(int argc, char** argv) {
   Experiment e;
   e.name = "scalpel-smooth-mlp";
-  e.summary = "Paper §5.2: MLP 784-256-128-10 on MNIST (or synthetic-digits); main loss cross-entropy, auxiliary loss the log Lipschitz bound.";
-  e.example = "scalpel-smooth-mlp --methods mixed,pcgrad,dynamic-barrier,bloop --lambdas logspace:-4:0:5 --out runs/smooth-mlp";
-  e.presets["paper"] = {{"epochs", "100"}, {"batch-size", "256"}, {"lr", "0.0003"}, {"optimizer", "adam"},
-                        {"schedule", "warmup-cosine"}, {"warmup-steps", "1170"}, {"eval-every", "2340"},
-                        {"methods", "mixed,pcgrad,dynamic-barrier,bloop"}, {"lambdas", "logspace:-4:0:9"},
+  e.summary =
+      "Paper §5.2: MLP 784-256-128-10 on MNIST (or synthetic-digits); main loss cross-entropy, auxiliary loss the log "
+      "Lipschitz bound.";
+  e.example =
+      "scalpel-smooth-mlp --methods mixed,pcgrad,dynamic-barrier,bloop --lambdas logspace:-4:0:5 --out runs/smooth-mlp";
+  e.presets["paper"] = {{"epochs", "100"},
+                        {"batch-size", "256"},
+                        {"lr", "0.0003"},
+                        {"optimizer", "adam"},
+                        {"schedule", "warmup-cosine"},
+                        {"warmup-steps", "1170"},
+                        {"eval-every", "2340"},
+                        {"methods", "mixed,pcgrad,dynamic-barrier,bloop"},
+                        {"lambdas", "logspace:-4:0:9"},
                         {"checkpoint-every", "2340"}};
-  e.presets["cpu"] = {{"steps", "1200"}, {"batch-size", "256"}, {"lr", "0.001"}, {"optimizer", "adam"},
-                      {"schedule", "warmup-cosine"}, {"warmup-steps", "60"}, {"eval-every", "200"},
-                      {"methods", "mixed,pcgrad,dynamic-barrier,bloop"}, {"lambdas", "logspace:-4:0:5"},
-                      {"train-size", "20000"}, {"test-size", "5000"}, {"eval-train-size", "5000"}};
+  e.presets["cpu"] = {{"steps", "1200"},
+                      {"batch-size", "256"},
+                      {"lr", "0.001"},
+                      {"optimizer", "adam"},
+                      {"schedule", "warmup-cosine"},
+                      {"warmup-steps", "60"},
+                      {"eval-every", "200"},
+                      {"methods", "mixed,pcgrad,dynamic-barrier,bloop"},
+                      {"lambdas", "logspace:-4:0:5"},
+                      {"train-size", "20000"},
+                      {"test-size", "5000"},
+                      {"eval-train-size", "5000"}};
   e.options = {{"train-size", "training examples (synthetic size, or a cap on real data)"},
                {"test-size", "test examples"},
                {"data-seed", "seed of the synthetic data set"},

@@ -43,8 +43,15 @@ void run_toy(RunContext& ctx) {
   auto log_row = [&](int64_t step) {
     const double l0 = 0.5 * a * a, l1 = 0.5 * ((a - 1) * (a - 1) + b * b);
     const double db = std::hypot(a, b), dm = std::hypot(a - a_mixed, b);
-    ctx.log({{"step", static_cast<double>(step)}, {"a", a}, {"b", b}, {"train_main", l0}, {"train_aux", l1},
-             {"eval_main", l0}, {"eval_aux", l1}, {"dist_bilevel", db}, {"dist_mixed", dm}});
+    ctx.log({{"step", static_cast<double>(step)},
+             {"a", a},
+             {"b", b},
+             {"train_main", l0},
+             {"train_aux", l1},
+             {"eval_main", l0},
+             {"eval_aux", l1},
+             {"dist_bilevel", db},
+             {"dist_mixed", dm}});
   };
   log_row(0);
   for (int64_t s = 1; s <= steps; ++s) {
@@ -108,10 +115,14 @@ int main(int argc, char** argv) {
   e.name = "scalpel-toy";
   e.summary = "The paper's 2-D conditioning example: full-batch GD on main ½a², auxiliary ½((a-1)²+b²).";
   e.example = "scalpel-toy --methods mixed,pcgrad,dynamic-barrier,bloop --lambdas 0.01,0.1,1 --out runs/toy";
-  e.presets["cpu"] = {{"steps", "20000"}, {"lr", "0.5"}, {"eval-every", "50"},
-                      {"methods", "mixed,pcgrad,dynamic-barrier,bloop"}, {"lambdas", "0.01,0.1,1"}};
+  e.presets["cpu"] = {{"steps", "20000"},
+                      {"lr", "0.5"},
+                      {"eval-every", "50"},
+                      {"methods", "mixed,pcgrad,dynamic-barrier,bloop"},
+                      {"lambdas", "0.01,0.1,1"}};
   e.presets["paper"] = e.presets["cpu"];
-  e.options = {{"a0", "starting a (default 1)"}, {"b0", "starting b (default 1)"},
+  e.options = {{"a0", "starting a (default 1)"},
+               {"b0", "starting b (default 1)"},
                {"tol", "distance counted as converged for steps_to_tol (default 1e-6)"}};
   e.main_label = "main loss ½a²";
   e.aux_label = "auxiliary loss ½((a-1)²+b²)";

@@ -8,18 +8,19 @@ namespace experiments {
 
 data::TransformPtr cifar_transform(bool augment) {
   if (augment) {
-    return data::compose({data::random_crop(4), data::random_horizontal_flip(),
-                          data::normalize(data::kCifarMean, data::kCifarStd)});
+    return data::compose(
+        {data::random_crop(4), data::random_horizontal_flip(), data::normalize(data::kCifarMean, data::kCifarStd)});
   }
   return data::normalize(data::kCifarMean, data::kCifarStd);
 }
 
-std::vector<HeadMetrics> evaluate_heads(nn::ResNet18& net, const std::shared_ptr<const data::Dataset>& ds, int64_t limit,
-                                        int64_t batch_size) {
+std::vector<HeadMetrics> evaluate_heads(nn::ResNet18& net, const std::shared_ptr<const data::Dataset>& ds,
+                                        int64_t limit, int64_t batch_size) {
   NoGradGuard ng;
   const bool was_training = net.is_training();
   net.eval();
-  data::DataLoader loader(ds, data::DataLoaderOptions().batch_size(batch_size).shuffle(false).transform(cifar_transform(false)));
+  data::DataLoader loader(
+      ds, data::DataLoaderOptions().batch_size(batch_size).shuffle(false).transform(cifar_transform(false)));
   loader.start_epoch(0);
   const size_t heads = net.heads.size();
   std::vector<double> loss(heads, 0.0), correct(heads, 0.0);

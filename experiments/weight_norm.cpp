@@ -23,10 +23,10 @@ using namespace scalpel::experiments;
 
 namespace {
 
-
 void run(RunContext& ctx) {
   const Config& c = ctx.config();
-  const Splits& d = load_splits(c, ctx.progress(), [](data::Split sp, const data::DatasetOptions& o) { return data::resolve_cifar10(sp, o); });
+  const Splits& d = load_splits(
+      c, ctx.progress(), [](data::Split sp, const data::DatasetOptions& o) { return data::resolve_cifar10(sp, o); });
   Generator init(c.seed);
   nn::ResNet18 net(nn::ResNetOptions().heads({10}).width(c.extra_int("width", 64)), init);
   net.train();
@@ -58,8 +58,8 @@ void run(RunContext& ctx) {
       NoGradGuard ng;
       aux = nn::l2_norm(task.params, weights_only).item();
     }
-    return {{"train_main", tr.loss}, {"train_aux", aux}, {"eval_main", te.loss}, {"eval_aux", aux},
-            {"train_acc", tr.accuracy}, {"eval_acc", te.accuracy}};
+    return {{"train_main", tr.loss}, {"train_aux", aux},         {"eval_main", te.loss},
+            {"eval_aux", aux},       {"train_acc", tr.accuracy}, {"eval_acc", te.accuracy}};
   };
   const RunState state = RunState().add("model", net).add("loader", loader);
   task.save_state = [&] { return state.save(); };
@@ -72,17 +72,38 @@ void run(RunContext& ctx) {
 int main(int argc, char** argv) {
   Experiment e;
   e.name = "scalpel-weight-norm";
-  e.summary = "Paper §5.2 (weight norm): ResNet-18 on CIFAR-10 (or synthetic-textures); main loss cross-entropy, auxiliary loss ½||θ||².";
+  e.summary =
+      "Paper §5.2 (weight norm): ResNet-18 on CIFAR-10 (or synthetic-textures); main loss cross-entropy, auxiliary "
+      "loss ½||θ||².";
   e.example = "scalpel-weight-norm --methods mixed,bloop --lambdas 0,1e-4,1e-3,1e-2 --width 16 --out runs/weight-norm";
-  e.presets["paper"] = {{"epochs", "100"}, {"batch-size", "128"}, {"lr", "0.1"}, {"optimizer", "sgd-nesterov"},
-                        {"momentum", "0.9"}, {"schedule", "warmup-cosine"}, {"warmup-steps", "1950"},
-                        {"eval-every", "3900"}, {"checkpoint-every", "3900"}, {"width", "64"},
-                        {"methods", "mixed,pcgrad,dynamic-barrier,bloop"},
-                        {"lambdas", "0,1e-6,2.03e-6,4.12e-6,8.38e-6,1.70e-5,3.46e-5,7.02e-5,1.43e-4,2.90e-4,5.88e-4,1.19e-3,2.43e-3,4.92e-3,1e-2"}};
-  e.presets["cpu"] = {{"steps", "800"}, {"batch-size", "64"}, {"lr", "0.05"}, {"optimizer", "sgd-nesterov"},
-                      {"momentum", "0.9"}, {"schedule", "warmup-cosine"}, {"warmup-steps", "40"}, {"eval-every", "200"},
-                      {"width", "8"}, {"train-size", "10000"}, {"test-size", "2000"}, {"eval-train-size", "2000"},
-                      {"methods", "mixed,pcgrad,dynamic-barrier,bloop"}, {"lambdas", "1e-4,1e-3,1e-2,3e-2"}};
+  e.presets["paper"] = {
+      {"epochs", "100"},
+      {"batch-size", "128"},
+      {"lr", "0.1"},
+      {"optimizer", "sgd-nesterov"},
+      {"momentum", "0.9"},
+      {"schedule", "warmup-cosine"},
+      {"warmup-steps", "1950"},
+      {"eval-every", "3900"},
+      {"checkpoint-every", "3900"},
+      {"width", "64"},
+      {"methods", "mixed,pcgrad,dynamic-barrier,bloop"},
+      {"lambdas",
+       "0,1e-6,2.03e-6,4.12e-6,8.38e-6,1.70e-5,3.46e-5,7.02e-5,1.43e-4,2.90e-4,5.88e-4,1.19e-3,2.43e-3,4.92e-3,1e-2"}};
+  e.presets["cpu"] = {{"steps", "800"},
+                      {"batch-size", "64"},
+                      {"lr", "0.05"},
+                      {"optimizer", "sgd-nesterov"},
+                      {"momentum", "0.9"},
+                      {"schedule", "warmup-cosine"},
+                      {"warmup-steps", "40"},
+                      {"eval-every", "200"},
+                      {"width", "8"},
+                      {"train-size", "10000"},
+                      {"test-size", "2000"},
+                      {"eval-train-size", "2000"},
+                      {"methods", "mixed,pcgrad,dynamic-barrier,bloop"},
+                      {"lambdas", "1e-4,1e-3,1e-2,3e-2"}};
   e.options = {{"width", "ResNet-18 base width (64 = standard)"},
                {"weights-only", "true: ½||θ||² over tensors with >= 2 dims only (default false: all parameters)"},
                {"augment", "random crop + flip (default true)"},

@@ -12,16 +12,21 @@ ByteLM::ByteLM(const ByteLMOptions& options, Generator& gen) : Module("ByteLM"),
     throw std::invalid_argument("ByteLM: layers must be >= 0 and max_len, vocab positive");
   }
   const int64_t d = options.d_model();
-  tok_emb = register_module("tok_emb", std::make_shared<Embedding>(EmbeddingOptions(options.vocab(), d).init_std(options.init_std()), gen));
-  pos_emb = register_module("pos_emb", std::make_shared<Embedding>(EmbeddingOptions(options.max_len(), d).init_std(options.init_std()), gen));
+  tok_emb = register_module(
+      "tok_emb", std::make_shared<Embedding>(EmbeddingOptions(options.vocab(), d).init_std(options.init_std()), gen));
+  pos_emb = register_module(
+      "pos_emb", std::make_shared<Embedding>(EmbeddingOptions(options.max_len(), d).init_std(options.init_std()), gen));
   auto block_list = register_module("blocks", std::make_shared<Module>("Blocks"));
   for (int64_t i = 0; i < options.layers(); ++i) {
     blocks.push_back(block_list->register_module(
-        std::to_string(i), std::make_shared<TransformerBlock>(
-                               TransformerBlockOptions(d, options.heads()).d_ff(options.d_ff()).causal(true).dropout(options.dropout()), gen)));
+        std::to_string(i),
+        std::make_shared<TransformerBlock>(
+            TransformerBlockOptions(d, options.heads()).d_ff(options.d_ff()).causal(true).dropout(options.dropout()),
+            gen)));
   }
   ln_f = register_module("ln_f", std::make_shared<LayerNorm>(LayerNormOptions(d)));
-  if (!options.tied()) head = register_module("head", std::make_shared<Linear>(LinearOptions(d, options.vocab()).bias(false), gen));
+  if (!options.tied())
+    head = register_module("head", std::make_shared<Linear>(LinearOptions(d, options.vocab()).bias(false), gen));
   // GPT-2 style initialisation of every Linear in the tree.
   for (auto& [name, m] : named_modules()) {
     if (auto* l = dynamic_cast<Linear*>(m)) {

@@ -64,17 +64,20 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
 }
 
 Tensor MaxPool2d::forward(const Tensor& x) {
-  if (x.dim() != 4) throw std::invalid_argument(describe() + ": input has shape " + shape_str(x.shape()) + ", expected [N, C, H, W]");
+  if (x.dim() != 4)
+    throw std::invalid_argument(describe() + ": input has shape " + shape_str(x.shape()) + ", expected [N, C, H, W]");
   return max_pool2d(x, options_.kernel_size(), options_.stride(), options_.padding());
 }
 
 Tensor AvgPool2d::forward(const Tensor& x) {
-  if (x.dim() != 4) throw std::invalid_argument(describe() + ": input has shape " + shape_str(x.shape()) + ", expected [N, C, H, W]");
+  if (x.dim() != 4)
+    throw std::invalid_argument(describe() + ": input has shape " + shape_str(x.shape()) + ", expected [N, C, H, W]");
   return avg_pool2d(x, options_.kernel_size(), options_.stride(), options_.padding());
 }
 
 Tensor GlobalAvgPool2d::forward(const Tensor& x) {
-  if (x.dim() != 4) throw std::invalid_argument(describe() + ": input has shape " + shape_str(x.shape()) + ", expected [N, C, H, W]");
+  if (x.dim() != 4)
+    throw std::invalid_argument(describe() + ": input has shape " + shape_str(x.shape()) + ", expected [N, C, H, W]");
   return global_avg_pool2d(x);
 }
 

@@ -55,8 +55,8 @@ class BatchNorm2d : public Layer {
   explicit BatchNorm2d(const BatchNorm2dOptions& options);
   Tensor forward(const Tensor& x) override;
   const BatchNorm2dOptions& options() const { return options_; }
-  Tensor weight, bias;                 // [C] (undefined without affine)
-  Tensor running_mean, running_var;    // [C] buffers
+  Tensor weight, bias;               // [C] (undefined without affine)
+  Tensor running_mean, running_var;  // [C] buffers
 
  private:
   BatchNorm2dOptions options_;

@@ -12,7 +12,8 @@ namespace nn {
 Linear::Linear(const LinearOptions& options, Generator& gen) : Layer("Linear"), options_(options) {
   if (options.in_features() <= 0 || options.out_features() <= 0) {
     throw std::invalid_argument("Linear: in_features and out_features must be positive, got " +
-                                std::to_string(options.in_features()) + " and " + std::to_string(options.out_features()));
+                                std::to_string(options.in_features()) + " and " +
+                                std::to_string(options.out_features()));
   }
   weight = register_parameter("weight", Tensor::empty({options.out_features(), options.in_features()}));
   if (options.bias()) bias = register_parameter("bias", Tensor::empty({options.out_features()}));
@@ -37,12 +38,18 @@ Tensor Linear::forward(const Tensor& x) {
 }
 
 Activation::Activation(const std::string& name) : Layer("Activation"), name_(name) {
-  if (name == "relu") fn_ = [](const Tensor& x) { return relu(x); };
-  else if (name == "gelu") fn_ = [](const Tensor& x) { return gelu(x); };
-  else if (name == "gelu_tanh") fn_ = [](const Tensor& x) { return gelu(x, GeluApprox::Tanh); };
-  else if (name == "tanh") fn_ = [](const Tensor& x) { return tanh(x); };
-  else if (name == "sigmoid") fn_ = [](const Tensor& x) { return sigmoid(x); };
-  else if (name == "identity") fn_ = [](const Tensor& x) { return x; };
+  if (name == "relu")
+    fn_ = [](const Tensor& x) { return relu(x); };
+  else if (name == "gelu")
+    fn_ = [](const Tensor& x) { return gelu(x); };
+  else if (name == "gelu_tanh")
+    fn_ = [](const Tensor& x) { return gelu(x, GeluApprox::Tanh); };
+  else if (name == "tanh")
+    fn_ = [](const Tensor& x) { return tanh(x); };
+  else if (name == "sigmoid")
+    fn_ = [](const Tensor& x) { return sigmoid(x); };
+  else if (name == "identity")
+    fn_ = [](const Tensor& x) { return x; };
   else {
     throw std::invalid_argument("Activation: unknown activation '" + name +
                                 "' (expected relu, gelu, gelu_tanh, tanh, sigmoid or identity)");
@@ -57,8 +64,8 @@ MLP::MLP(const MLPOptions& options, Generator& gen) : Layer("MLP"), options_(opt
   }
   act_ = std::make_shared<Activation>(options.activation());
   for (size_t i = 0; i + 1 < w.size(); ++i) {
-    layers_.push_back(register_module("fc" + std::to_string(i),
-                                      std::make_shared<Linear>(LinearOptions(w[i], w[i + 1]).bias(options.bias()), gen)));
+    layers_.push_back(register_module(
+        "fc" + std::to_string(i), std::make_shared<Linear>(LinearOptions(w[i], w[i + 1]).bias(options.bias()), gen)));
   }
 }
 
@@ -71,7 +78,8 @@ Tensor MLP::forward(const Tensor& x) {
   return h;
 }
 
-Dropout::Dropout(const DropoutOptions& options, Generator& gen) : Layer("Dropout"), options_(options), gen_(gen.split()) {
+Dropout::Dropout(const DropoutOptions& options, Generator& gen)
+    : Layer("Dropout"), options_(options), gen_(gen.split()) {
   if (!(options.p() >= 0.0 && options.p() < 1.0)) {
     throw std::invalid_argument("Dropout: p must be in [0, 1), got " + std::to_string(options.p()));
   }

@@ -73,8 +73,8 @@ class Identity : public Activation {
 
 struct MLPOptions {
   explicit MLPOptions(std::vector<int64_t> widths) : widths_(std::move(widths)) {}
-  SCALPEL_ARG(std::vector<int64_t>, widths);          // {in, hidden..., out}
-  SCALPEL_ARG(std::string, activation) = "relu";      // between layers, not after the last
+  SCALPEL_ARG(std::vector<int64_t>, widths);      // {in, hidden..., out}
+  SCALPEL_ARG(std::string, activation) = "relu";  // between layers, not after the last
   SCALPEL_ARG(bool, bias) = true;
 };
 

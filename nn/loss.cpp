@@ -106,7 +106,8 @@ Tensor l2_norm(const std::vector<Tensor>& params, bool weights_only) {
     total = total.defined() ? add(total, s) : s;
   }
   if (!total.defined()) {
-    throw std::invalid_argument(std::string("l2_norm: no parameters to sum") + (weights_only ? " (weights_only selects tensors with >= 2 dims)" : ""));
+    throw std::invalid_argument(std::string("l2_norm: no parameters to sum") +
+                                (weights_only ? " (weights_only selects tensors with >= 2 dims)" : ""));
   }
   return mul(total, 0.5f);
 }

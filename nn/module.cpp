@@ -146,9 +146,8 @@ void Module::load_state_dict(const StateDict& sd, bool strict) {
     }
     const Tensor& src = sd.tensor(name);
     if (src.shape() != t.shape()) {
-      throw std::invalid_argument(describe() + ": load_state_dict: shape mismatch for '" + name +
-                                  "': checkpoint has " + shape_str(src.shape()) + ", model has " +
-                                  shape_str(t.shape()));
+      throw std::invalid_argument(describe() + ": load_state_dict: shape mismatch for '" + name + "': checkpoint has " +
+                                  shape_str(src.shape()) + ", model has " + shape_str(t.shape()));
     }
   }
   if (strict) {

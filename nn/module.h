@@ -33,7 +33,6 @@
 #include "core/random.h"
 #include "core/state_dict.h"
 
-
 namespace scalpel {
 namespace nn {
 

@@ -7,16 +7,20 @@
 namespace scalpel {
 namespace nn {
 
-BasicBlock::BasicBlock(int64_t in_channels, int64_t out_channels, int64_t stride, Generator& gen) : Layer("BasicBlock") {
-  conv1 = register_module("conv1", std::make_shared<Conv2d>(
-                                       Conv2dOptions(in_channels, out_channels, 3).stride(stride).padding(1).bias(false), gen));
+BasicBlock::BasicBlock(int64_t in_channels, int64_t out_channels, int64_t stride, Generator& gen)
+    : Layer("BasicBlock") {
+  conv1 = register_module(
+      "conv1",
+      std::make_shared<Conv2d>(Conv2dOptions(in_channels, out_channels, 3).stride(stride).padding(1).bias(false), gen));
   bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(BatchNorm2dOptions(out_channels)));
-  conv2 = register_module("conv2", std::make_shared<Conv2d>(
-                                       Conv2dOptions(out_channels, out_channels, 3).stride(1).padding(1).bias(false), gen));
+  conv2 = register_module(
+      "conv2",
+      std::make_shared<Conv2d>(Conv2dOptions(out_channels, out_channels, 3).stride(1).padding(1).bias(false), gen));
   bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(BatchNorm2dOptions(out_channels)));
   if (stride != 1 || in_channels != out_channels) {
     downsample = register_module("downsample", std::make_shared<Sequential>());
-    downsample->push_back(std::make_shared<Conv2d>(Conv2dOptions(in_channels, out_channels, 1).stride(stride).bias(false), gen));
+    downsample->push_back(
+        std::make_shared<Conv2d>(Conv2dOptions(in_channels, out_channels, 1).stride(stride).bias(false), gen));
     downsample->push_back(std::make_shared<BatchNorm2d>(BatchNorm2dOptions(out_channels)));
   }
 }
@@ -33,10 +37,12 @@ ResNet18::ResNet18(const ResNetOptions& options, Generator& gen) : Module("ResNe
   if (options.heads().empty()) throw std::invalid_argument("ResNet18: at least one head is required");
   if (options.blocks().size() != 4) throw std::invalid_argument("ResNet18: blocks must list 4 stages");
   if (options.stem() == "cifar") {
-    conv1_ = register_module("conv1", std::make_shared<Conv2d>(Conv2dOptions(options.in_channels(), w, 3).padding(1).bias(false), gen));
+    conv1_ = register_module(
+        "conv1", std::make_shared<Conv2d>(Conv2dOptions(options.in_channels(), w, 3).padding(1).bias(false), gen));
   } else if (options.stem() == "imagenet") {
-    conv1_ = register_module("conv1", std::make_shared<Conv2d>(
-                                          Conv2dOptions(options.in_channels(), w, 7).stride(2).padding(3).bias(false), gen));
+    conv1_ = register_module(
+        "conv1",
+        std::make_shared<Conv2d>(Conv2dOptions(options.in_channels(), w, 7).stride(2).padding(3).bias(false), gen));
   } else {
     throw std::invalid_argument("ResNet18: stem must be 'cifar' or 'imagenet', got '" + options.stem() + "'");
   }
@@ -53,7 +59,8 @@ ResNet18::ResNet18(const ResNetOptions& options, Generator& gen) : Module("ResNe
   }
   auto head_list = register_module("heads", std::make_shared<Module>("Heads"));
   for (size_t k = 0; k < options.heads().size(); ++k) {
-    heads.push_back(head_list->register_module(std::to_string(k), std::make_shared<Linear>(LinearOptions(in, options.heads()[k]), gen)));
+    heads.push_back(head_list->register_module(std::to_string(k),
+                                               std::make_shared<Linear>(LinearOptions(in, options.heads()[k]), gen)));
   }
   // torchvision initialisation for the trunk.
   for (auto& [name, m] : named_modules()) {

@@ -53,8 +53,8 @@ Tensor MultiheadSelfAttention::forward(const Tensor& x) {
   const int64_t B = x.size(0), T = x.size(1);
   // [B, T, 3d] -> [B, T, 3, H, Dh] -> [3, B, H, T, Dh]
   Tensor qkv_out = qkv->forward(x).reshape({B, T, 3, H, d / H}).permute({2, 0, 3, 1, 4});
-  Tensor att = scaled_dot_product_attention(qkv_out.select(0, 0), qkv_out.select(0, 1), qkv_out.select(0, 2),
-                                            options_.causal());
+  Tensor att =
+      scaled_dot_product_attention(qkv_out.select(0, 0), qkv_out.select(0, 1), qkv_out.select(0, 2), options_.causal());
   // [B, H, T, Dh] -> [B, T, H, Dh] -> [B, T, d]
   return proj->forward(att.permute({0, 2, 1, 3}).reshape({B, T, d}));
 }
@@ -76,7 +76,8 @@ TransformerBlock::TransformerBlock(const TransformerBlockOptions& options, Gener
 Tensor TransformerBlock::forward(const Tensor& x) {
   auto drop = [this](const Tensor& t) { return dropout_ ? dropout_->forward(t) : t; };
   Tensor h = add(x, drop(attn->forward(ln1->forward(x))));
-  Tensor m = fc2->forward(gelu(fc1->forward(ln2->forward(h)), options_.gelu_tanh() ? GeluApprox::Tanh : GeluApprox::None));
+  Tensor m =
+      fc2->forward(gelu(fc1->forward(ln2->forward(h)), options_.gelu_tanh() ? GeluApprox::Tanh : GeluApprox::None));
   return add(h, drop(m));
 }
 

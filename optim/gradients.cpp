@@ -11,7 +11,8 @@ namespace optim {
 GradientCollector::GradientCollector(std::vector<Tensor> params) : params_(std::move(params)) {
   for (size_t k = 0; k < params_.size(); ++k) {
     const Tensor& p = params_[k];
-    if (!p.defined()) throw std::invalid_argument("GradientCollector: parameter " + std::to_string(k) + " is undefined");
+    if (!p.defined())
+      throw std::invalid_argument("GradientCollector: parameter " + std::to_string(k) + " is undefined");
     if (!p.requires_grad()) {
       throw std::invalid_argument("GradientCollector: parameter " + std::to_string(k) + " (shape " +
                                   shape_str(p.shape()) + ") does not require grad");
@@ -27,7 +28,8 @@ GradientCollector::GradientCollector(std::vector<Tensor> params) : params_(std::
 const std::vector<GradVector>& GradientCollector::compute(const std::vector<Tensor>& losses,
                                                           const PerLossOptions& options) {
   for (size_t k = 0; k < losses.size(); ++k) {
-    if (!losses[k].defined()) throw std::invalid_argument("GradientCollector: loss " + std::to_string(k) + " is undefined");
+    if (!losses[k].defined())
+      throw std::invalid_argument("GradientCollector: loss " + std::to_string(k) + " is undefined");
     if (losses[k].numel() != 1) {
       throw std::invalid_argument("GradientCollector: loss " + std::to_string(k) + " must be a scalar, got shape " +
                                   shape_str(losses[k].shape()));

@@ -121,8 +121,7 @@ void Optimizer::load_state_dict(const StateDict& sd) {
       const Tensor& t = sd.tensor(key);
       if (t.numel() != params_[k].numel()) {
         throw std::invalid_argument(type_ + ".load_state_dict: '" + key + "' has shape " + shape_str(t.shape()) +
-                                    ", parameter " + std::to_string(k) + " has shape " +
-                                    shape_str(params_[k].shape()));
+                                    ", parameter " + std::to_string(k) + " has shape " + shape_str(params_[k].shape()));
       }
     }
   }
@@ -131,8 +130,8 @@ void Optimizer::load_state_dict(const StateDict& sd) {
   for (size_t s = 0; s < state_names_.size(); ++s) {
     for (size_t k = 0; k < params_.size(); ++k) {
       const std::string key = state_names_[s] + "." + std::to_string(k);
-      state_[s][k] = sd.has_tensor(key) ? sd.tensor(key).detach().contiguous().clone().reshape(params_[k].shape())
-                                        : Tensor();
+      state_[s][k] =
+          sd.has_tensor(key) ? sd.tensor(key).detach().contiguous().clone().reshape(params_[k].shape()) : Tensor();
     }
   }
 }

@@ -23,9 +23,9 @@
 #include <string>
 #include <vector>
 
+#include "core/options.h"
 #include "core/state_dict.h"
 #include "core/tensor.h"
-#include "core/options.h"
 
 namespace scalpel {
 namespace optim {

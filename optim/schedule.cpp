@@ -106,9 +106,9 @@ ScheduleRef step_decay(double base, int64_t step_size, double gamma) {
   require(step_size > 0, "step_decay schedule", "step_size > 0", std::to_string(step_size));
   require(std::isfinite(base) && std::isfinite(gamma), "step_decay schedule", "finite base and gamma",
           num(base) + ", " + num(gamma));
-  return make([=](int64_t s) { return base * std::pow(gamma, static_cast<double>(s / step_size)); },
-              "step_decay(base=" + num(base) + ", step_size=" + std::to_string(step_size) + ", gamma=" +
-                  num(gamma) + ")");
+  return make(
+      [=](int64_t s) { return base * std::pow(gamma, static_cast<double>(s / step_size)); },
+      "step_decay(base=" + num(base) + ", step_size=" + std::to_string(step_size) + ", gamma=" + num(gamma) + ")");
 }
 
 ScheduleRef warmup_rsqrt(double base, int64_t warmup_steps) {
@@ -179,7 +179,8 @@ ScheduleRef parse_schedule(const std::string& text) {
     }
   };
   if (nargs == 0) {
-    if (text.empty()) throw std::invalid_argument(std::string("parse_schedule: empty text; expected ") + kScheduleForms);
+    if (text.empty())
+      throw std::invalid_argument(std::string("parse_schedule: empty text; expected ") + kScheduleForms);
     const char* begin = text.c_str();
     char* end = nullptr;
     const double v = std::strtod(begin, &end);

@@ -147,8 +147,10 @@ void TrainStep::fused_mixed_direction(const std::vector<Tensor>& losses, StepRes
     lambda_sum += lambdas[k - 1];
   }
   const std::vector<Tensor>& params = optimizer_->params();
-  if (d_.size() != collector_.size()) d_ = GradVector(collector_.size());
-  else d_.fill(0.0f);
+  if (d_.size() != collector_.size())
+    d_ = GradVector(collector_.size());
+  else
+    d_.fill(0.0f);
   if (total.requires_grad()) grad_into({total}, params, d_.views(params), GradOptions().set_allow_unused(true));
   const double scale = surgeon_->options().rescale() ? 1.0 / (1.0 + lambda_sum) : 1.0;
   if (scale != 1.0) d_.scale(static_cast<float>(scale));
@@ -172,7 +174,8 @@ StateDict TrainStep::state_dict() const {
 
 void TrainStep::load_state_dict(const StateDict& state) {
   const int64_t step = state.get_int("step");
-  if (step < 0) throw std::invalid_argument("TrainStep.load_state_dict: 'step' is negative (" + std::to_string(step) + ")");
+  if (step < 0)
+    throw std::invalid_argument("TrainStep.load_state_dict: 'step' is negative (" + std::to_string(step) + ")");
   optimizer_->load_state_dict(state.sub("optim"));
   surgeon_->load_state_dict(state.sub("surgeon"));
   step_ = step;

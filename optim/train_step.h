@@ -25,11 +25,11 @@
 #include <vector>
 
 #include "core/grad_vector.h"
+#include "core/options.h"
 #include "core/state_dict.h"
 #include "core/tensor.h"
 #include "optim/gradients.h"
 #include "optim/optimizer.h"
-#include "core/options.h"
 #include "optim/schedule.h"
 #include "optim/surgery/surgeon.h"
 
@@ -57,9 +57,9 @@ double clip_grad_norm(GradVector& d, double max_norm);
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
 
 struct TrainStepOptions {
-  SCALPEL_ARG(double, clip_grad_norm) = 0.0;           // 0: no clipping
-  SCALPEL_ARG(std::vector<std::string>, loss_names);   // for messages and logs (optional)
-  SCALPEL_ARG(ScheduleRef, lr_schedule);               // null: the optimizer's lr is left alone
+  SCALPEL_ARG(double, clip_grad_norm) = 0.0;          // 0: no clipping
+  SCALPEL_ARG(std::vector<std::string>, loss_names);  // for messages and logs (optional)
+  SCALPEL_ARG(ScheduleRef, lr_schedule);              // null: the optimizer's lr is left alone
   // With the "mixed" surgeon: compute d = Σ λk ∇Lk (k = 0 with λ0 = 1) with ONE backward sweep of
   // the weighted sum instead of one sweep per loss. Cheaper when the losses share a network
   // (multi-task heads on one trunk); the per-gradient diagnostics (norms, cosines) are then NaN.
@@ -67,12 +67,12 @@ struct TrainStepOptions {
 };
 
 struct StepResult {
-  int64_t step = 0;                    // the step this result belongs to (0-based)
-  std::vector<double> losses;          // L0..LK values
+  int64_t step = 0;            // the step this result belongs to (0-based)
+  std::vector<double> losses;  // L0..LK values
   surgery::SurgeryDiagnostics diagnostics;
-  double grad_norm = 0.0;              // ‖d‖ before clipping
+  double grad_norm = 0.0;  // ‖d‖ before clipping
   bool clipped = false;
-  double lr = 0.0;                     // the learning rate used
+  double lr = 0.0;  // the learning rate used
 };
 
 class TrainStep {

@@ -25,7 +25,8 @@ class GoldenFile {
   explicit GoldenFile(const std::string& name) {
     const std::string path = std::string(SCALPEL_GOLDEN_DIR) + "/" + name;
     std::ifstream in(path);
-    if (!in) throw std::runtime_error("golden fixture not found: " + path + " (regenerate with tests/golden/gen_torch.py)");
+    if (!in)
+      throw std::runtime_error("golden fixture not found: " + path + " (regenerate with tests/golden/gen_torch.py)");
     in >> json_;
   }
   bool has(const std::string& c) const { return json_["cases"].contains(c); }
@@ -46,8 +47,8 @@ class GoldenFile {
 };
 
 // EXPECT that `actual` matches `expected` elementwise within atol + rtol * |expected|.
-inline ::testing::AssertionResult tensors_close(const Tensor& actual, const Tensor& expected, double atol,
-                                                double rtol, const std::string& what) {
+inline ::testing::AssertionResult tensors_close(const Tensor& actual, const Tensor& expected, double atol, double rtol,
+                                                const std::string& what) {
   if (actual.shape() != expected.shape()) {
     return ::testing::AssertionFailure() << what << ": shape " << shape_str(actual.shape()) << ", expected "
                                          << shape_str(expected.shape());

@@ -32,20 +32,38 @@ namespace scalpel {
 namespace testing {
 
 struct GradcheckOptions {
-  double eps = 1e-3;     // finite-difference step
-  double atol = 1e-3;    // |analytic - numeric| <= atol + rtol * |numeric|
+  double eps = 1e-3;   // finite-difference step
+  double atol = 1e-3;  // |analytic - numeric| <= atol + rtol * |numeric|
   double rtol = 1e-2;
-  uint64_t seed = 1234;  // for the cotangent r
+  uint64_t seed = 1234;       // for the cotangent r
   int64_t max_checks = 2000;  // per input; elements are strided evenly beyond this
   bool check_accumulation = true;
   bool skip_kinks = false;
   double max_kink_fraction = 0.25;
-  GradcheckOptions& set_eps(double v) { eps = v; return *this; }
-  GradcheckOptions& set_atol(double v) { atol = v; return *this; }
-  GradcheckOptions& set_rtol(double v) { rtol = v; return *this; }
-  GradcheckOptions& set_seed(uint64_t v) { seed = v; return *this; }
-  GradcheckOptions& set_max_checks(int64_t v) { max_checks = v; return *this; }
-  GradcheckOptions& set_skip_kinks(bool v) { skip_kinks = v; return *this; }
+  GradcheckOptions& set_eps(double v) {
+    eps = v;
+    return *this;
+  }
+  GradcheckOptions& set_atol(double v) {
+    atol = v;
+    return *this;
+  }
+  GradcheckOptions& set_rtol(double v) {
+    rtol = v;
+    return *this;
+  }
+  GradcheckOptions& set_seed(uint64_t v) {
+    seed = v;
+    return *this;
+  }
+  GradcheckOptions& set_max_checks(int64_t v) {
+    max_checks = v;
+    return *this;
+  }
+  GradcheckOptions& set_skip_kinks(bool v) {
+    skip_kinks = v;
+    return *this;
+  }
 };
 
 using GradFn = std::function<Tensor(const std::vector<Tensor>&)>;
@@ -115,8 +133,8 @@ inline ::testing::AssertionResult compare_numeric(const std::string& op, const c
       const double numeric = (4 * d1 - d2) / 3;  // = (-f(x+2h) + 8f(x+h) - 8f(x-h) + f(x-2h)) / 12h
       ++checked;
       if (o.skip_kinks) {
-        const double bend = std::max({std::fabs(fp2 - 2 * fp1 + f0), std::fabs(fp1 - 2 * f0 + fm1),
-                                      std::fabs(f0 - 2 * fm1 + fm2)}) / h;
+        const double bend =
+            std::max({std::fabs(fp2 - 2 * fp1 + f0), std::fabs(fp1 - 2 * f0 + fm1), std::fabs(f0 - 2 * fm1 + fm2)}) / h;
         if (bend > o.atol + o.rtol * std::fabs(numeric)) {
           ++kinks;
           continue;
@@ -164,8 +182,8 @@ inline ::testing::AssertionResult gradcheck_once(const std::string& op, const Gr
         if (!(std::fabs(2.0 * a[j] - b[j]) <= 1e-5 + 1e-4 * std::fabs(2.0 * a[j]))) {
           return ::testing::AssertionFailure()
                  << "gradcheck(" << op << ", " << variant << "): backward does not accumulate for input " << i
-                 << " element " << index_str(inputs[i].shape(), static_cast<int64_t>(j)) << ": two passes gave "
-                 << b[j] << ", expected 2 x " << a[j] << " (seed " << o.seed << ")";
+                 << " element " << index_str(inputs[i].shape(), static_cast<int64_t>(j)) << ": two passes gave " << b[j]
+                 << ", expected 2 x " << a[j] << " (seed " << o.seed << ")";
         }
       }
       inputs[i].zero_grad();
@@ -174,7 +192,8 @@ inline ::testing::AssertionResult gradcheck_once(const std::string& op, const Gr
 
   std::vector<std::string> names;
   for (size_t i = 0; i < inputs.size(); ++i) names.push_back("input " + std::to_string(i));
-  return compare_numeric(op, variant, [&] { return f(inputs); }, inputs, names, analytic, r, o);
+  return compare_numeric(
+      op, variant, [&] { return f(inputs); }, inputs, names, analytic, r, o);
 }
 
 // Checks f's gradients at `inputs` (used as given) and again with non-contiguous copies of them.

@@ -180,16 +180,15 @@ Tensor map3(const Tensor& a, const Tensor& b, const Tensor& c, const Shape& out_
   const float* pa = a.data();
   const float* pb = b.data();
   const float* pc = c.data();
-  for_each_row<4>(out_shape,
-                  {out.strides(), broadcast_strides(a.shape(), a.strides(), out_shape),
-                   broadcast_strides(b.shape(), b.strides(), out_shape),
-                   broadcast_strides(c.shape(), c.strides(), out_shape)},
-                  [=](const std::array<int64_t, 4>& off, int64_t m, const std::array<int64_t, 4>& st) {
-                    for (int64_t j = 0; j < m; ++j) {
-                      po[off[0] + j * st[0]] =
-                          f(pa[off[1] + j * st[1]], pb[off[2] + j * st[2]], pc[off[3] + j * st[3]]);
-                    }
-                  });
+  for_each_row<4>(
+      out_shape,
+      {out.strides(), broadcast_strides(a.shape(), a.strides(), out_shape),
+       broadcast_strides(b.shape(), b.strides(), out_shape), broadcast_strides(c.shape(), c.strides(), out_shape)},
+      [=](const std::array<int64_t, 4>& off, int64_t m, const std::array<int64_t, 4>& st) {
+        for (int64_t j = 0; j < m; ++j) {
+          po[off[0] + j * st[0]] = f(pa[off[1] + j * st[1]], pb[off[2] + j * st[2]], pc[off[3] + j * st[3]]);
+        }
+      });
   return out;
 }
 
@@ -230,8 +229,8 @@ inline void copy_to_contiguous(const Tensor& src, float* dst);
 template <class F>
 void binary_inplace(Tensor& dst, const Tensor& src, F f) {
   check_no_internal_overlap(dst);
-  if (src.storage() == dst.storage() && !(src.offset() == dst.offset() && src.shape() == dst.shape() &&
-                                          src.strides() == dst.strides())) {
+  if (src.storage() == dst.storage() &&
+      !(src.offset() == dst.offset() && src.shape() == dst.shape() && src.strides() == dst.strides())) {
     Tensor copy = make_tensor(src.shape());
     copy_to_contiguous(src, copy.data());
     binary_inplace(dst, copy, f);

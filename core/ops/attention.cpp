@@ -80,7 +80,8 @@ void check_attention_args(const Tensor& q, const Tensor& k, const Tensor& v) {
                                   " (hint: reshape [B, T, H*D] to [B, T, H, D] and permute to [B, H, T, D])");
     }
   }
-  const std::string shapes = "q " + shape_str(q.shape()) + ", k " + shape_str(k.shape()) + ", v " + shape_str(v.shape());
+  const std::string shapes =
+      "q " + shape_str(q.shape()) + ", k " + shape_str(k.shape()) + ", v " + shape_str(v.shape());
   if (q.size(0) != k.size(0) || q.size(0) != v.size(0) || q.size(1) != k.size(1) || q.size(1) != v.size(1)) {
     throw std::invalid_argument("scaled_dot_product_attention: batch and head dims must agree: " + shapes);
   }

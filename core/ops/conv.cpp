@@ -25,8 +25,8 @@ namespace scalpel {
 
 namespace {
 
-constexpr int64_t kTargetColumns = 1024;         // columns per group product (G * Ho * Wo)
-constexpr int64_t kMaxColumnFloats = 1 << 22;    // 16 MiB cap on the column buffer when G > 1
+constexpr int64_t kTargetColumns = 1024;       // columns per group product (G * Ho * Wo)
+constexpr int64_t kMaxColumnFloats = 1 << 22;  // 16 MiB cap on the column buffer when G > 1
 
 struct ConvGeom {
   int64_t N, C, H, W, O, kh, kw, sh, sw, ph, pw, Ho, Wo;
@@ -73,7 +73,8 @@ void im2col_channel(const float* x, float* col, int64_t ld, const ConvGeom& g, i
         const int64_t off = kj - g.pw;
         for (int64_t ow = 0; ow < ow_lo; ++ow) d[ow] = 0.0f;
         if (g.sw == 1) {
-          if (ow_hi > ow_lo) std::memcpy(d + ow_lo, src + ow_lo + off, static_cast<size_t>(ow_hi - ow_lo) * sizeof(float));
+          if (ow_hi > ow_lo)
+            std::memcpy(d + ow_lo, src + ow_lo + off, static_cast<size_t>(ow_hi - ow_lo) * sizeof(float));
         } else {
           for (int64_t ow = ow_lo; ow < ow_hi; ++ow) d[ow] = src[ow * g.sw + off];
         }
@@ -217,8 +218,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
       }
       float* pblk = block.data();
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(g.O), static_cast<int>(ld),
-                  static_cast<int>(ckk), 1.0f, pw, static_cast<int>(ckk), col.data(), static_cast<int>(ld), 0.0f,
-                  pblk, static_cast<int>(ld));
+                  static_cast<int>(ckk), 1.0f, pw, static_cast<int>(ckk), col.data(), static_cast<int>(ld), 0.0f, pblk,
+                  static_cast<int>(ld));
       // block [O, gc*HoWo] -> out[n0 + j][o] (+ bias)
       parallel_for(gc * g.O, std::max<int64_t>(1, kernels::kGrain / std::max<int64_t>(hw, 1)),
                    [&](int64_t t0, int64_t t1) {

@@ -28,8 +28,8 @@ void check_defined(const Tensor& t, const char* op, const char* what) {
 Tensor add(const Tensor& a, const Tensor& b) {
   check_defined(a, "add", "a");
   check_defined(b, "add", "b");
-  Tensor out = kernels::map2(a, b, broadcast_shapes(a.shape(), b.shape(), "add"),
-                             [](float x, float y) { return x + y; });
+  Tensor out =
+      kernels::map2(a, b, broadcast_shapes(a.shape(), b.shape(), "add"), [](float x, float y) { return x + y; });
   if (should_record({a, b})) {
     record("add", out, {a, b}, [](const Tensor& g, GradSink& s) {
       s.add(0, g);
@@ -43,8 +43,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
 Tensor sub(const Tensor& a, const Tensor& b) {
   check_defined(a, "sub", "a");
   check_defined(b, "sub", "b");
-  Tensor out = kernels::map2(a, b, broadcast_shapes(a.shape(), b.shape(), "sub"),
-                             [](float x, float y) { return x - y; });
+  Tensor out =
+      kernels::map2(a, b, broadcast_shapes(a.shape(), b.shape(), "sub"), [](float x, float y) { return x - y; });
   if (should_record({a, b})) {
     record("sub", out, {a, b}, [](const Tensor& g, GradSink& s) {
       s.add(0, g);
@@ -124,11 +124,14 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), "maximum");
   Tensor out = kernels::map2(a, b, shape, [](float x, float y) { return x >= y ? x : y; });
   if (should_record({a, b})) {
-    record("maximum", out, {a, b}, [sa = save(a, "maximum"), sb = save(b, "maximum"), shape](const Tensor& g, GradSink& s) {
-      Tensor pick_a = kernels::map2(sa.get(), sb.get(), shape, [](float x, float y) { return x >= y ? 1.0f : 0.0f; });
-      if (s.needs(0)) s.add(0, mul(g, pick_a));
-      if (s.needs(1)) s.add(1, kernels::map2(g, pick_a, shape, [](float gv, float p) { return gv * (1.0f - p); }));
-    });
+    record("maximum", out, {a, b},
+           [sa = save(a, "maximum"), sb = save(b, "maximum"), shape](const Tensor& g, GradSink& s) {
+             Tensor pick_a =
+                 kernels::map2(sa.get(), sb.get(), shape, [](float x, float y) { return x >= y ? 1.0f : 0.0f; });
+             if (s.needs(0)) s.add(0, mul(g, pick_a));
+             if (s.needs(1))
+               s.add(1, kernels::map2(g, pick_a, shape, [](float gv, float p) { return gv * (1.0f - p); }));
+           });
   }
   return out;
 }
@@ -142,8 +145,10 @@ Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
   Tensor out = kernels::map3(mask, a, b, shape, [](float m, float x, float y) { return m != 0.0f ? x : y; });
   if (should_record({a, b})) {
     record("where", out, {a, b}, [sm = save(mask, "where"), shape](const Tensor& g, GradSink& s) {
-      if (s.needs(0)) s.add(0, kernels::map2(g, sm.get(), shape, [](float gv, float m) { return m != 0.0f ? gv : 0.0f; }));
-      if (s.needs(1)) s.add(1, kernels::map2(g, sm.get(), shape, [](float gv, float m) { return m != 0.0f ? 0.0f : gv; }));
+      if (s.needs(0))
+        s.add(0, kernels::map2(g, sm.get(), shape, [](float gv, float m) { return m != 0.0f ? gv : 0.0f; }));
+      if (s.needs(1))
+        s.add(1, kernels::map2(g, sm.get(), shape, [](float gv, float m) { return m != 0.0f ? 0.0f : gv; }));
     });
   }
   return out;

@@ -4,9 +4,9 @@
 // cross_entropy is fused (log-softmax, pick, mean) and numerically stable; its backward is
 // (softmax - target distribution) / n_valid.
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
-#include <limits>
 
 #include "core/kernels/loops.h"
 #include "core/ops.h"

@@ -190,7 +190,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         const MatDesc Bd = describe(sb.get());
         const Shape& ashape = s.input_shape(0);
         GradSink::Accum acc = s.accumulate(0);
-        if (all_broadcast(Bd) && rows_mergeable(G, batch) && shape_numel(Shape(ashape.begin(), ashape.end() - 2)) == shape_numel(batch)) {
+        if (all_broadcast(Bd) && rows_mergeable(G, batch) &&
+            shape_numel(Shape(ashape.begin(), ashape.end() - 2)) == shape_numel(batch)) {
           const int64_t rows = shape_numel(batch) * M;
           bgemm(single(G, rows), false, single(Bd, K), true, acc.data, {}, K, rows, K, N, acc.beta, {});
         } else {

@@ -61,8 +61,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
     throw std::invalid_argument("batch_norm: running_mean and running_var must both be defined or both undefined");
   }
   if (!training && !running_mean.defined()) {
-    throw std::invalid_argument("batch_norm: evaluation mode (training=false) needs running_mean and running_var "
-                                "(hint: run in training mode, or keep running statistics)");
+    throw std::invalid_argument(
+        "batch_norm: evaluation mode (training=false) needs running_mean and running_var "
+        "(hint: run in training mode, or keep running statistics)");
   }
   if (training && M <= 1) {
     throw std::invalid_argument("batch_norm: expected more than 1 value per channel when training, got input " +

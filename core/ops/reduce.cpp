@@ -3,12 +3,12 @@
 // Every reduction views its (contiguous) input as [outer, R, inner] around the reduced dimension
 // and accumulates in double, always in the order r = 0..R-1, so a sum's bits never depend on the
 // thread count. Full reductions use a fixed chunking (kChunk elements) for the same reason.
-#include <cmath>
-#include <stdexcept>
-#include <string>
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <numeric>
+#include <stdexcept>
+#include <string>
 
 #include "core/kernels/loops.h"
 #include "core/ops.h"
@@ -26,8 +26,10 @@ Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& dims_sorted,
   Shape out;
   for (int64_t i = 0; i < static_cast<int64_t>(shape.size()); ++i) {
     const bool reduced = std::find(dims_sorted.begin(), dims_sorted.end(), i) != dims_sorted.end();
-    if (!reduced) out.push_back(shape[i]);
-    else if (keepdim) out.push_back(1);
+    if (!reduced)
+      out.push_back(shape[i]);
+    else if (keepdim)
+      out.push_back(1);
   }
   return out;
 }
@@ -144,9 +146,8 @@ Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
   const std::vector<int64_t> ds = normalize_dims(dims, a.shape(), "sum");
   Tensor out = sum_dims_data(a, ds).reshape(reduced_shape(a.shape(), ds, keepdim)).detach();
   if (should_record({a})) {
-    record("sum_dim", out, {a}, [shape = a.shape(), ds](const Tensor& g, GradSink& s) {
-      s.add(0, expand_back(g, shape, ds));
-    });
+    record("sum_dim", out, {a},
+           [shape = a.shape(), ds](const Tensor& g, GradSink& s) { s.add(0, expand_back(g, shape, ds)); });
   }
   return out;
 }
@@ -156,9 +157,8 @@ Tensor mean(const Tensor& a) {
   const float inv = 1.0f / static_cast<float>(a.numel());
   Tensor out = Tensor::scalar(static_cast<float>(sum_all_data(a) / static_cast<double>(a.numel())));
   if (should_record({a})) {
-    record("mean", out, {a}, [shape = a.shape(), inv](const Tensor& g, GradSink& s) {
-      s.add(0, expand(mul(g, inv), shape));
-    });
+    record("mean", out, {a},
+           [shape = a.shape(), inv](const Tensor& g, GradSink& s) { s.add(0, expand(mul(g, inv), shape)); });
   }
   return out;
 }
@@ -167,7 +167,8 @@ Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
   const std::vector<int64_t> ds = normalize_dims(dims, a.shape(), "mean");
   int64_t count = 1;
   for (int64_t d : ds) count *= a.shape()[d];
-  if (count == 0) throw std::invalid_argument("mean: reducing over an empty dimension (shape " + shape_str(a.shape()) + ")");
+  if (count == 0)
+    throw std::invalid_argument("mean: reducing over an empty dimension (shape " + shape_str(a.shape()) + ")");
   const float inv = 1.0f / static_cast<float>(count);
   Tensor summed = sum_dims_data(a, ds);
   kernels::map_inplace(summed, [inv](float x) { return x * inv; });
@@ -184,7 +185,9 @@ Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
 Tensor max(const Tensor& a, int64_t dim, bool keepdim) {
   const int64_t d = normalize_dim(dim, a.dim(), "max");
   const Split3 s = split_at(a.shape(), d);
-  if (s.r == 0) throw std::invalid_argument("max: dimension " + std::to_string(dim) + " is empty (shape " + shape_str(a.shape()) + ")");
+  if (s.r == 0)
+    throw std::invalid_argument("max: dimension " + std::to_string(dim) + " is empty (shape " + shape_str(a.shape()) +
+                                ")");
   Tensor x = a.contiguous();
   Shape keep = a.shape();
   keep[d] = 1;
@@ -256,12 +259,14 @@ Tensor logsumexp(const Tensor& a, int64_t dim, bool keepdim) {
   Tensor kept = out;
   out = out.reshape(reduced_shape(a.shape(), {d}, keepdim)).detach();
   if (should_record({a})) {
-    record("logsumexp", out, {a}, [sx = save(a, "logsumexp"), so = save(kept, "logsumexp"), keep](const Tensor& g, GradSink& sink) {
-      // d/dx = g * exp(x - lse)
-      Tensor gk = g.reshape(keep);
-      Tensor sm = kernels::map2(sx.get(), so.get(), sx.get().shape(), [](float xv, float l) { return std::exp(xv - l); });
-      sink.add(0, mul(sm, gk));
-    });
+    record("logsumexp", out, {a},
+           [sx = save(a, "logsumexp"), so = save(kept, "logsumexp"), keep](const Tensor& g, GradSink& sink) {
+             // d/dx = g * exp(x - lse)
+             Tensor gk = g.reshape(keep);
+             Tensor sm = kernels::map2(sx.get(), so.get(), sx.get().shape(),
+                                       [](float xv, float l) { return std::exp(xv - l); });
+             sink.add(0, mul(sm, gk));
+           });
   }
   return out;
 }
@@ -270,7 +275,8 @@ Tensor logsumexp(const Tensor& a, int64_t dim, bool keepdim) {
 Tensor sum_to(const Tensor& a, const Shape& shape) {
   if (a.shape() == shape) return a;
   if (broadcast_shapes(shape, a.shape(), "sum_to") != a.shape()) {
-    throw std::invalid_argument("sum_to: shape " + shape_str(a.shape()) + " cannot be summed down to " + shape_str(shape));
+    throw std::invalid_argument("sum_to: shape " + shape_str(a.shape()) + " cannot be summed down to " +
+                                shape_str(shape));
   }
   const int64_t lead = a.dim() - static_cast<int64_t>(shape.size());
   std::vector<int64_t> dims;
@@ -287,7 +293,9 @@ Tensor sum_to(const Tensor& a, const Shape& shape) {
 IndexTensor argmax(const Tensor& a, int64_t dim) {
   const int64_t d = normalize_dim(dim, a.dim(), "argmax");
   const Split3 s = split_at(a.shape(), d);
-  if (s.r == 0) throw std::invalid_argument("argmax: dimension " + std::to_string(dim) + " is empty (shape " + shape_str(a.shape()) + ")");
+  if (s.r == 0)
+    throw std::invalid_argument("argmax: dimension " + std::to_string(dim) + " is empty (shape " +
+                                shape_str(a.shape()) + ")");
   Tensor x = a.contiguous();
   Shape out_shape = reduced_shape(a.shape(), {d}, false);
   std::vector<int64_t> idx(static_cast<size_t>(s.outer * s.inner));

@@ -3,8 +3,8 @@
 // Forward and backward side by side. Views share storage with their input; their backward maps
 // the gradient back through the inverse view.
 #include <cstring>
-#include <stdexcept>
 #include <numeric>
+#include <stdexcept>
 
 #include "core/kernels/loops.h"
 #include "core/ops.h"
@@ -23,7 +23,8 @@ Shape infer_shape(const Shape& requested, int64_t numel, const Shape& from, cons
   int64_t known = 1, infer = -1;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == -1) {
-      if (infer >= 0) throw std::invalid_argument(std::string(op) + ": only one dimension can be -1, got " + shape_str(requested));
+      if (infer >= 0)
+        throw std::invalid_argument(std::string(op) + ": only one dimension can be -1, got " + shape_str(requested));
       infer = static_cast<int64_t>(i);
     } else if (s[i] < 0) {
       throw std::invalid_argument(std::string(op) + ": invalid size in " + shape_str(requested));
@@ -33,13 +34,14 @@ Shape infer_shape(const Shape& requested, int64_t numel, const Shape& from, cons
   }
   if (infer >= 0) {
     if (known == 0 || numel % known != 0) {
-      throw std::invalid_argument(std::string(op) + ": cannot reshape " + shape_str(from) + " (" + std::to_string(numel) +
-                                  " elements) into " + shape_str(requested));
+      throw std::invalid_argument(std::string(op) + ": cannot reshape " + shape_str(from) + " (" +
+                                  std::to_string(numel) + " elements) into " + shape_str(requested));
     }
     s[infer] = numel / known;
   } else if (known != numel) {
     throw std::invalid_argument(std::string(op) + ": cannot reshape " + shape_str(from) + " (" + std::to_string(numel) +
-                                " elements) into " + shape_str(requested) + " (" + std::to_string(known) + " elements)");
+                                " elements) into " + shape_str(requested) + " (" + std::to_string(known) +
+                                " elements)");
   }
   return s;
 }
@@ -311,7 +313,8 @@ void check_index_range(const IndexTensor& index, int64_t n, const char* op, cons
 Tensor index_select(const Tensor& a, int64_t dim, const IndexTensor& index) {
   check_defined(a, "index_select");
   const int64_t d = normalize_dim(dim, a.dim(), "index_select");
-  if (index.dim() != 1) throw std::invalid_argument("index_select: index must be 1-D, got shape " + shape_str(index.shape));
+  if (index.dim() != 1)
+    throw std::invalid_argument("index_select: index must be 1-D, got shape " + shape_str(index.shape));
   check_index_range(index, a.shape()[d], "index_select", a.shape(), d);
   const Tensor x = a.contiguous();
   int64_t outer = 1, inner = 1;
@@ -399,7 +402,8 @@ Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index) {
 // weight [V, D], ids [...] -> [..., D]
 Tensor embedding(const Tensor& weight, const IndexTensor& ids) {
   check_defined(weight, "embedding");
-  if (weight.dim() != 2) throw std::invalid_argument("embedding: weight must be [V, D], got " + shape_str(weight.shape()));
+  if (weight.dim() != 2)
+    throw std::invalid_argument("embedding: weight must be [V, D], got " + shape_str(weight.shape()));
   const int64_t V = weight.size(0), D = weight.size(1);
   for (int64_t v : ids.data) {
     if (v < 0 || v >= V) {
@@ -445,8 +449,8 @@ Tensor pad2d(const Tensor& a, int64_t pad_h, int64_t pad_w) {
   shape[a.dim() - 2] += 2 * pad_h;
   shape[a.dim() - 1] += 2 * pad_w;
   Tensor out = Tensor::zeros(shape);
-  Tensor inner = make_view(out, a.shape(), out.strides(),
-                           pad_h * out.strides()[a.dim() - 2] + pad_w * out.strides()[a.dim() - 1]);
+  Tensor inner =
+      make_view(out, a.shape(), out.strides(), pad_h * out.strides()[a.dim() - 2] + pad_w * out.strides()[a.dim() - 1]);
   kernels::binary_inplace(inner, a, [](float, float y) { return y; });
   if (should_record({a})) {
     record("pad2d", out, {a}, [pad_h, pad_w, in = a.shape()](const Tensor& g, GradSink& s) {

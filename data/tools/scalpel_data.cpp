@@ -82,7 +82,8 @@ int run_export(const Args& a) {
   const std::vector<std::string> image_sets = {"synthetic-digits", "synthetic-textures", "synthetic-composite"};
   if (std::find(image_sets.begin(), image_sets.end(), a.name) == image_sets.end()) {
     std::cerr << "scalpel-data export: NAME must be synthetic-digits, synthetic-textures, synthetic-composite or "
-                 "synthetic-text, got '" << a.name << "'\n";
+                 "synthetic-text, got '"
+              << a.name << "'\n";
     return 2;
   }
   for (Split split : {Split::Train, Split::Test}) {
@@ -111,8 +112,10 @@ int run_export(const Args& a) {
 
 int run_show(const Args& a) {
   if (a.name == "synthetic-text") {
-    const TextCorpora t = make_synthetic_text(SyntheticTextOptions().seed(a.seed).generic_bytes(4096).specific_bytes(4096));
-    std::cout << "--- generic (first 600 bytes) ---\n" << t.generic.str().substr(0, 600) << "\n--- specific (first 600 bytes) ---\n"
+    const TextCorpora t =
+        make_synthetic_text(SyntheticTextOptions().seed(a.seed).generic_bytes(4096).specific_bytes(4096));
+    std::cout << "--- generic (first 600 bytes) ---\n"
+              << t.generic.str().substr(0, 600) << "\n--- specific (first 600 bytes) ---\n"
               << t.specific.str().substr(0, 600) << "\n";
     return 0;
   }
@@ -138,7 +141,8 @@ int run_show(const Args& a) {
       const int64_t src_c = c == 1 ? 0 : k;
       for (int64_t y = 0; y < h * s; ++y) {
         for (int64_t x = 0; x < w * s; ++x) {
-          grid[static_cast<size_t>((k * gh + oy + y) * gw + ox + x)] = b[static_cast<size_t>((src_c * h + y / s) * w + x / s)];
+          grid[static_cast<size_t>((k * gh + oy + y) * gw + ox + x)] =
+              b[static_cast<size_t>((src_c * h + y / s) * w + x / s)];
         }
       }
     }
@@ -152,7 +156,8 @@ int run_info(const Args& a) {
   if (a.name == "synthetic-text") {
     const TextCorpora t = make_synthetic_text(
         SyntheticTextOptions().seed(a.seed).generic_bytes(a.generic_bytes).specific_bytes(a.specific_bytes));
-    std::cout << t.generic.source() << ": " << t.generic.size() << " bytes\n" << t.specific.source() << ": " << t.specific.size() << " bytes\n";
+    std::cout << t.generic.source() << ": " << t.generic.size() << " bytes\n"
+              << t.specific.source() << ": " << t.specific.size() << " bytes\n";
     return 0;
   }
   for (Split split : {Split::Train, Split::Test}) {
@@ -182,14 +187,17 @@ int main(int argc, char** argv) {
   CLI::App app{"scalpel-data: export, show and describe Scalpel's datasets"};
   app.require_subcommand(1);
   Args a;
-  const std::vector<std::string> names = {"synthetic-digits", "synthetic-textures", "synthetic-composite", "synthetic-text",
-                                          "mnist", "cifar10", "cifar10-mnist"};
+  const std::vector<std::string> names = {
+      "synthetic-digits", "synthetic-textures", "synthetic-composite", "synthetic-text", "mnist",
+      "cifar10",          "cifar10-mnist"};
   auto common = [&](CLI::App* sub) {
     sub->add_option("name", a.name, "dataset name")->required()->check(CLI::IsMember(names));
     sub->add_option("--seed", a.seed, "seed of the synthetic sets");
     sub->add_option("--data-dir", a.data_dir, "folder holding mnist/ and cifar-10-batches-bin/ (real sets)");
-    sub->add_option("--train-size", a.train_size, "training examples (-1 = default)")->check(CLI::Range(int64_t{-1}, int64_t{1} << 40));
-    sub->add_option("--test-size", a.test_size, "test examples (-1 = default)")->check(CLI::Range(int64_t{-1}, int64_t{1} << 40));
+    sub->add_option("--train-size", a.train_size, "training examples (-1 = default)")
+        ->check(CLI::Range(int64_t{-1}, int64_t{1} << 40));
+    sub->add_option("--test-size", a.test_size, "test examples (-1 = default)")
+        ->check(CLI::Range(int64_t{-1}, int64_t{1} << 40));
   };
   CLI::App* exp = app.add_subcommand("export", "write a synthetic set in its real on-disk format");
   common(exp);
@@ -197,8 +205,10 @@ int main(int argc, char** argv) {
   exp->add_option("--format", a.format, "native (idx / CIFAR binary / text) or png (image folder)")
       ->check(CLI::IsMember({"native", "png"}));
   exp->add_flag("--gzip", a.gzip, "gzip the idx files, as MNIST is distributed");
-  exp->add_option("--generic-bytes", a.generic_bytes, "synthetic-text: size of the generic corpus")->check(CLI::Range(int64_t{1}, int64_t{1} << 34));
-  exp->add_option("--specific-bytes", a.specific_bytes, "synthetic-text: size of the specific corpus")->check(CLI::Range(int64_t{1}, int64_t{1} << 34));
+  exp->add_option("--generic-bytes", a.generic_bytes, "synthetic-text: size of the generic corpus")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 34));
+  exp->add_option("--specific-bytes", a.specific_bytes, "synthetic-text: size of the specific corpus")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 34));
   CLI::App* show = app.add_subcommand("show", "write a PNG grid of samples");
   common(show);
   show->add_option("--out", a.out, "output PNG file (required for image sets)");

@@ -80,8 +80,10 @@ std::string MetricsLog::to_csv() const {
       auto it = r.find(columns_[c]);
       if (it == r.end()) continue;
       const double v = it->second;
-      if (std::isnan(v)) os << "nan";
-      else if (std::isinf(v)) os << (v > 0 ? "inf" : "-inf");
+      if (std::isnan(v))
+        os << "nan";
+      else if (std::isinf(v))
+        os << (v > 0 ? "inf" : "-inf");
       else if (v == std::floor(v) && std::fabs(v) < 1e15) {
         std::snprintf(buf, sizeof(buf), "%.0f", v);
         os << buf;

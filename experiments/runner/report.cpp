@@ -21,8 +21,11 @@ namespace scalpel {
 namespace experiments {
 
 std::string method_color(const std::string& method, size_t index) {
-  static const std::map<std::string, std::string> fixed{
-      {"mixed", "#1f77b4"}, {"pcgrad", "#ff7f0e"}, {"dynamic-barrier", "#2ca02c"}, {"db", "#2ca02c"}, {"bloop", "#d62728"}};
+  static const std::map<std::string, std::string> fixed{{"mixed", "#1f77b4"},
+                                                        {"pcgrad", "#ff7f0e"},
+                                                        {"dynamic-barrier", "#2ca02c"},
+                                                        {"db", "#2ca02c"},
+                                                        {"bloop", "#d62728"}};
   static const char* palette[] = {"#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
   auto it = fixed.find(method);
   return it != fixed.end() ? it->second : palette[index % 6];
@@ -80,7 +83,7 @@ std::string gp_quote(const std::string& s) {
 
 struct PlotSpec {
   std::string main_label = "main loss", aux_label = "auxiliary loss";
-  bool log_axes = false;      // hypervolume normalisation
+  bool log_axes = false;              // hypervolume normalisation
   bool log_x = false, log_y = false;  // plots
 };
 
@@ -136,8 +139,8 @@ std::string pareto_script(const std::string& split, const std::vector<RunSummary
     write_points(fr, front);
     plots.push_back(gp_quote(fr) + " using 1:2 with lines lw 2 dt 2 lc rgb '" + color + "' notitle");
     plots.push_back(gp_quote(ff) + " using 1:2 with points pt 7 ps 1.8 lc rgb '" + color + "' title " + gp_quote(m));
-    plots.push_back(gp_quote(ff) + " using 1:2:(sprintf('%.2g', $3)) with labels offset 1.2,0.6 font ',8' tc rgb '" + color +
-                    "' notitle");
+    plots.push_back(gp_quote(ff) + " using 1:2:(sprintf('%.2g', $3)) with labels offset 1.2,0.6 font ',8' tc rgb '" +
+                    color + "' notitle");
   }
   if (plots.empty()) return "";
   std::ostringstream gp;
@@ -164,8 +167,8 @@ std::string curves_script(const std::vector<RunSummary>& runs, const std::vector
         const std::string csv = r.dir + "/metrics.csv";
         std::string title = titled ? "notitle" : "title " + gp_quote(methods[mi]);
         titled = true;
-        plots.push_back(gp_quote(csv) + " using 'step':'" + col + "' with lines lw 1 lc rgb '" + method_color(methods[mi], mi) +
-                        "' " + title);
+        plots.push_back(gp_quote(csv) + " using 'step':'" + col + "' with lines lw 1 lc rgb '" +
+                        method_color(methods[mi], mi) + "' " + title);
       }
     }
     gp << "set xlabel 'step'\nset ylabel " << gp_quote(label) << "\n";
@@ -314,8 +317,9 @@ SweepReport build_sweep_report(const std::string& dir) {
     }
     std::string script = "set terminal pngcairo size " + size + " enhanced font 'Sans,11'\nset output " +
                          gp_quote(dir + "/" + name + ".png") + "\n" + body;
-    if (svg_too) script += "set terminal svg size " + size + " dynamic enhanced font 'Sans,11'\nset output " +
-                           gp_quote(dir + "/" + name + ".svg") + "\nreplot\n";
+    if (svg_too)
+      script += "set terminal svg size " + size + " dynamic enhanced font 'Sans,11'\nset output " +
+                gp_quote(dir + "/" + name + ".svg") + "\nreplot\n";
     const std::string sp = dir + "/plots/" + name + ".gp";
     write_text_atomic(sp, script);
     if (!have_gnuplot) return;
@@ -346,9 +350,10 @@ SweepReport build_sweep_report(const std::string& dir) {
     md << "## Runs\n\n| method | lambda | status | train main | train aux | eval main | eval aux | seconds |\n"
           "|---|---|---|---|---|---|---|---|\n";
     for (const RunSummary& r : rep.runs) {
-      md << "| " << r.method << " | " << fmt(r.lambda, 4) << " | " << r.status << (r.error.empty() ? "" : " (" + r.error.substr(0, 80) + ")")
-         << " | " << fmt(r.train_main) << " | " << fmt(r.train_aux) << " | " << fmt(r.eval_main) << " | "
-         << fmt(r.eval_aux) << " | " << fmt(r.seconds, 3) << " |\n";
+      md << "| " << r.method << " | " << fmt(r.lambda, 4) << " | " << r.status
+         << (r.error.empty() ? "" : " (" + r.error.substr(0, 80) + ")") << " | " << fmt(r.train_main) << " | "
+         << fmt(r.train_aux) << " | " << fmt(r.eval_main) << " | " << fmt(r.eval_aux) << " | " << fmt(r.seconds, 3)
+         << " |\n";
     }
     md << "\n## Plots\n\n![Pareto fronts, eval](pareto_eval.png)\n\n![Pareto fronts, train](pareto_train.png)\n\n"
           "![Loss curves](curves.png)\n\nSVG versions: [pareto_eval.svg](pareto_eval.svg), "
@@ -365,16 +370,19 @@ std::string format_report_summary(const SweepReport& r, const std::string& dir) 
   std::vector<std::string> methods;
   for (const auto& [m, v] : r.hv_train) methods.push_back(m);
   os << "\nHypervolume (bigger is better)\n";
-  os << "  " << std::left << std::setw(18) << "method" << std::setw(12) << "train" << "eval\n";
+  os << "  " << std::left << std::setw(18) << "method" << std::setw(12) << "train"
+     << "eval\n";
   for (const std::string& m : methods) {
-    os << "  " << std::left << std::setw(18) << m << std::setw(12) << fmt(r.hv_train.at(m), 4) << fmt(r.hv_eval.at(m), 4)
-       << "\n";
+    os << "  " << std::left << std::setw(18) << m << std::setw(12) << fmt(r.hv_train.at(m), 4)
+       << fmt(r.hv_eval.at(m), 4) << "\n";
   }
   int done = 0, failed = 0;
   for (const RunSummary& s : r.runs) (s.status == "done" ? done : failed) += 1;
   os << "\nRuns: " << done << " done, " << failed << " not done\n";
   for (const RunSummary& s : r.runs) {
-    if (s.status != "done") os << "  " << s.method << " lambda=" << s.lambda << ": " << s.status << (s.error.empty() ? "" : ": " + s.error) << "\n";
+    if (s.status != "done")
+      os << "  " << s.method << " lambda=" << s.lambda << ": " << s.status << (s.error.empty() ? "" : ": " + s.error)
+         << "\n";
   }
   os << "Outputs in " << dir << ":\n";
   for (const std::string& f : r.files) os << "  " << f << "\n";

@@ -2,12 +2,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
-#include <iomanip>
-#include <algorithm>
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
 #include <sstream>
 
@@ -159,7 +159,8 @@ std::vector<double> parse_lambdas(const std::string& text, const std::string& fl
     }
     const double a = number(parts[0]), b = number(parts[1]);
     const double n = number(parts[2]);
-    if (n < 1 || n != std::floor(n)) throw std::invalid_argument(flag + ": N in '" + text + "' must be a positive integer");
+    if (n < 1 || n != std::floor(n))
+      throw std::invalid_argument(flag + ": N in '" + text + "' must be a positive integer");
     for (int i = 0; i < static_cast<int>(n); ++i) {
       const double e = n == 1 ? a : a + (b - a) * i / (n - 1);
       out.push_back(std::pow(10.0, e));
@@ -219,7 +220,8 @@ struct Parsed {
 // for --help.
 bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& out, int& code) {
   CLI::App app{e.summary, e.name};
-  app.footer("Example:\n  " + e.example + "\n\nOutputs go to --out (config.json, one folder per run with metrics.csv and "
+  app.footer("Example:\n  " + e.example +
+             "\n\nOutputs go to --out (config.json, one folder per run with metrics.csv and "
              "summary.json, front.csv, hypervolume.json, pareto_*.png/svg, curves.png, report.md).");
   app.get_formatter()->column_width(34);
   Config& c = out.cfg;
@@ -241,7 +243,8 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
   app.add_option("--epochs", c.epochs, "training epochs per run (when --steps is 0)");
   app.add_option("--batch-size", c.batch_size, "batch size");
   app.add_option("--lr", c.lr, "learning rate");
-  app.add_option("--schedule", c.schedule, "learning-rate schedule: constant, cosine, warmup-cosine, step, warmup-rsqrt");
+  app.add_option("--schedule", c.schedule,
+                 "learning-rate schedule: constant, cosine, warmup-cosine, step, warmup-rsqrt");
   app.add_option("--optimizer", c.optimizer, "sgd, sgd-nesterov, adam, adamw");
   app.add_option("--seed", c.seed, "random seed");
   app.add_option("--threads", c.threads, "threads for BLAS and Scalpel's loops (0: default)");
@@ -288,21 +291,32 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
       }
       if (replaced) continue;
       try {
-        if (key == "steps") c.steps = std::stoll(value);
-        else if (key == "epochs") c.epochs = std::stoll(value);
-        else if (key == "batch-size") c.batch_size = std::stoll(value);
-        else if (key == "lr") c.lr = std::stod(value);
-        else if (key == "schedule") c.schedule = value;
-        else if (key == "optimizer") c.optimizer = value;
-        else if (key == "eval-every") c.eval_every = std::stoll(value);
-        else if (key == "checkpoint-every") c.checkpoint_every = std::stoll(value);
-        else if (key == "clip-grad-norm") c.clip_grad_norm = std::stod(value);
-        else if (key == "methods") methods = value;
-        else if (key == "lambdas") lambdas = value;
+        if (key == "steps")
+          c.steps = std::stoll(value);
+        else if (key == "epochs")
+          c.epochs = std::stoll(value);
+        else if (key == "batch-size")
+          c.batch_size = std::stoll(value);
+        else if (key == "lr")
+          c.lr = std::stod(value);
+        else if (key == "schedule")
+          c.schedule = value;
+        else if (key == "optimizer")
+          c.optimizer = value;
+        else if (key == "eval-every")
+          c.eval_every = std::stoll(value);
+        else if (key == "checkpoint-every")
+          c.checkpoint_every = std::stoll(value);
+        else if (key == "clip-grad-norm")
+          c.clip_grad_norm = std::stod(value);
+        else if (key == "methods")
+          methods = value;
+        else if (key == "lambdas")
+          lambdas = value;
         else if (key == "rho") {
           if (!given("rhos")) rho = value;
-        }
-        else extra_values[key] = value;
+        } else
+          extra_values[key] = value;
       } catch (const std::exception&) {
         throw std::logic_error(e.name + ": preset '" + c.preset + "' has a bad value for " + key + ": '" + value + "'");
       }
@@ -345,9 +359,9 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
     if (!rho.empty()) throw UsageError("--rho and --rhos cannot be combined");
   }
   // Surgeon options, validated by the surgery module itself.
-  const std::vector<std::pair<std::string, std::string>> sopts{{"rho", rho},         {"eps", eps},
-                                                              {"ema_order", ema_order}, {"ema_init", ema_init},
-                                                              {"rescale", rescale}, {"ratio_only", ratio_only}};
+  const std::vector<std::pair<std::string, std::string>> sopts{
+      {"rho", rho},           {"eps", eps},         {"ema_order", ema_order},
+      {"ema_init", ema_init}, {"rescale", rescale}, {"ratio_only", ratio_only}};
   for (const auto& [k, v] : sopts) {
     if (v.empty()) continue;
     try {
@@ -486,11 +500,16 @@ int run_main(int argc, char** argv, const Experiment& e) {
     cj["git_revision"] = git_revision();
     cj["threading"] = threading_summary();
     cj["started"] = now_iso();
-    cj["plot"] = {{"main_label", e.main_label}, {"aux_label", e.aux_label}, {"log_axes", e.log_axes},
-                  {"log_x", e.log_axes || e.plot_log_x}, {"log_y", e.log_axes || e.plot_log_y}};
+    cj["plot"] = {{"main_label", e.main_label},
+                  {"aux_label", e.aux_label},
+                  {"log_axes", e.log_axes},
+                  {"log_x", e.log_axes || e.plot_log_x},
+                  {"log_y", e.log_axes || e.plot_log_y}};
     nlohmann::json runs = nlohmann::json::array();
     for (const RunSpec& s : specs) {
-      nlohmann::json jr = {{"method", s.variant}, {"surgeon", s.method}, {"lambda", s.lambda},
+      nlohmann::json jr = {{"method", s.variant},
+                           {"surgeon", s.method},
+                           {"lambda", s.lambda},
                            {"dir", s.variant + "/" + lambda_dirname(s.lambda)}};
       if (s.rho) jr["rho"] = *s.rho;
       runs.push_back(jr);

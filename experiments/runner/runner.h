@@ -95,9 +95,9 @@ struct RunSpec {
   std::string variant;  // the group this run belongs to in outputs ("bloop", or "bloop-rho0.01")
   double lambda = 0.0;
   std::optional<double> rho;  // from --rhos (overrides --rho)
-  std::string dir;   // the run's folder: <out>/<variant>/lambda_<λ>
-  std::string label; // "bloop λ=0.1"
-  int index = 0;     // position in the grid
+  std::string dir;            // the run's folder: <out>/<variant>/lambda_<λ>
+  std::string label;          // "bloop λ=0.1"
+  int index = 0;              // position in the grid
 };
 
 // Thrown by a run that hit a non-finite loss or gradient; the message names the step and loss.
@@ -176,8 +176,7 @@ int run_main(int argc, char** argv, const Experiment& experiment);
 
 // The surgeon options of a run: λ, the EMA rate (--rhos, else --rho), the other surgeon flags,
 // and the seed. `defaults` holds experiment defaults that flags override (e.g. the toy's eps).
-surgery::SurgeonOptions surgeon_options(const RunContext& ctx,
-                                        const std::map<std::string, std::string>& defaults = {});
+surgery::SurgeonOptions surgeon_options(const RunContext& ctx, const std::map<std::string, std::string>& defaults = {});
 
 // Parses a λ list: "0.1", "0,0.01,0.1", or "logspace:A:B:N" (N values 10^A .. 10^B).
 // Throws std::invalid_argument naming `flag` on a malformed value.

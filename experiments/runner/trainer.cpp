@@ -47,7 +47,8 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, const std::vec
   }
   if (c.optimizer == "adam") return std::make_unique<optim::Adam>(params, optim::AdamOptions(lr).weight_decay(wd));
   if (c.optimizer == "adamw") return std::make_unique<optim::AdamW>(params, optim::AdamWOptions(lr).weight_decay(wd));
-  throw std::invalid_argument("--optimizer: unknown optimizer '" + c.optimizer + "' (expected sgd, sgd-nesterov, adam or adamw)");
+  throw std::invalid_argument("--optimizer: unknown optimizer '" + c.optimizer +
+                              "' (expected sgd, sgd-nesterov, adam or adamw)");
 }
 
 // Means of the per-step values (losses and surgery diagnostics) between two evaluations.
@@ -139,28 +140,31 @@ void train(RunContext& ctx, TrainTask& task) {
   for (int64_t s = start; s < total; ++s) {
     std::vector<Tensor> losses = task.losses(s);
     for (size_t k = 0; k < losses.size(); ++k) {
-      if (ctx.inject_nan(s + 1, static_cast<int>(k))) losses[k] = mul(losses[k], std::numeric_limits<float>::quiet_NaN());
+      if (ctx.inject_nan(s + 1, static_cast<int>(k)))
+        losses[k] = mul(losses[k], std::numeric_limits<float>::quiet_NaN());
     }
     optim::StepResult r;
     try {
       r = step.step(losses);
     } catch (const optim::NonFiniteError& e) {
       const int k = e.loss();
-      const std::string which = k < 0 ? "the combined direction d"
-                                      : (static_cast<size_t>(k) < task.loss_names.size() ? "loss '" + task.loss_names[k] + "'"
-                                                                                         : "loss " + std::to_string(k));
+      const std::string which =
+          k < 0 ? "the combined direction d"
+                : (static_cast<size_t>(k) < task.loss_names.size() ? "loss '" + task.loss_names[k] + "'"
+                                                                   : "loss " + std::to_string(k));
       throw NonFiniteLoss("step " + std::to_string(s + 1) + ": " + which + " went non-finite (" + e.what() + ")");
     }
     Row per_step;
     for (size_t k = 0; k < r.losses.size(); ++k) {
-      per_step.emplace_back(k == 0 ? "batch_main" : (k == 1 ? "batch_aux" : "batch_aux" + std::to_string(k)), r.losses[k]);
+      per_step.emplace_back(k == 0 ? "batch_main" : (k == 1 ? "batch_aux" : "batch_aux" + std::to_string(k)),
+                            r.losses[k]);
     }
     for (const auto& kv : r.diagnostics.to_map()) per_step.push_back(kv);
     per_step.emplace_back("grad_norm", r.grad_norm);
     acc.add(per_step);
     const int64_t done = s + 1;
-    ctx.progress().update(done, {{"main", r.losses.empty() ? NAN : r.losses[0]},
-                                 {"aux", r.losses.size() > 1 ? r.losses[1] : NAN}});
+    ctx.progress().update(
+        done, {{"main", r.losses.empty() ? NAN : r.losses[0]}, {"aux", r.losses.size() > 1 ? r.losses[1] : NAN}});
     if (done % eval_every == 0 || done == total) evaluate(done);
     if (ctx.checkpoint_due(done) && done < total) {
       StateDict ck;

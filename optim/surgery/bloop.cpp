@@ -123,9 +123,9 @@ class Bloop final : public Surgeon {
   Gram G_;
 };
 
-const SurgeonRegistration kRegistration(
-    "bloop", {}, "d = g0 + lambda * pi(g1; EMA of g0); multi-level Gram-Schmidt for K >= 2",
-    [](const SurgeonOptions& o) { return std::make_unique<Bloop>(o); });
+const SurgeonRegistration kRegistration("bloop", {},
+                                        "d = g0 + lambda * pi(g1; EMA of g0); multi-level Gram-Schmidt for K >= 2",
+                                        [](const SurgeonOptions& o) { return std::make_unique<Bloop>(o); });
 
 }  // namespace
 }  // namespace surgery

@@ -24,8 +24,7 @@ namespace {
 class DynamicBarrier final : public Surgeon {
  public:
   explicit DynamicBarrier(const SurgeonOptions& o)
-      : Surgeon("dynamic-barrier", o),
-        bank_("dynamic-barrier", o.rho_or(1.0), o.ema_order(), o.ema_init(), o.seed()) {
+      : Surgeon("dynamic-barrier", o), bank_("dynamic-barrier", o.rho_or(1.0), o.ema_order(), o.ema_init(), o.seed()) {
     if (o.ratio_only()) throw std::invalid_argument("dynamic-barrier: option ratio_only applies to bloop only");
   }
 
@@ -79,9 +78,9 @@ class DynamicBarrier final : public Surgeon {
   Gram G_;
 };
 
-const SurgeonRegistration kRegistration(
-    "dynamic-barrier", {"db"}, "d = g0 + lambda (g1 - min(r, 1/lambda) e): Bloop with the ratio clipped",
-    [](const SurgeonOptions& o) { return std::make_unique<DynamicBarrier>(o); });
+const SurgeonRegistration kRegistration("dynamic-barrier", {"db"},
+                                        "d = g0 + lambda (g1 - min(r, 1/lambda) e): Bloop with the ratio clipped",
+                                        [](const SurgeonOptions& o) { return std::make_unique<DynamicBarrier>(o); });
 
 }  // namespace
 }  // namespace surgery

@@ -77,12 +77,18 @@ void gram_block_fixed(const float* const* v, int64_t i0, int64_t len, double* la
 
 void gram_block(size_t M, const float* const* v, int64_t i0, int64_t len, double* lanes) {
   switch (M) {
-    case 1: return gram_block_fixed<1>(v, i0, len, lanes);
-    case 2: return gram_block_fixed<2>(v, i0, len, lanes);
-    case 3: return gram_block_fixed<3>(v, i0, len, lanes);
-    case 4: return gram_block_fixed<4>(v, i0, len, lanes);
-    case 5: return gram_block_fixed<5>(v, i0, len, lanes);
-    default: break;
+    case 1:
+      return gram_block_fixed<1>(v, i0, len, lanes);
+    case 2:
+      return gram_block_fixed<2>(v, i0, len, lanes);
+    case 3:
+      return gram_block_fixed<3>(v, i0, len, lanes);
+    case 4:
+      return gram_block_fixed<4>(v, i0, len, lanes);
+    case 5:
+      return gram_block_fixed<5>(v, i0, len, lanes);
+    default:
+      break;
   }
   size_t pair = 0;
   for (size_t a = 0; a < M; ++a) {
@@ -100,15 +106,21 @@ void combine_block_fixed(const float* const* v, const double* c, int64_t i0, int
   }
 }
 
-void combine_block(size_t T, const float* const* v, const double* c, int64_t i0, int64_t len, float* out,
-                   double* acc) {
+void combine_block(size_t T, const float* const* v, const double* c, int64_t i0, int64_t len, float* out, double* acc) {
   switch (T) {
-    case 0: std::fill(out, out + len, 0.0f); return;
-    case 1: return combine_block_fixed<1>(v, c, i0, len, out);
-    case 2: return combine_block_fixed<2>(v, c, i0, len, out);
-    case 3: return combine_block_fixed<3>(v, c, i0, len, out);
-    case 4: return combine_block_fixed<4>(v, c, i0, len, out);
-    default: break;
+    case 0:
+      std::fill(out, out + len, 0.0f);
+      return;
+    case 1:
+      return combine_block_fixed<1>(v, c, i0, len, out);
+    case 2:
+      return combine_block_fixed<2>(v, c, i0, len, out);
+    case 3:
+      return combine_block_fixed<3>(v, c, i0, len, out);
+    case 4:
+      return combine_block_fixed<4>(v, c, i0, len, out);
+    default:
+      break;
   }
   std::fill(acc, acc + len, 0.0);
   for (size_t k = 0; k < T; ++k) {
@@ -327,7 +339,8 @@ void EmaBank::save(StateDict& state) const {
   state.set_int("ema.initialized", initialized_ ? 1 : 0);
   state.set_int("ema.aliased", aliased_ ? 1 : 0);
   if (!aliased_) {
-    for (size_t j = 0; j < buffers_.size(); ++j) state.set_tensor("ema." + std::to_string(j), buffers_[j].tensor().clone());
+    for (size_t j = 0; j < buffers_.size(); ++j)
+      state.set_tensor("ema." + std::to_string(j), buffers_[j].tensor().clone());
   }
 }
 

@@ -46,7 +46,10 @@ using Coef = std::vector<double>;
 
 class Gram {
  public:
-  void reset(size_t m) { m_ = m; data_.assign(m * m, 0.0); }
+  void reset(size_t m) {
+    m_ = m;
+    data_.assign(m * m, 0.0);
+  }
   size_t size() const { return m_; }
   double operator()(size_t a, size_t b) const { return data_[a * m_ + b]; }
   double& at(size_t a, size_t b) { return data_[a * m_ + b]; }
@@ -100,8 +103,7 @@ class EmaBank {
   // EMA j's buffer (the gradient itself when aliased). Valid after prepare().
   const float* ema(int j, const std::vector<const float*>& grads) const;
   // The updates for this step: `pre` before the Gram pass, `post` after the combination pass.
-  void updates(const std::vector<const float*>& grads, std::vector<EmaUpdate>& pre,
-               std::vector<EmaUpdate>& post);
+  void updates(const std::vector<const float*>& grads, std::vector<EmaUpdate>& pre, std::vector<EmaUpdate>& post);
   // Marks the step done (first_grad initialisation happened).
   void finish_step() { initialized_ = true; }
 
@@ -115,7 +117,7 @@ class EmaBank {
   EmaInit init_;
   uint64_t seed_;
   bool aliased_;
-  int count_ = -1;   // -1: not prepared yet
+  int count_ = -1;  // -1: not prepared yet
   int64_t size_ = -1;
   bool initialized_ = false;
   std::vector<GradVector> buffers_;

@@ -26,7 +26,8 @@ class Mixed final : public Surgeon {
     pass.out = d;
     pass.coef.assign(static_cast<size_t>(in.K) + 1, 0.0);
     pass.coef[0] = in.scale;
-    for (int k = 1; k <= in.K; ++k) pass.coef[static_cast<size_t>(k)] = in.scale * in.lambda[static_cast<size_t>(k - 1)];
+    for (int k = 1; k <= in.K; ++k)
+      pass.coef[static_cast<size_t>(k)] = in.scale * in.lambda[static_cast<size_t>(k - 1)];
     if (diag) pass.gram = &G_;
     add_bytes_moved(run_fused_pass(in.P, pass));
     if (diag) fill_common_diagnostics(G_, in.K, -1, pass.coef, *diag);

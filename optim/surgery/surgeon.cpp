@@ -37,9 +37,12 @@ std::string to_string(EmaOrder order) {
 
 std::string to_string(EmaInit init) {
   switch (init) {
-    case EmaInit::FirstGrad: return "first_grad";
-    case EmaInit::Zeros: return "zeros";
-    case EmaInit::Random: return "random";
+    case EmaInit::FirstGrad:
+      return "first_grad";
+    case EmaInit::Zeros:
+      return "zeros";
+    case EmaInit::Random:
+      return "random";
   }
   return "?";
 }
@@ -73,7 +76,9 @@ SurgeonOptions& SurgeonOptions::lambdas(std::vector<double> values) {
   return lambda_schedules(std::move(s));
 }
 
-SurgeonOptions& SurgeonOptions::lambda_schedule(optim::ScheduleRef schedule) { return lambda_schedules({std::move(schedule)}); }
+SurgeonOptions& SurgeonOptions::lambda_schedule(optim::ScheduleRef schedule) {
+  return lambda_schedules({std::move(schedule)});
+}
 
 SurgeonOptions& SurgeonOptions::lambda_schedules(std::vector<optim::ScheduleRef> schedules) {
   if (schedules.empty()) throw std::invalid_argument("SurgeonOptions: lambda needs at least one value or schedule");
@@ -106,8 +111,8 @@ bool parse_bool(const std::string& key, const std::string& value) {
   std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
   if (v == "false" || v == "0" || v == "no" || v == "off") return false;
-  throw std::invalid_argument("SurgeonOptions::set: option '" + key + "' expects true/false (or 1/0, yes/no, on/off), got '" +
-                              value + "'");
+  throw std::invalid_argument("SurgeonOptions::set: option '" + key +
+                              "' expects true/false (or 1/0, yes/no, on/off), got '" + value + "'");
 }
 
 }  // namespace
@@ -120,33 +125,41 @@ SurgeonOptions& SurgeonOptions::set(const std::string& key, const std::string& v
       try {
         s.push_back(optim::parse_schedule(cur));
       } catch (const std::invalid_argument& e) {
-        throw std::invalid_argument("SurgeonOptions::set: option 'lambda' expects a number, a schedule or a "
-                                    "comma-separated list of them, got '" + value + "': " + e.what());
+        throw std::invalid_argument(
+            "SurgeonOptions::set: option 'lambda' expects a number, a schedule or a "
+            "comma-separated list of them, got '" +
+            value + "': " + e.what());
       }
       cur.clear();
     };
     for (char c : value) {
-      if (c == ',') flush();
-      else cur += c;
+      if (c == ',')
+        flush();
+      else
+        cur += c;
     }
     flush();
     return lambda_schedules(std::move(s));
   }
   if (key == "rho") {
     const double v = parse_number(key, value, "a number in [0, 1]");
-    if (v < 0 || v > 1) throw std::invalid_argument("SurgeonOptions::set: option 'rho' expects a number in [0, 1], got '" + value + "'");
+    if (v < 0 || v > 1)
+      throw std::invalid_argument("SurgeonOptions::set: option 'rho' expects a number in [0, 1], got '" + value + "'");
     return rho(v);
   }
   if (key == "eps") {
     const double v = parse_number(key, value, "a number >= 0");
-    if (v < 0) throw std::invalid_argument("SurgeonOptions::set: option 'eps' expects a number >= 0, got '" + value + "'");
+    if (v < 0)
+      throw std::invalid_argument("SurgeonOptions::set: option 'eps' expects a number >= 0, got '" + value + "'");
     return eps(v);
   }
   if (key == "ema_order") {
     if (value == "update_then_project") return ema_order(EmaOrder::UpdateThenProject);
     if (value == "project_then_update") return ema_order(EmaOrder::ProjectThenUpdate);
-    throw std::invalid_argument("SurgeonOptions::set: option 'ema_order' expects update_then_project or "
-                                "project_then_update, got '" + value + "'");
+    throw std::invalid_argument(
+        "SurgeonOptions::set: option 'ema_order' expects update_then_project or "
+        "project_then_update, got '" +
+        value + "'");
   }
   if (key == "ema_init") {
     if (value == "first_grad") return ema_init(EmaInit::FirstGrad);
@@ -160,7 +173,8 @@ SurgeonOptions& SurgeonOptions::set(const std::string& key, const std::string& v
   if (key == "seed") {
     const double v = parse_number(key, value, "a non-negative integer");
     if (v < 0 || v != std::floor(v) || v > 9.007199254740992e15) {
-      throw std::invalid_argument("SurgeonOptions::set: option 'seed' expects a non-negative integer, got '" + value + "'");
+      throw std::invalid_argument("SurgeonOptions::set: option 'seed' expects a non-negative integer, got '" + value +
+                                  "'");
     }
     return seed(static_cast<uint64_t>(v));
   }
@@ -293,7 +307,8 @@ void Surgeon::load_state_dict(const StateDict& state) {
                                 "', expected '" + name_ + "'");
   }
   const int64_t step = state.get_int("step");
-  if (step < 0) throw std::invalid_argument(name_ + ".load_state_dict: 'step' is negative (" + std::to_string(step) + ")");
+  if (step < 0)
+    throw std::invalid_argument(name_ + ".load_state_dict: 'step' is negative (" + std::to_string(step) + ")");
   load_state(state);
   step_ = step;
 }

@@ -44,8 +44,8 @@
 #include <vector>
 
 #include "core/grad_vector.h"
-#include "core/state_dict.h"
 #include "core/options.h"
+#include "core/state_dict.h"
 #include "optim/schedule.h"
 
 namespace scalpel {
@@ -83,7 +83,7 @@ class SurgeonOptions {
   SurgeonOptions() = default;
 
   // ---- λ -----------------------------------------------------------------------------------------
-  SurgeonOptions& lambda(double value);               // one λ for every auxiliary loss
+  SurgeonOptions& lambda(double value);                 // one λ for every auxiliary loss
   SurgeonOptions& lambdas(std::vector<double> values);  // one λ per auxiliary loss (K values)
   SurgeonOptions& lambda_schedule(optim::ScheduleRef schedule);
   SurgeonOptions& lambda_schedules(std::vector<optim::ScheduleRef> schedules);
@@ -183,8 +183,7 @@ using SurgeonFactory = std::function<std::unique_ptr<Surgeon>(const SurgeonOptio
 //   static SurgeonRegistration reg("bloop", {}, "d = g0 + λ π(g1; EMA of g0)", [](const SurgeonOptions& o) {
 //     return std::make_unique<Bloop>(o); });
 struct SurgeonRegistration {
-  SurgeonRegistration(std::string name, std::vector<std::string> aliases, std::string summary,
-                      SurgeonFactory factory);
+  SurgeonRegistration(std::string name, std::vector<std::string> aliases, std::string summary, SurgeonFactory factory);
 };
 
 // Creates a method by name or alias; throws std::invalid_argument listing the known names.

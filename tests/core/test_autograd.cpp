@@ -6,8 +6,8 @@
 #include <functional>
 #include <thread>
 
-#include "core/ops.h"
 #include "core/grad_vector.h"
+#include "core/ops.h"
 #include "core/parallel.h"
 
 using namespace scalpel;
@@ -348,16 +348,16 @@ TEST(AutogradEdge, SeveralOutputsInOneBackward) {
   EXPECT_EQ(w.grad().to_vector(), (std::vector<float>{2 + 10 * 2, 2 + 100 * 4}));
   // An output that is also an ancestor of another output.
   Tensor v = vec({3}).set_requires_grad();
-  Tensor u = mul(v, 2.0f);   // du/dv = 2
-  Tensor t = square(u);      // dt/dv = 8v = 24
+  Tensor u = mul(v, 2.0f);  // du/dv = 2
+  Tensor t = square(u);     // dt/dv = 8v = 24
   auto g = grad({u, t}, {v});
   EXPECT_FLOAT_EQ(g[0].item(), 26.0f);
 }
 
 TEST(AutogradEdge, IntermediateUsedByTwoConsumers) {
   Tensor x = vec({0.5f, -1.0f}).set_requires_grad();
-  Tensor h = mul(x, 3.0f);                   // h = 3x
-  Tensor y = add(exp(h), mul(h, h)).sum();   // e^h + h^2
+  Tensor h = mul(x, 3.0f);                  // h = 3x
+  Tensor y = add(exp(h), mul(h, h)).sum();  // e^h + h^2
   auto g = grad({y}, {x, h});
   const std::vector<float> xv = x.to_vector();
   for (int i = 0; i < 2; ++i) {
@@ -383,7 +383,9 @@ TEST(AutogradEdge, GradResultsNeverAliasTheSeed) {
   // Ops whose backward passes the incoming gradient straight through (add, reshape, a leaf output).
   const std::vector<std::function<Tensor(const Tensor&)>> fns = {
       [](const Tensor& x) { return add(x, 0.0f); },
-      [](const Tensor& x) { return x.reshape({3, 2}).reshape({6}); },
+      [](const Tensor& x) {
+        return x.reshape({3, 2}).reshape({6});
+      },
       [](const Tensor& x) { return x.clone(); },
       [](const Tensor& x) { return x; },
   };
@@ -393,7 +395,7 @@ TEST(AutogradEdge, GradResultsNeverAliasTheSeed) {
     Tensor y = fns[k](x);
     auto g = grad({y}, {x}, GradOptions().set_seeds({seed}).set_retain_graph(true));
     ASSERT_EQ(g[0].to_vector(), seed.to_vector()) << "fn " << k;
-    g[0].fill_(-1.0f);  // mutating the result ...
+    g[0].fill_(-1.0f);                                                         // mutating the result ...
     EXPECT_EQ(seed.to_vector(), Tensor::arange(6).to_vector()) << "fn " << k;  // ... leaves the seed alone
     // backward(): .grad does not alias the seed either, also when a second pass adds into it.
     y.backward(seed, /*retain_graph=*/true);

@@ -29,7 +29,8 @@ std::string message_of(F&& f) {
   return "";
 }
 
-#define EXPECT_MSG(msg, part) EXPECT_NE((msg).find(part), std::string::npos) << "missing '" << (part) << "' in: " << (msg)
+#define EXPECT_MSG(msg, part) \
+  EXPECT_NE((msg).find(part), std::string::npos) << "missing '" << (part) << "' in: " << (msg)
 
 Tensor zeros(const Shape& s) { return Tensor::zeros(s); }
 Tensor leaf(const Shape& s) { return Tensor::ones(s).set_requires_grad(); }
@@ -55,21 +56,39 @@ TEST(Errors, MatmulRankAndBatchMismatch) {
 }
 
 TEST(Errors, BroadcastFailuresNameOpAndBothShapes) {
-  EXPECT_EQ(message_of<std::invalid_argument>([] { add(zeros({3, 4}), zeros({5})); }),
+  EXPECT_EQ(message_of<std::invalid_argument>([] {
+              add(zeros({3, 4}), zeros({5}));
+            }),
             "add: shapes [3, 4] and [5] cannot be broadcast (dimension -1: 4 vs 5)");
-  EXPECT_EQ(message_of<std::invalid_argument>([] { sub(zeros({2, 3, 4}), zeros({2, 1, 5})); }),
+  EXPECT_EQ(message_of<std::invalid_argument>([] {
+              sub(zeros({2, 3, 4}), zeros({2, 1, 5}));
+            }),
             "sub: shapes [2, 3, 4] and [2, 1, 5] cannot be broadcast (dimension -1: 4 vs 5)");
-  EXPECT_EQ(message_of<std::invalid_argument>([] { mul(zeros({2, 3}), zeros({4, 3})); }),
+  EXPECT_EQ(message_of<std::invalid_argument>([] {
+              mul(zeros({2, 3}), zeros({4, 3}));
+            }),
             "mul: shapes [2, 3] and [4, 3] cannot be broadcast (dimension -2: 2 vs 4)");
   EXPECT_MSG(message_of<std::invalid_argument>([] { div(zeros({3}), zeros({2})); }), "div: shapes [3] and [2]");
   EXPECT_MSG(message_of<std::invalid_argument>([] { maximum(zeros({3}), zeros({2})); }), "maximum: shapes [3] and [2]");
   EXPECT_MSG(message_of<std::invalid_argument>([] { where(zeros({3}), zeros({2}), zeros({1})); }),
              "where: shapes [3] and [2]");
   // The operators go through the same ops.
-  EXPECT_MSG(message_of<std::invalid_argument>([] { (void)(zeros({3, 4}) + zeros({5})); }), "add: shapes [3, 4] and [5]");
-  EXPECT_MSG(message_of<std::invalid_argument>([] { (void)(zeros({3, 4}) * zeros({5})); }), "mul: shapes [3, 4] and [5]");
-  EXPECT_MSG(message_of<std::invalid_argument>([] { (void)(zeros({3, 4}) - zeros({5})); }), "sub: shapes [3, 4] and [5]");
-  EXPECT_MSG(message_of<std::invalid_argument>([] { (void)(zeros({3, 4}) / zeros({5})); }), "div: shapes [3, 4] and [5]");
+  EXPECT_MSG(message_of<std::invalid_argument>([] {
+               (void)(zeros({3, 4}) + zeros({5}));
+             }),
+             "add: shapes [3, 4] and [5]");
+  EXPECT_MSG(message_of<std::invalid_argument>([] {
+               (void)(zeros({3, 4}) * zeros({5}));
+             }),
+             "mul: shapes [3, 4] and [5]");
+  EXPECT_MSG(message_of<std::invalid_argument>([] {
+               (void)(zeros({3, 4}) - zeros({5}));
+             }),
+             "sub: shapes [3, 4] and [5]");
+  EXPECT_MSG(message_of<std::invalid_argument>([] {
+               (void)(zeros({3, 4}) / zeros({5}));
+             }),
+             "div: shapes [3, 4] and [5]");
 }
 
 TEST(Errors, LinearWrongInputWeightOrBias) {
@@ -96,23 +115,33 @@ TEST(Errors, CrossEntropyTargetsOutOfRangeOrWrongShape) {
   EXPECT_NO_THROW(cross_entropy(logits, IndexTensor({0, 1, -1, 2}), CrossEntropyOptions().set_ignore_index(-1)));
   const std::string shape = message_of<std::invalid_argument>([&] { cross_entropy(logits, IndexTensor({0, 1, 2})); });
   EXPECT_EQ(shape, "cross_entropy: targets have shape [3], expected [4] to match logits [4, 5]");
-  const std::string shape2 =
-      message_of<std::invalid_argument>([&] { cross_entropy(logits, IndexTensor({0, 1, 2, 3}, {2, 2})); });
+  const std::string shape2 = message_of<std::invalid_argument>([&] {
+    cross_entropy(logits, IndexTensor({0, 1, 2, 3}, {2, 2}));
+  });
   EXPECT_MSG(shape2, "targets have shape [2, 2], expected [4]");
-  const std::string rank = message_of<std::invalid_argument>([] { cross_entropy(zeros({2, 3, 5}), IndexTensor({0, 1})); });
+  const std::string rank = message_of<std::invalid_argument>([] {
+    cross_entropy(zeros({2, 3, 5}), IndexTensor({0, 1}));
+  });
   EXPECT_MSG(rank, "cross_entropy: logits must be [N, C], got [2, 3, 5]");
   EXPECT_MSG(rank, "reshape({-1, C})");
-  const std::string ls = message_of<std::invalid_argument>(
-      [&] { cross_entropy(logits, IndexTensor({0, 1, 2, 3}), CrossEntropyOptions().set_label_smoothing(1.0f)); });
+  const std::string ls = message_of<std::invalid_argument>([&] {
+    cross_entropy(logits, IndexTensor({0, 1, 2, 3}), CrossEntropyOptions().set_label_smoothing(1.0f));
+  });
   EXPECT_MSG(ls, "cross_entropy: label_smoothing must be in [0, 1), got 1");
 }
 
 TEST(Errors, MseDotNormShapes) {
-  EXPECT_EQ(message_of<std::invalid_argument>([] { mse_loss(zeros({3, 4}), zeros({4, 3})); }),
+  EXPECT_EQ(message_of<std::invalid_argument>([] {
+              mse_loss(zeros({3, 4}), zeros({4, 3}));
+            }),
             "mse_loss: shapes differ: input is [3, 4], target is [4, 3]");
-  EXPECT_EQ(message_of<std::invalid_argument>([] { dot(zeros({6}), zeros({2, 3})); }),
+  EXPECT_EQ(message_of<std::invalid_argument>([] {
+              dot(zeros({6}), zeros({2, 3}));
+            }),
             "dot: shapes differ: a is [6], b is [2, 3]");
-  EXPECT_MSG(message_of<std::invalid_argument>([] { norm(zeros({2, 3}), 2); }),
+  EXPECT_MSG(message_of<std::invalid_argument>([] {
+               norm(zeros({2, 3}), 2);
+             }),
              "norm: dimension 2 is out of range for a tensor of rank 2");
 }
 
@@ -120,40 +149,63 @@ TEST(Errors, MseDotNormShapes) {
 
 TEST(Errors, EmbeddingIdOutOfRange) {
   const Tensor w = zeros({5, 3});
-  EXPECT_EQ(message_of<std::invalid_argument>([&] { embedding(w, IndexTensor({1, 5})); }),
+  EXPECT_EQ(message_of<std::invalid_argument>([&] {
+              embedding(w, IndexTensor({1, 5}));
+            }),
             "embedding: id 5 is out of range for a vocabulary of 5 (weight [5, 3])");
-  EXPECT_MSG(message_of<std::invalid_argument>([&] { embedding(w, IndexTensor({-2})); }), "embedding: id -2 is out of range");
+  EXPECT_MSG(message_of<std::invalid_argument>([&] { embedding(w, IndexTensor({-2})); }),
+             "embedding: id -2 is out of range");
   EXPECT_MSG(message_of<std::invalid_argument>([] { embedding(zeros({5}), IndexTensor({1})); }),
              "embedding: weight must be [V, D], got [5]");
 }
 
 TEST(Errors, GatherAndIndexSelect) {
   const Tensor x = zeros({3, 4});
-  EXPECT_EQ(message_of<std::invalid_argument>([&] { gather(x, 1, IndexTensor({0, 4}, {1, 2})); }),
+  EXPECT_EQ(message_of<std::invalid_argument>([&] {
+              gather(x, 1, IndexTensor({0, 4}, {1, 2}));
+            }),
             "gather: index 4 is out of range [0, 4) for dimension 1 of shape [3, 4]");
-  EXPECT_MSG(message_of<std::invalid_argument>([&] { gather(x, 1, IndexTensor({0, 1})); }),
+  EXPECT_MSG(message_of<std::invalid_argument>([&] {
+               gather(x, 1, IndexTensor({0, 1}));
+             }),
              "gather: index has shape [2], expected rank 2 like the input [3, 4]");
-  EXPECT_MSG(message_of<std::invalid_argument>([&] { gather(x, 1, IndexTensor({0, 0, 0, 0}, {4, 1})); }),
+  EXPECT_MSG(message_of<std::invalid_argument>([&] {
+               gather(x, 1, IndexTensor({0, 0, 0, 0}, {4, 1}));
+             }),
              "gather: index shape [4, 1] exceeds input shape [3, 4] in dimension 0");
-  EXPECT_EQ(message_of<std::invalid_argument>([&] { index_select(x, 0, IndexTensor({0, 3})); }),
+  EXPECT_EQ(message_of<std::invalid_argument>([&] {
+              index_select(x, 0, IndexTensor({0, 3}));
+            }),
             "index_select: index 3 is out of range [0, 3) for dimension 0 of shape [3, 4]");
-  EXPECT_MSG(message_of<std::invalid_argument>([&] { index_select(x, 0, IndexTensor({0, 1}, {1, 2})); }),
+  EXPECT_MSG(message_of<std::invalid_argument>([&] {
+               index_select(x, 0, IndexTensor({0, 1}, {1, 2}));
+             }),
              "index_select: index must be 1-D, got shape [1, 2]");
-  EXPECT_MSG(message_of<std::invalid_argument>([] { IndexTensor({1, 2, 3}, {2, 2}); }),
+  EXPECT_MSG(message_of<std::invalid_argument>([] {
+               IndexTensor({1, 2, 3}, {2, 2});
+             }),
              "IndexTensor: 3 values do not fill shape [2, 2]");
 }
 
 // ---- shape ops ----------------------------------------------------------------------------------
 
 TEST(Errors, ConcatAndStackMismatch) {
-  EXPECT_EQ(message_of<std::invalid_argument>([] { concat({zeros({2, 3}), zeros({2, 4})}, 0); }),
+  EXPECT_EQ(message_of<std::invalid_argument>([] {
+              concat({zeros({2, 3}), zeros({2, 4})}, 0);
+            }),
             "concat: tensor 1 has shape [2, 4], expected [2, 3] except in dimension 0");
-  EXPECT_MSG(message_of<std::invalid_argument>([] { concat({zeros({2, 3}), zeros({2, 3, 1})}, 1); }),
+  EXPECT_MSG(message_of<std::invalid_argument>([] {
+               concat({zeros({2, 3}), zeros({2, 3, 1})}, 1);
+             }),
              "concat: tensor 1 has shape [2, 3, 1], expected [2, 3] except in dimension 1");
   EXPECT_MSG(message_of<std::invalid_argument>([] { concat({}, 0); }), "concat: expected at least one tensor");
-  EXPECT_MSG(message_of<std::invalid_argument>([] { concat({zeros({2, 3})}, 2); }),
+  EXPECT_MSG(message_of<std::invalid_argument>([] {
+               concat({zeros({2, 3})}, 2);
+             }),
              "concat: dimension 2 is out of range for a tensor of rank 2");
-  EXPECT_EQ(message_of<std::invalid_argument>([] { stack({zeros({2, 3}), zeros({3, 2})}, 0); }),
+  EXPECT_EQ(message_of<std::invalid_argument>([] {
+              stack({zeros({2, 3}), zeros({3, 2})}, 0);
+            }),
             "stack: tensor 1 has shape [3, 2], expected [2, 3] like tensor 0");
 }
 
@@ -171,44 +223,64 @@ TEST(Errors, NarrowSelectOutOfRange) {
 
 TEST(Errors, PermuteTransposeSqueezeExpandT) {
   const Tensor x = zeros({2, 3, 4});
-  EXPECT_EQ(message_of<std::invalid_argument>([&] { permute(x, {0, 0, 1}); }),
+  EXPECT_EQ(message_of<std::invalid_argument>([&] {
+              permute(x, {0, 0, 1});
+            }),
             "permute: dimension 0 is repeated in [0, 0, 1] (tensor of shape [2, 3, 4])");
   EXPECT_MSG(message_of<std::invalid_argument>([&] { permute(x, {2, 1, -1}); }), "permute: dimension -1 is repeated");
-  EXPECT_EQ(message_of<std::invalid_argument>([&] { permute(x, {1, 0}); }),
+  EXPECT_EQ(message_of<std::invalid_argument>([&] {
+              permute(x, {1, 0});
+            }),
             "permute: got 2 dims for a tensor of shape [2, 3, 4]");
   EXPECT_MSG(message_of<std::invalid_argument>([&] { transpose(x, 0, 3); }),
              "transpose: dimension 3 is out of range for a tensor of rank 3");
   EXPECT_EQ(message_of<std::invalid_argument>([&] { squeeze(x, 1); }),
             "squeeze: dimension 1 has size 3, expected 1 (shape [2, 3, 4])");
   EXPECT_MSG(message_of<std::invalid_argument>([&] { unsqueeze(x, 4); }), "unsqueeze: dimension 4 is out of range");
-  EXPECT_EQ(message_of<std::invalid_argument>([&] { expand(x, {3, 4}); }),
+  EXPECT_EQ(message_of<std::invalid_argument>([&] {
+              expand(x, {3, 4});
+            }),
             "expand: shape [2, 3, 4] cannot be expanded to [3, 4]");
   EXPECT_EQ(message_of<std::invalid_argument>([&] { (void)x.t(); }), "t: expected a 2-D tensor, got shape [2, 3, 4]");
-  EXPECT_EQ(message_of<std::invalid_argument>([] { pad2d(zeros({2, 2}), -1, 0); }),
+  EXPECT_EQ(message_of<std::invalid_argument>([] {
+              pad2d(zeros({2, 2}), -1, 0);
+            }),
             "pad2d: padding must be non-negative, got pad_h -1 and pad_w 0 for shape [2, 2]");
-  EXPECT_MSG(message_of<std::invalid_argument>([] { pad2d(zeros({2}), 1, 1); }), "pad2d: expected at least 2 dims, got [2]");
+  EXPECT_MSG(message_of<std::invalid_argument>([] { pad2d(zeros({2}), 1, 1); }),
+             "pad2d: expected at least 2 dims, got [2]");
 }
 
 // ---- reductions and elementwise parameters --------------------------------------------------------
 
 TEST(Errors, ReductionDimsAndEmptyInputs) {
   const Tensor x = zeros({2, 3});
-  EXPECT_EQ(message_of<std::invalid_argument>([&] { sum(x, {1, -1}); }),
+  EXPECT_EQ(message_of<std::invalid_argument>([&] {
+              sum(x, {1, -1});
+            }),
             "sum: dimension -1 is listed twice in [1, -1] (tensor of shape [2, 3])");
   EXPECT_MSG(message_of<std::invalid_argument>([&] { mean(x, {0, 0}); }), "mean: dimension 0 is listed twice");
-  EXPECT_MSG(message_of<std::invalid_argument>([&] { sum(x, {2}); }), "sum: dimension 2 is out of range for a tensor of rank 2");
+  EXPECT_MSG(message_of<std::invalid_argument>([&] { sum(x, {2}); }),
+             "sum: dimension 2 is out of range for a tensor of rank 2");
   EXPECT_EQ(message_of<std::invalid_argument>([] { mean(zeros({0, 3})); }), "mean: the tensor is empty (shape [0, 3])");
-  EXPECT_MSG(message_of<std::invalid_argument>([] { mean(zeros({0, 3}), {0}); }),
+  EXPECT_MSG(message_of<std::invalid_argument>([] {
+               mean(zeros({0, 3}), {0});
+             }),
              "mean: reducing over an empty dimension (shape [0, 3])");
-  EXPECT_EQ(message_of<std::invalid_argument>([] { max(zeros({2, 0}), 1); }), "max: dimension 1 is empty (shape [2, 0])");
+  EXPECT_EQ(message_of<std::invalid_argument>([] {
+              max(zeros({2, 0}), 1);
+            }),
+            "max: dimension 1 is empty (shape [2, 0])");
   EXPECT_MSG(message_of<std::invalid_argument>([] { max(zeros({0})); }), "max: dimension 0 is empty (shape [0])");
   EXPECT_MSG(message_of<std::invalid_argument>([&] { logsumexp(x, -3); }), "logsumexp: dimension -3 is out of range");
   EXPECT_MSG(message_of<std::invalid_argument>([&] { softmax(x, 2); }), "softmax: dimension 2 is out of range");
   EXPECT_EQ(message_of<std::invalid_argument>([&] { sum_to(x, {4}); }),
             "sum_to: shapes [4] and [2, 3] cannot be broadcast (dimension -1: 4 vs 3)");
-  EXPECT_EQ(message_of<std::invalid_argument>([&] { sum_to(x, {2, 1, 3}); }),
+  EXPECT_EQ(message_of<std::invalid_argument>([&] {
+              sum_to(x, {2, 1, 3});
+            }),
             "sum_to: shape [2, 3] cannot be summed down to [2, 1, 3]");
-  EXPECT_MSG(message_of<std::invalid_argument>([] { clamp(zeros({2}), 1.0f, -1.0f); }), "clamp: low (1.000000) is greater than high (-1.000000)");
+  EXPECT_MSG(message_of<std::invalid_argument>([] { clamp(zeros({2}), 1.0f, -1.0f); }),
+             "clamp: low (1.000000) is greater than high (-1.000000)");
 }
 
 // ---- autograd misuse ----------------------------------------------------------------------------
@@ -219,10 +291,14 @@ TEST(Errors, BackwardOnNonScalarWithoutSeedOrWithAWrongSeed) {
   EXPECT_EQ(message_of<std::invalid_argument>([&] { y.backward(); }),
             "backward: output 0 has shape [2, 3]; a seed (gradient of the same shape) is required for a non-scalar "
             "output");
-  EXPECT_EQ(message_of<std::invalid_argument>([&] { y.backward(zeros({3, 2})); }),
+  EXPECT_EQ(message_of<std::invalid_argument>([&] {
+              y.backward(zeros({3, 2}));
+            }),
             "backward: the seed has shape [3, 2], expected [2, 3]");
   EXPECT_MSG(message_of<std::invalid_argument>([&] { grad({y}, {x}); }), "grad: output 0 has shape [2, 3]; a seed");
-  EXPECT_EQ(message_of<std::invalid_argument>([&] { backward({y, y.sum()}, {zeros({2, 3})}); }),
+  EXPECT_EQ(message_of<std::invalid_argument>([&] {
+              backward({y, y.sum()}, {zeros({2, 3})});
+            }),
             "backward: got 1 seeds for 2 outputs (give one per output, or none)");
   // Nothing happened to x.grad on the failed calls.
   EXPECT_FALSE(x.grad().defined());
@@ -275,7 +351,8 @@ TEST(Errors, VersionCounterErrorNamesTheOp) {
     Tensor b = Tensor::ones({3, 4});
     Tensor y = matmul(a, b).sum();
     b.mul_(2.0f);
-    EXPECT_MSG(message_of<std::runtime_error>([&] { y.backward(); }), "matmul: a tensor saved for backward (shape [3, 4])");
+    EXPECT_MSG(message_of<std::runtime_error>([&] { y.backward(); }),
+               "matmul: a tensor saved for backward (shape [3, 4])");
   }
 }
 
@@ -296,8 +373,9 @@ TEST(Errors, SecondBackwardWithoutRetainGraphNamesTheOp) {
 
 TEST(Errors, InPlaceOnLeafRequiringGrad) {
   Tensor x = leaf({2, 2});
-  const char* tail = ": in-place operation on a tensor that requires grad while grad mode is on; run it under "
-                     "NoGradGuard, or detach() the tensor first";
+  const char* tail =
+      ": in-place operation on a tensor that requires grad while grad mode is on; run it under "
+      "NoGradGuard, or detach() the tensor first";
   EXPECT_EQ(message_of<std::runtime_error>([&] { x.mul_(2.0f); }), std::string("mul_") + tail);
   EXPECT_EQ(message_of<std::runtime_error>([&] { x.fill_(2.0f); }), std::string("fill_") + tail);
   EXPECT_EQ(message_of<std::runtime_error>([&] { x.zero_(); }), std::string("fill_") + tail);
@@ -326,22 +404,31 @@ TEST(Errors, SetRequiresGradOnNonLeafAndSetGradShape) {
 TEST(Errors, GradIntoBuffers) {
   Tensor w = leaf({2, 3});
   Tensor y = square(w).sum();
-  EXPECT_EQ(message_of<std::invalid_argument>([&] { grad_into({y}, {w}, {}); }), "grad_into: got 0 buffers for 1 inputs");
-  EXPECT_EQ(message_of<std::invalid_argument>([&] { grad_into({y}, {w}, {zeros({3, 2})}); }),
+  EXPECT_EQ(message_of<std::invalid_argument>([&] { grad_into({y}, {w}, {}); }),
+            "grad_into: got 0 buffers for 1 inputs");
+  EXPECT_EQ(message_of<std::invalid_argument>([&] {
+              grad_into({y}, {w}, {zeros({3, 2})});
+            }),
             "grad_into: buffer 0 has shape [3, 2], expected [2, 3]");
-  EXPECT_EQ(message_of<std::invalid_argument>([&] { grad_into({y}, {w}, {zeros({3, 2}).t()}); }),
+  EXPECT_EQ(message_of<std::invalid_argument>([&] {
+              grad_into({y}, {w}, {zeros({3, 2}).t()});
+            }),
             "grad_into: buffer 0 must be contiguous");
   Tensor h = mul(w, 2.0f);
-  EXPECT_MSG(message_of<std::invalid_argument>([&] { grad_into({square(h).sum()}, {h}, {zeros({2, 3})}); }),
+  EXPECT_MSG(message_of<std::invalid_argument>([&] {
+               grad_into({square(h).sum()}, {h}, {zeros({2, 3})});
+             }),
              "grad_into: input 0 is not a leaf (produced by 'mul_scalar')");
 }
 
 TEST(Errors, GradVectorSizes) {
   Tensor a = leaf({2, 2});
   GradVector v(3);
-  EXPECT_MSG(message_of<std::invalid_argument>([&] { v.scatter_to_grads({a}); }), "GradVector::scatter_to_grads: vector has 3");
+  EXPECT_MSG(message_of<std::invalid_argument>([&] { v.scatter_to_grads({a}); }),
+             "GradVector::scatter_to_grads: vector has 3");
   EXPECT_MSG(message_of<std::invalid_argument>([&] { v.views({a}); }), "GradVector::views: vector has 3");
-  EXPECT_MSG(message_of<std::invalid_argument>([&] { v.axpy(1.0f, GradVector(4)); }), "GradVector::axpy: sizes differ (3");
+  EXPECT_MSG(message_of<std::invalid_argument>([&] { v.axpy(1.0f, GradVector(4)); }),
+             "GradVector::axpy: sizes differ (3");
 }
 
 // ---- broken invariants inside a custom op's backward: std::logic_error -----------------------------

@@ -83,7 +83,8 @@ const std::map<std::string, OpFn>& ops() {
       {"where",
        [](const Case& c) {
          const IndexTensor m = c.index("mask");
-         return where(Tensor::from_vector(std::vector<float>(m.data.begin(), m.data.end()), m.shape), c.x("a"), c.x("b"));
+         return where(Tensor::from_vector(std::vector<float>(m.data.begin(), m.data.end()), m.shape), c.x("a"),
+                      c.x("b"));
        }},
       // unary
       {"neg", [](const Case& c) { return neg(c.x("x")); }},
@@ -104,13 +105,15 @@ const std::map<std::string, OpFn>& ops() {
       // reductions
       {"sum",
        [](const Case& c) {
-         return c.meta().contains("dims") ? sum(c.x("x"), c.meta().at("dims").get<std::vector<int64_t>>(), c.flag("keepdim"))
-                                          : sum(c.x("x"));
+         return c.meta().contains("dims")
+                    ? sum(c.x("x"), c.meta().at("dims").get<std::vector<int64_t>>(), c.flag("keepdim"))
+                    : sum(c.x("x"));
        }},
       {"mean",
        [](const Case& c) {
-         return c.meta().contains("dims") ? mean(c.x("x"), c.meta().at("dims").get<std::vector<int64_t>>(), c.flag("keepdim"))
-                                          : mean(c.x("x"));
+         return c.meta().contains("dims")
+                    ? mean(c.x("x"), c.meta().at("dims").get<std::vector<int64_t>>(), c.flag("keepdim"))
+                    : mean(c.x("x"));
        }},
       {"max", [](const Case& c) { return max(c.x("x"), c.i("dim"), c.flag("keepdim")); }},
       {"max_all", [](const Case& c) { return max(c.x("x")); }},
@@ -122,8 +125,9 @@ const std::map<std::string, OpFn>& ops() {
       {"log_softmax", [](const Case& c) { return log_softmax(c.x("x"), c.i("dim")); }},
       {"cross_entropy",
        [](const Case& c) {
-         return cross_entropy(c.x("logits"), c.index("targets"),
-                              CrossEntropyOptions().set_ignore_index(c.i("ignore_index")).set_label_smoothing(c.f("label_smoothing")));
+         return cross_entropy(
+             c.x("logits"), c.index("targets"),
+             CrossEntropyOptions().set_ignore_index(c.i("ignore_index")).set_label_smoothing(c.f("label_smoothing")));
        }},
       {"mse_loss", [](const Case& c) { return mse_loss(c.x("a"), c.x("b")); }},
       {"dot", [](const Case& c) { return dot(c.x("a"), c.x("b")); }},
@@ -155,7 +159,8 @@ const std::map<std::string, OpFn>& ops() {
   const std::string variant = noncontiguous ? "non-contiguous" : "contiguous";
   const std::string op = f.meta(name).at("op").get<std::string>();
   auto it = ops().find(op);
-  if (it == ops().end()) return ::testing::AssertionFailure() << name << ": no Scalpel implementation for op '" << op << "'";
+  if (it == ops().end())
+    return ::testing::AssertionFailure() << name << ": no Scalpel implementation for op '" << op << "'";
   Case c;
   c.name = name;
   c.input_names = f.meta(name).at("inputs").get<std::vector<std::string>>();
@@ -194,7 +199,8 @@ int run_family(const std::set<std::string>& family, double atol, double rtol) {
 
 const std::set<std::string> kMatmul{"matmul", "matmul_tl", "linear"};
 const std::set<std::string> kBinary{"add", "sub", "mul", "div", "maximum", "where"};
-const std::set<std::string> kUnary{"neg", "square", "pow", "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "gelu", "clamp"};
+const std::set<std::string> kUnary{"neg", "square", "pow",     "exp",  "log",  "sqrt",
+                                   "abs", "tanh",   "sigmoid", "relu", "gelu", "clamp"};
 const std::set<std::string> kReduce{"sum", "mean", "max", "max_all", "logsumexp", "norm", "norm_dim"};
 const std::set<std::string> kSoftmax{"softmax", "log_softmax"};
 const std::set<std::string> kLoss{"cross_entropy", "mse_loss", "dot"};
@@ -207,11 +213,31 @@ TEST(Golden, FixtureCoversTheRequiredCasesAndEveryCaseIsTested) {
   const std::vector<std::string> names = fixture_cases();
   EXPECT_GE(names.size(), 40u);
   // Cases the test plan requires (issue #2): regenerating the fixture must not drop them.
-  for (const char* required :
-       {"matmul_2d", "matmul_batched", "matmul_batch_broadcast", "add_broadcast", "mul_broadcast", "softmax_last",
-        "softmax_mid", "log_softmax_last", "log_softmax_mid", "cross_entropy_mean", "cross_entropy_ignore",
-        "cross_entropy_smoothing", "gelu_erf", "gelu_tanh", "logsumexp_last", "sum_dims", "mean_all", "max_dim", "tanh",
-        "sigmoid", "mse_loss", "norm_all", "embedding", "gather_dim1", "concat_dim1"}) {
+  for (const char* required : {"matmul_2d",
+                               "matmul_batched",
+                               "matmul_batch_broadcast",
+                               "add_broadcast",
+                               "mul_broadcast",
+                               "softmax_last",
+                               "softmax_mid",
+                               "log_softmax_last",
+                               "log_softmax_mid",
+                               "cross_entropy_mean",
+                               "cross_entropy_ignore",
+                               "cross_entropy_smoothing",
+                               "gelu_erf",
+                               "gelu_tanh",
+                               "logsumexp_last",
+                               "sum_dims",
+                               "mean_all",
+                               "max_dim",
+                               "tanh",
+                               "sigmoid",
+                               "mse_loss",
+                               "norm_all",
+                               "embedding",
+                               "gather_dim1",
+                               "concat_dim1"}) {
     EXPECT_TRUE(fixture().has(required)) << "fixture lacks case " << required << " (regenerate with gen_torch.py)";
   }
   // Every case's op belongs to exactly one family test below, so no case is silently skipped.

@@ -40,30 +40,32 @@ const GradcheckOptions kLinear = GradcheckOptions().set_eps(1e-2);
 // ---- conv2d ----
 
 TEST(GradcheckNN, Conv2dStride1Pad0) {
-  EXPECT_TRUE(gradcheck("conv2d s1 p0", [](const auto& x) { return conv2d(x[0], x[1], x[2]); },
-                        {randn({2, 3, 5, 5}, 1), randn({4, 3, 3, 3}, 2), randn({4}, 3)}, kLinear));
+  EXPECT_TRUE(gradcheck(
+      "conv2d s1 p0", [](const auto& x) { return conv2d(x[0], x[1], x[2]); },
+      {randn({2, 3, 5, 5}, 1), randn({4, 3, 3, 3}, 2), randn({4}, 3)}, kLinear));
 }
 TEST(GradcheckNN, Conv2dStride1Pad1) {
-  EXPECT_TRUE(gradcheck("conv2d s1 p1", [](const auto& x) { return conv2d(x[0], x[1], x[2], Conv2dParams().padding(1)); },
-                        {randn({2, 3, 5, 4}, 4), randn({2, 3, 3, 3}, 5), randn({2}, 6)}, kLinear));
+  EXPECT_TRUE(gradcheck(
+      "conv2d s1 p1", [](const auto& x) { return conv2d(x[0], x[1], x[2], Conv2dParams().padding(1)); },
+      {randn({2, 3, 5, 4}, 4), randn({2, 3, 3, 3}, 5), randn({2}, 6)}, kLinear));
 }
 TEST(GradcheckNN, Conv2dStride2Pad1) {
-  EXPECT_TRUE(gradcheck("conv2d s2 p1",
-                        [](const auto& x) { return conv2d(x[0], x[1], x[2], Conv2dParams().stride(2).padding(1)); },
-                        {randn({2, 2, 7, 6}, 7), randn({3, 2, 3, 3}, 8), randn({3}, 9)}, kLinear));
+  EXPECT_TRUE(gradcheck(
+      "conv2d s2 p1", [](const auto& x) { return conv2d(x[0], x[1], x[2], Conv2dParams().stride(2).padding(1)); },
+      {randn({2, 2, 7, 6}, 7), randn({3, 2, 3, 3}, 8), randn({3}, 9)}, kLinear));
 }
 TEST(GradcheckNN, Conv2dNonSquareKernelPerAxisStridePadNoBias) {
-  EXPECT_TRUE(gradcheck("conv2d 2x3 kernel, stride (2,1), pad (0,1), no bias",
-                        [](const auto& x) {
-                          return conv2d(x[0], x[1], Tensor(), Conv2dParams().stride(2, 1).padding(0, 1));
-                        },
-                        {randn({2, 3, 6, 5}, 10), randn({2, 3, 2, 3}, 11)}, kLinear));
+  EXPECT_TRUE(gradcheck(
+      "conv2d 2x3 kernel, stride (2,1), pad (0,1), no bias",
+      [](const auto& x) { return conv2d(x[0], x[1], Tensor(), Conv2dParams().stride(2, 1).padding(0, 1)); },
+      {randn({2, 3, 6, 5}, 10), randn({2, 3, 2, 3}, 11)}, kLinear));
 }
 TEST(GradcheckNN, Conv2dManyImagesUsesGroups) {
   // 3x3 outputs: the batch of 5 is one group of 5 images (the gathered-group path).
-  EXPECT_TRUE(gradcheck("conv2d grouped batch",
-                        [](const auto& x) { return conv2d(x[0], x[1], x[2], Conv2dParams().stride(2).padding(1)); },
-                        {randn({5, 2, 5, 5}, 12), randn({3, 2, 3, 3}, 13), randn({3}, 14)}, kLinear));
+  EXPECT_TRUE(gradcheck(
+      "conv2d grouped batch",
+      [](const auto& x) { return conv2d(x[0], x[1], x[2], Conv2dParams().stride(2).padding(1)); },
+      {randn({5, 2, 5, 5}, 12), randn({3, 2, 3, 3}, 13), randn({3}, 14)}, kLinear));
 }
 
 // ---- pooling ----
@@ -71,31 +73,31 @@ TEST(GradcheckNN, Conv2dManyImagesUsesGroups) {
 TEST(GradcheckNN, MaxPool2d) {
   EXPECT_TRUE(gradcheck("max_pool2d k2 s2", [](const auto& x) { return max_pool2d(x[0], 2, 2); },
                         {distinct({2, 2, 4, 6}, 20)}));
-  EXPECT_TRUE(gradcheck("max_pool2d k3 s2 p1 (overlapping, padded)", [](const auto& x) { return max_pool2d(x[0], 3, 2, 1); },
-                        {distinct({2, 2, 7, 5}, 21)}));
+  EXPECT_TRUE(gradcheck("max_pool2d k3 s2 p1 (overlapping, padded)",
+                        [](const auto& x) { return max_pool2d(x[0], 3, 2, 1); }, {distinct({2, 2, 7, 5}, 21)}));
   EXPECT_TRUE(gradcheck("max_pool2d k3 s1 p1", [](const auto& x) { return max_pool2d(x[0], 3, 1, 1); },
                         {distinct({1, 2, 4, 4}, 22)}));
 }
 TEST(GradcheckNN, AvgPool2d) {
-  EXPECT_TRUE(gradcheck("avg_pool2d k2 s2", [](const auto& x) { return avg_pool2d(x[0], 2, 2); },
-                        {randn({2, 2, 4, 6}, 23)}, kLinear));
-  EXPECT_TRUE(gradcheck("avg_pool2d k3 s2 p1", [](const auto& x) { return avg_pool2d(x[0], 3, 2, 1); },
-                        {randn({2, 2, 7, 5}, 24)}, kLinear));
+  EXPECT_TRUE(gradcheck(
+      "avg_pool2d k2 s2", [](const auto& x) { return avg_pool2d(x[0], 2, 2); }, {randn({2, 2, 4, 6}, 23)}, kLinear));
+  EXPECT_TRUE(gradcheck(
+      "avg_pool2d k3 s2 p1", [](const auto& x) { return avg_pool2d(x[0], 3, 2, 1); }, {randn({2, 2, 7, 5}, 24)},
+      kLinear));
 }
 TEST(GradcheckNN, GlobalAvgPool2d) {
-  EXPECT_TRUE(gradcheck("global_avg_pool2d", [](const auto& x) { return global_avg_pool2d(x[0]); },
-                        {randn({2, 3, 4, 5}, 25)}, kLinear));
+  EXPECT_TRUE(gradcheck(
+      "global_avg_pool2d", [](const auto& x) { return global_avg_pool2d(x[0]); }, {randn({2, 3, 4, 5}, 25)}, kLinear));
 }
 
 // ---- batch_norm ----
 
 TEST(GradcheckNN, BatchNormTrain4dAffine) {
   // Fresh running buffers per call: the training update must not feed back into later calls.
-  EXPECT_TRUE(gradcheck("batch_norm train 4-D affine",
-                        [](const auto& x) {
-                          return batch_norm(x[0], x[1], x[2], Tensor::zeros({3}), Tensor::ones({3}), true);
-                        },
-                        {randn({3, 3, 3, 2}, 30), positive({3}, 31), randn({3}, 32)}));
+  EXPECT_TRUE(
+      gradcheck("batch_norm train 4-D affine",
+                [](const auto& x) { return batch_norm(x[0], x[1], x[2], Tensor::zeros({3}), Tensor::ones({3}), true); },
+                {randn({3, 3, 3, 2}, 30), positive({3}, 31), randn({3}, 32)}));
 }
 TEST(GradcheckNN, BatchNormTrain2dAffine) {
   EXPECT_TRUE(gradcheck("batch_norm train 2-D affine",
@@ -134,15 +136,18 @@ TEST(GradcheckNN, LayerNorm) {
 // ---- attention ----
 
 TEST(GradcheckNN, AttentionNonCausal) {
-  EXPECT_TRUE(gradcheck("sdpa non-causal", [](const auto& x) { return scaled_dot_product_attention(x[0], x[1], x[2], false); },
+  EXPECT_TRUE(gradcheck("sdpa non-causal",
+                        [](const auto& x) { return scaled_dot_product_attention(x[0], x[1], x[2], false); },
                         {randn({2, 2, 4, 3}, 60), randn({2, 2, 4, 3}, 61), randn({2, 2, 4, 5}, 62)}));
 }
 TEST(GradcheckNN, AttentionCausal) {
-  EXPECT_TRUE(gradcheck("sdpa causal", [](const auto& x) { return scaled_dot_product_attention(x[0], x[1], x[2], true); },
+  EXPECT_TRUE(gradcheck("sdpa causal",
+                        [](const auto& x) { return scaled_dot_product_attention(x[0], x[1], x[2], true); },
                         {randn({2, 2, 5, 3}, 63), randn({2, 2, 5, 3}, 64), randn({2, 2, 5, 2}, 65)}));
 }
 TEST(GradcheckNN, AttentionCrossLengths) {
-  EXPECT_TRUE(gradcheck("sdpa Tq != Tk", [](const auto& x) { return scaled_dot_product_attention(x[0], x[1], x[2], false); },
+  EXPECT_TRUE(gradcheck("sdpa Tq != Tk",
+                        [](const auto& x) { return scaled_dot_product_attention(x[0], x[1], x[2], false); },
                         {randn({1, 2, 3, 4}, 66), randn({1, 2, 6, 4}, 67), randn({1, 2, 6, 2}, 68)}));
 }
 TEST(GradcheckNN, AttentionSelfSameTensor) {

@@ -80,7 +80,8 @@ Tensor opt(const std::map<std::string, Tensor>& in, const std::string& k) {
   const Tensor out = fn(in);
   auto res = tensors_close(out, f.tensor(name, "out" + suffix), atol, rtol, name + " out" + suffix + variant);
   if (!res) return res;
-  const std::vector<Tensor> grads = grad({out}, leaves, GradOptions().set_seeds({f.tensor(name, "cotangent" + suffix)}));
+  const std::vector<Tensor> grads =
+      grad({out}, leaves, GradOptions().set_seeds({f.tensor(name, "cotangent" + suffix)}));
   for (size_t k = 0; k < names.size(); ++k) {
     res = tensors_close(grads[k], f.tensor(name, "grad" + suffix + "_" + names[k]), atol, rtol,
                         name + " grad" + suffix + " of " + names[k] + variant);
@@ -99,7 +100,8 @@ NamedFn op_for_case(const std::string& name) {
     return [p](const auto& in) { return conv2d(in.at("x"), in.at("weight"), opt(in, "bias"), p); };
   }
   if (op == "max_pool2d" || op == "avg_pool2d") {
-    const int64_t k = m.at("kernel").get<int64_t>(), s = m.at("stride").get<int64_t>(), p = m.at("padding").get<int64_t>();
+    const int64_t k = m.at("kernel").get<int64_t>(), s = m.at("stride").get<int64_t>(),
+                  p = m.at("padding").get<int64_t>();
     if (op == "max_pool2d") return [=](const auto& in) { return max_pool2d(in.at("x"), k, s, p); };
     return [=](const auto& in) { return avg_pool2d(in.at("x"), k, s, p); };
   }
@@ -110,7 +112,8 @@ NamedFn op_for_case(const std::string& name) {
   }
   if (op == "scaled_dot_product_attention") {
     const bool causal = m.at("causal").get<bool>();
-    return [causal](const auto& in) { return scaled_dot_product_attention(in.at("q"), in.at("k"), in.at("v"), causal); };
+    return
+        [causal](const auto& in) { return scaled_dot_product_attention(in.at("q"), in.at("k"), in.at("v"), causal); };
   }
   return nullptr;
 }
@@ -157,8 +160,13 @@ bool bit_equal(const Tensor& a, const Tensor& b) {
 // ---- golden values from PyTorch ----------------------------------------------------------------
 
 TEST(NNOpsGolden, FixtureCasesAreAllTested) {
-  const std::set<std::string> known{"conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "batch_norm",
-                                    "layer_norm", "scaled_dot_product_attention"};
+  const std::set<std::string> known{"conv2d",
+                                    "max_pool2d",
+                                    "avg_pool2d",
+                                    "global_avg_pool2d",
+                                    "batch_norm",
+                                    "layer_norm",
+                                    "scaled_dot_product_attention"};
   std::map<std::string, int> per_op;
   for (const std::string& name : fixture_cases()) {
     const std::string op = meta_op(name);
@@ -303,7 +311,8 @@ TEST(NNOps, Conv2dMatchesDirectLoopOnEveryBatchingPath) {
   // 4x4 outputs: the whole batch of 9 in one product; stride 2, pad 1.
   EXPECT_TRUE(conv_matches_reference({9, 4, 8, 8}, {5, 4, 3, 3}, true, Conv2dParams().stride(2).padding(1), 120));
   // Non-square kernel and per-axis stride/padding, no bias; 1x1 stride-2 shortcut; 5x5 kernel, pad 2.
-  EXPECT_TRUE(conv_matches_reference({3, 3, 9, 11}, {2, 3, 2, 4}, false, Conv2dParams().stride(3, 2).padding(1, 2), 130));
+  EXPECT_TRUE(
+      conv_matches_reference({3, 3, 9, 11}, {2, 3, 2, 4}, false, Conv2dParams().stride(3, 2).padding(1, 2), 130));
   EXPECT_TRUE(conv_matches_reference({4, 6, 8, 8}, {5, 6, 1, 1}, false, Conv2dParams().stride(2), 140));
   EXPECT_TRUE(conv_matches_reference({2, 2, 7, 7}, {3, 2, 5, 5}, true, Conv2dParams().padding(2), 150));
   // Kernel as large as the padded input: a single output pixel.
@@ -391,15 +400,22 @@ TEST(NNOps, GlobalAvgPoolEqualsMeanOverSpatialDims) {
 
 TEST(NNOps, PoolErrors) {
   const Tensor x = Tensor::zeros({1, 2, 6, 6});
-  EXPECT_NE(error_of([&] { max_pool2d(x, 0, 1); }).find("max_pool2d: kernel size must be positive, got 0"), std::string::npos);
-  EXPECT_NE(error_of([&] { avg_pool2d(x, 2, 0); }).find("avg_pool2d: stride must be positive, got 0"), std::string::npos);
-  EXPECT_NE(error_of([&] { max_pool2d(x, 3, 1, 2); }).find("max_pool2d: padding must be in [0, kernel/2] = [0, 1], got 2"),
+  EXPECT_NE(error_of([&] { max_pool2d(x, 0, 1); }).find("max_pool2d: kernel size must be positive, got 0"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { max_pool2d(Tensor::zeros({2, 6, 6}), 2, 2); }).find("max_pool2d: input must be 4-D [N, C, H, W], got [2, 6, 6]"),
+  EXPECT_NE(error_of([&] { avg_pool2d(x, 2, 0); }).find("avg_pool2d: stride must be positive, got 0"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { max_pool2d(x, 3, 1, 2); }).find("max_pool2d: padding must be in [0, kernel/2] = [0, 1], got 2"),
+      std::string::npos);
+  EXPECT_NE(error_of([&] {
+              max_pool2d(Tensor::zeros({2, 6, 6}), 2, 2);
+            }).find("max_pool2d: input must be 4-D [N, C, H, W], got [2, 6, 6]"),
             std::string::npos);
   EXPECT_NE(error_of([&] { avg_pool2d(x, 7, 1); }).find("avg_pool2d: kernel 7 is larger than the padded input 6x6"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { global_avg_pool2d(Tensor::zeros({2, 3})); }).find("global_avg_pool2d: input must be 4-D"),
+  EXPECT_NE(error_of([&] {
+              global_avg_pool2d(Tensor::zeros({2, 3}));
+            }).find("global_avg_pool2d: input must be 4-D"),
             std::string::npos);
 }
 
@@ -438,10 +454,11 @@ TEST(NNOps, NormalizationIsStableUnderALargeOffset) {
   const Tensor x = randn({4, 3, 4, 4}, 500);
   const Tensor shifted = add(x, 300.0f);
   EXPECT_TRUE(tensors_close(batch_norm(shifted, Tensor(), Tensor(), Tensor(), Tensor(), true),
-                            batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true), 2e-4, 0.0, "batch_norm offset"));
+                            batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true), 2e-4, 0.0,
+                            "batch_norm offset"));
   const Tensor y = randn({5, 64}, 501);
-  EXPECT_TRUE(tensors_close(layer_norm(add(y, 300.0f), Tensor(), Tensor()), layer_norm(y, Tensor(), Tensor()), 2e-4, 0.0,
-                            "layer_norm offset"));
+  EXPECT_TRUE(tensors_close(layer_norm(add(y, 300.0f), Tensor(), Tensor()), layer_norm(y, Tensor(), Tensor()), 2e-4,
+                            0.0, "layer_norm offset"));
 }
 
 TEST(NNOps, NormalizationErrors) {
@@ -449,11 +466,17 @@ TEST(NNOps, NormalizationErrors) {
   std::string e = error_of([&] { batch_norm(x, Tensor::ones({4}), Tensor(), Tensor(), Tensor(), true); });
   EXPECT_NE(e.find("batch_norm: weight has shape [4], expected [3] for input [4, 3, 2, 2]"), std::string::npos) << e;
   e = error_of([&] { batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), false); });
-  EXPECT_NE(e.find("batch_norm: evaluation mode (training=false) needs running_mean and running_var"), std::string::npos) << e;
+  EXPECT_NE(e.find("batch_norm: evaluation mode (training=false) needs running_mean and running_var"),
+            std::string::npos)
+      << e;
   e = error_of([&] { batch_norm(Tensor::zeros({1, 3}), Tensor(), Tensor(), Tensor(), Tensor(), true); });
-  EXPECT_NE(e.find("batch_norm: expected more than 1 value per channel when training, got input [1, 3]"), std::string::npos) << e;
+  EXPECT_NE(e.find("batch_norm: expected more than 1 value per channel when training, got input [1, 3]"),
+            std::string::npos)
+      << e;
   e = error_of([&] { batch_norm(x, Tensor(), Tensor(), Tensor::zeros({3}), Tensor(), true); });
-  EXPECT_NE(e.find("batch_norm: running_mean and running_var must both be defined or both undefined"), std::string::npos) << e;
+  EXPECT_NE(e.find("batch_norm: running_mean and running_var must both be defined or both undefined"),
+            std::string::npos)
+      << e;
   e = error_of([&] { batch_norm(Tensor::zeros({4}), Tensor(), Tensor(), Tensor(), Tensor(), true); });
   EXPECT_NE(e.find("batch_norm: input must be [N, C, ...] with at least 2 dims, got [4]"), std::string::npos) << e;
   e = error_of([&] { layer_norm(Tensor::zeros({2, 5}), Tensor::ones({4}), Tensor()); });
@@ -500,7 +523,7 @@ Tensor attention_composite(const Tensor& q, const Tensor& k, const Tensor& v, bo
 
 // Tolerance atol 1e-5, rtol 1e-5 (the composite sums in a different order).
 TEST(NNOps, AttentionFusedEqualsComposite) {
-  EXPECT_TRUE(fused_matches_composite({2, 3, 6, 4}, {2, 3, 6, 4}, {2, 3, 6, 5}, true, 600));   // B*H = 6: parallel
+  EXPECT_TRUE(fused_matches_composite({2, 3, 6, 4}, {2, 3, 6, 4}, {2, 3, 6, 5}, true, 600));  // B*H = 6: parallel
   EXPECT_TRUE(fused_matches_composite({2, 3, 6, 4}, {2, 3, 6, 4}, {2, 3, 6, 5}, false, 610));
   EXPECT_TRUE(fused_matches_composite({1, 1, 7, 8}, {1, 1, 7, 8}, {1, 1, 7, 3}, true, 620));   // B*H = 1: serial
   EXPECT_TRUE(fused_matches_composite({2, 2, 3, 4}, {2, 2, 9, 4}, {2, 2, 9, 2}, false, 630));  // Tq != Tk
@@ -509,7 +532,8 @@ TEST(NNOps, AttentionFusedEqualsComposite) {
 
 TEST(NNOps, CausalAttentionNeverProducesNaN) {
   // Huge scores: the first query sees only key 0, so its output is exactly v[..., 0, :].
-  Tensor q = randn({1, 2, 5, 4}, 700, 50.0f).set_requires_grad(), k = randn({1, 2, 5, 4}, 701, 50.0f).set_requires_grad();
+  Tensor q = randn({1, 2, 5, 4}, 700, 50.0f).set_requires_grad(),
+         k = randn({1, 2, 5, 4}, 701, 50.0f).set_requires_grad();
   Tensor v = randn({1, 2, 5, 3}, 702).set_requires_grad();
   const Tensor out = scaled_dot_product_attention(q, k, v, true);
   for (float f : out.to_vector()) ASSERT_TRUE(std::isfinite(f));
@@ -527,14 +551,20 @@ TEST(NNOps, CausalAttentionNeverProducesNaN) {
 
 TEST(NNOps, AttentionErrors) {
   const Tensor q = Tensor::zeros({1, 2, 3, 4});
-  std::string e = error_of([&] { scaled_dot_product_attention(q, Tensor::zeros({1, 2, 3, 5}), Tensor::zeros({1, 2, 3, 4}), false); });
-  EXPECT_NE(e.find("scaled_dot_product_attention: q and k must have the same feature dim D: q [1, 2, 3, 4], k [1, 2, 3, 5]"),
-            std::string::npos) << e;
+  std::string e = error_of([&] {
+    scaled_dot_product_attention(q, Tensor::zeros({1, 2, 3, 5}), Tensor::zeros({1, 2, 3, 4}), false);
+  });
+  EXPECT_NE(
+      e.find("scaled_dot_product_attention: q and k must have the same feature dim D: q [1, 2, 3, 4], k [1, 2, 3, 5]"),
+      std::string::npos)
+      << e;
   e = error_of([&] { scaled_dot_product_attention(q, q, Tensor::zeros({1, 2, 5, 4}), false); });
   EXPECT_NE(e.find("k and v must have the same length Tk"), std::string::npos) << e;
   e = error_of([&] { scaled_dot_product_attention(Tensor::zeros({2, 3, 4}), q, q, false); });
   EXPECT_NE(e.find("scaled_dot_product_attention: q must be 4-D [B, H, T, D], got [2, 3, 4]"), std::string::npos) << e;
-  e = error_of([&] { scaled_dot_product_attention(q, Tensor::zeros({1, 3, 3, 4}), Tensor::zeros({1, 3, 3, 4}), false); });
+  e = error_of([&] {
+    scaled_dot_product_attention(q, Tensor::zeros({1, 3, 3, 4}), Tensor::zeros({1, 3, 3, 4}), false);
+  });
   EXPECT_NE(e.find("batch and head dims must agree"), std::string::npos) << e;
 }
 

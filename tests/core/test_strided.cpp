@@ -40,7 +40,8 @@ Tensor random_layout(const Tensor& values, Generator& g) {
 }
 
 // Runs f on contiguous inputs and on strided copies; compares output and all gradients.
-::testing::AssertionResult same_on_strided(const std::string& what, const std::function<Tensor(const std::vector<Tensor>&)>& f,
+::testing::AssertionResult same_on_strided(const std::string& what,
+                                           const std::function<Tensor(const std::vector<Tensor>&)>& f,
                                            const std::vector<Tensor>& values, Generator& g, double tol) {
   std::vector<Tensor> dense, strided;
   for (const Tensor& v : values) {
@@ -89,8 +90,9 @@ TEST(Strided, MatmulOnRandomLayoutsAndBroadcastBatches) {
     sa.insert(sa.end(), {M, K});
     sb.insert(sb.end(), {K, N});
     const Tensor a = Tensor::normal(sa, g), b = Tensor::normal(sb, g);
-    EXPECT_TRUE(same_on_strided("matmul " + shape_str(sa) + " x " + shape_str(sb),
-                                [](const auto& x) { return matmul(x[0], x[1]); }, {a, b}, g, 1e-5));
+    EXPECT_TRUE(same_on_strided(
+        "matmul " + shape_str(sa) + " x " + shape_str(sb), [](const auto& x) { return matmul(x[0], x[1]); }, {a, b}, g,
+        1e-5));
   }
 }
 
@@ -101,8 +103,8 @@ TEST(Strided, LinearOnRandomLayouts) {
     Shape xs = random_shape(g, 1 + g.randint(3), 4);
     xs.back() = in;
     const Tensor x = Tensor::normal(xs, g), w = Tensor::normal({out, in}, g), b = Tensor::normal({out}, g);
-    EXPECT_TRUE(same_on_strided("linear " + shape_str(xs), [](const auto& v) { return linear(v[0], v[1], v[2]); },
-                                {x, w, b}, g, 1e-5));
+    EXPECT_TRUE(same_on_strided(
+        "linear " + shape_str(xs), [](const auto& v) { return linear(v[0], v[1], v[2]); }, {x, w, b}, g, 1e-5));
   }
 }
 
@@ -115,14 +117,20 @@ TEST(Strided, ElementwiseReductionSoftmaxAreLayoutIndependent) {
       {"gelu", [](const auto& x) { return gelu(x[0]); }},
       {"exp*x", [](const auto& x) { return mul(exp(x[0]), x[0]); }},
       {"sum dim 1", [](const auto& x) { return sum(x[0], {1}); }},
-      {"mean dims 0,2", [](const auto& x) { return mean(x[0], {0, 2}, true); }},
+      {"mean dims 0,2",
+       [](const auto& x) {
+         return mean(x[0], {0, 2}, true);
+       }},
       {"max dim -1", [](const auto& x) { return max(x[0], -1); }},
       {"logsumexp dim 0", [](const auto& x) { return logsumexp(x[0], 0); }},
       {"softmax dim 1", [](const auto& x) { return softmax(x[0], 1); }},
       {"log_softmax dim -1", [](const auto& x) { return log_softmax(x[0], -1); }},
       {"norm dim 2", [](const auto& x) { return norm(x[0], 2); }},
       {"reshape flatten", [](const auto& x) { return square(x[0].reshape({-1})); }},
-      {"concat self", [](const auto& x) { return concat({x[0], mul(x[0], 2.0f)}, 1); }},
+      {"concat self",
+       [](const auto& x) {
+         return concat({x[0], mul(x[0], 2.0f)}, 1);
+       }},
       {"pad2d", [](const auto& x) { return pad2d(x[0], 1, 1); }},
   };
   for (int trial = 0; trial < 4; ++trial) {
@@ -134,21 +142,39 @@ TEST(Strided, ElementwiseReductionSoftmaxAreLayoutIndependent) {
     Shape bs = x.shape();
     bs[g.randint(3)] = 1;
     const Tensor y = Tensor::normal(bs, g);
-    EXPECT_TRUE(same_on_strided("add", [](const auto& v) { return add(v[0], v[1]); }, {x, y}, g, 0.0));
-    EXPECT_TRUE(same_on_strided("mul", [](const auto& v) { return mul(v[0], v[1]); }, {x, y}, g, 0.0));
-    EXPECT_TRUE(same_on_strided("div", [](const auto& v) { return div(v[0], add(abs(v[1]), 1.0f)); }, {x, y}, g, 0.0));
+    EXPECT_TRUE(same_on_strided(
+        "add", [](const auto& v) { return add(v[0], v[1]); }, {x, y}, g, 0.0));
+    EXPECT_TRUE(same_on_strided(
+        "mul", [](const auto& v) { return mul(v[0], v[1]); }, {x, y}, g, 0.0));
+    EXPECT_TRUE(same_on_strided(
+        "div", [](const auto& v) { return div(v[0], add(abs(v[1]), 1.0f)); }, {x, y}, g, 0.0));
   }
   // Row-wise ops on [N, C].
   const Tensor logits = Tensor::normal({6, 5}, g);
-  EXPECT_TRUE(same_on_strided("cross_entropy", [](const auto& v) {
-    return cross_entropy(v[0], IndexTensor({0, 4, 2, -100, 1, 3}), CrossEntropyOptions().set_label_smoothing(0.1f));
-  }, {logits}, g, 0.0));
-  EXPECT_TRUE(same_on_strided("gather", [](const auto& v) { return gather(v[0], 1, IndexTensor({0, 4, 2, 2, 1, 3}, {6, 1})); },
-                              {logits}, g, 0.0));
-  EXPECT_TRUE(same_on_strided("index_select", [](const auto& v) { return index_select(v[0], 1, IndexTensor({4, 0, 4})); },
-                              {logits}, g, 0.0));
-  EXPECT_TRUE(same_on_strided("embedding", [](const auto& v) { return embedding(v[0], IndexTensor({5, 0, 5, 2})); },
-                              {logits}, g, 0.0));
+  EXPECT_TRUE(same_on_strided(
+      "cross_entropy",
+      [](const auto& v) {
+        return cross_entropy(v[0], IndexTensor({0, 4, 2, -100, 1, 3}), CrossEntropyOptions().set_label_smoothing(0.1f));
+      },
+      {logits}, g, 0.0));
+  EXPECT_TRUE(same_on_strided(
+      "gather",
+      [](const auto& v) {
+        return gather(v[0], 1, IndexTensor({0, 4, 2, 2, 1, 3}, {6, 1}));
+      },
+      {logits}, g, 0.0));
+  EXPECT_TRUE(same_on_strided(
+      "index_select",
+      [](const auto& v) {
+        return index_select(v[0], 1, IndexTensor({4, 0, 4}));
+      },
+      {logits}, g, 0.0));
+  EXPECT_TRUE(same_on_strided(
+      "embedding",
+      [](const auto& v) {
+        return embedding(v[0], IndexTensor({5, 0, 5, 2}));
+      },
+      {logits}, g, 0.0));
 }
 
 // Stride-0 operands: an expanded batch (b [K, N] expanded to [B, K, N]) must equal plain batch

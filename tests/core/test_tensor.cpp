@@ -75,8 +75,11 @@ TEST(TensorFactory, FromVector) {
   EXPECT_FLOAT_EQ(t.at({1, 0}), 4.0f);
   EXPECT_EQ(Tensor::from_vector({7, 8}).shape(), (Shape{2}));
   EXPECT_EQ(Tensor::from_vector({3}, {}).dim(), 0);
-  expect_throw_msg<std::invalid_argument>([] { Tensor::from_vector({1, 2, 3, 4, 5}, {2, 3}); },
-                                          {"from_vector", "5 values", "[2, 3]", "6 elements"});
+  expect_throw_msg<std::invalid_argument>(
+      [] {
+        Tensor::from_vector({1, 2, 3, 4, 5}, {2, 3});
+      },
+      {"from_vector", "5 values", "[2, 3]", "6 elements"});
 }
 
 TEST(TensorFactory, UniformAndNormalAreSeededAndHaveTheRightMoments) {
@@ -325,7 +328,11 @@ TEST(TensorView, UnsqueezeSqueezeFlattenExpand) {
   EXPECT_FLOAT_EQ(e.at({0, 1, 0}), 20.0f);
   EXPECT_FLOAT_EQ(e.at({1, 1, 3}), 20.0f);
   expect_throw_msg<std::invalid_argument>([&] { c.expand({3}); }, {"expand", "[3, 1]", "expanded to [3]"});
-  expect_throw_msg<std::invalid_argument>([&] { c.expand({2, 2}); }, {"expand", "[3, 1]", "[2, 2]", "cannot be broadcast"});
+  expect_throw_msg<std::invalid_argument>(
+      [&] {
+        c.expand({2, 2});
+      },
+      {"expand", "[3, 1]", "[2, 2]", "cannot be broadcast"});
 }
 
 TEST(TensorView, ContiguousReturnsSelfOrACopy) {
@@ -383,8 +390,7 @@ TEST(TensorAccess, AtAndSetWithNegativeIndicesAndRangeErrors) {
   a.set({-2, 2}, 50.0f);
   EXPECT_FLOAT_EQ(a.at({1, 2}), 50.0f);
   EXPECT_FLOAT_EQ(Tensor::scalar(4.0f).at({}), 4.0f);
-  expect_throw_msg<std::invalid_argument>([&] { a.at({3, 0}); },
-                                          {"at", "index 3", "dimension 0 of size 3", "[3, 4]"});
+  expect_throw_msg<std::invalid_argument>([&] { a.at({3, 0}); }, {"at", "index 3", "dimension 0 of size 3", "[3, 4]"});
   expect_throw_msg<std::invalid_argument>([&] { a.at({0, -5}); }, {"at", "index -5", "dimension 1 of size 4"});
   expect_throw_msg<std::invalid_argument>([&] { a.set({0, 4}, 1.0f); }, {"set", "index 4", "dimension 1"});
   expect_throw_msg<std::invalid_argument>([&] { a.at({1}); }, {"at", "1 coordinates", "[3, 4]", "needs 2"});
@@ -535,9 +541,14 @@ TEST(TensorVersion, InPlaceOpsReadAnOverlappingSourceAsItWasBefore) {
 TEST(TensorVersion, InPlaceWritesIntoExpandedViewsAreRefused) {
   Tensor c = Tensor::from_vector({1, 2, 3}, {3, 1});
   Tensor e = c.expand({3, 4});
-  for (const auto& op : std::vector<std::function<void()>>{
-           [&] { e.mul_(2.0f); }, [&] { e.fill_(0.0f); }, [&] { e.add_(Tensor::ones({3, 4})); },
-           [&] { e.copy_(Tensor::ones({3, 4})); }, [&] { e.clamp_(0.0f, 1.0f); }}) {
+  for (const auto& op : std::vector<std::function<void()>>{[&] { e.mul_(2.0f); }, [&] { e.fill_(0.0f); },
+                                                           [&] {
+                                                             e.add_(Tensor::ones({3, 4}));
+                                                           },
+                                                           [&] {
+                                                             e.copy_(Tensor::ones({3, 4}));
+                                                           },
+                                                           [&] { e.clamp_(0.0f, 1.0f); }}) {
     expect_throw_msg<std::invalid_argument>(op, {"in-place", "overlap", "shape [3, 4]", "strides [1, 0]", "expand()"});
   }
   EXPECT_EQ(c.to_vector(), (std::vector<float>{1, 2, 3}));  // untouched
@@ -685,7 +696,11 @@ TEST(TensorHelpers, Argmax) {
   EXPECT_EQ(argmax(Tensor::from_vector({1, nan, 3}), 0).data, (std::vector<int64_t>{1}));
   EXPECT_TRUE(std::isnan(max(Tensor::from_vector({1, nan, 3})).item()));
   EXPECT_THROW(argmax(a, 3), std::invalid_argument);
-  expect_throw_msg<std::invalid_argument>([] { argmax(Tensor::zeros({2, 0}), 1); }, {"argmax", "dimension 1 is empty", "[2, 0]"});
+  expect_throw_msg<std::invalid_argument>(
+      [] {
+        argmax(Tensor::zeros({2, 0}), 1);
+      },
+      {"argmax", "dimension 1 is empty", "[2, 0]"});
 }
 
 TEST(TensorHelpers, MaxAbsDiffAndAllclose) {
@@ -700,7 +715,7 @@ TEST(TensorHelpers, MaxAbsDiffAndAllclose) {
   EXPECT_TRUE(allclose(a, b, 0.0f, 1.0f));
   EXPECT_FALSE(allclose(a, b, 0.0f, 0.99f));
   EXPECT_TRUE(allclose(Tensor::from_vector({100}), Tensor::from_vector({101}), 0.01f));
-  EXPECT_FALSE(allclose(a, Tensor::zeros({3, 1})));                                   // shapes differ
+  EXPECT_FALSE(allclose(a, Tensor::zeros({3, 1})));  // shapes differ
   EXPECT_FALSE(allclose(Tensor::from_vector({std::nanf("")}), Tensor::from_vector({std::nanf("")})));
   Tensor m = Tensor::from_vector({1, 2, 3, 4}, {2, 2});
   EXPECT_TRUE(allclose(m.t(), Tensor::from_vector({1, 3, 2, 4}, {2, 2}), 0.0f, 0.0f));  // views compare by value

@@ -17,7 +17,8 @@ class TempDir {
  public:
   TempDir() {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = std::string("scalpel_data_") + (info ? std::string(info->test_suite_name()) + "_" + info->name() : "x");
+    std::string name =
+        std::string("scalpel_data_") + (info ? std::string(info->test_suite_name()) + "_" + info->name() : "x");
     path_ = (std::filesystem::temp_directory_path() / (name + "_" + std::to_string(::getpid()))).string();
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);

@@ -36,23 +36,37 @@ int run_tool(const std::string& args, std::string& output) {
 TEST(Cli, ExportWritesRealFormatsTheLoadersRead) {
   TempDir dir;
   std::string out;
-  ASSERT_EQ(run_tool("export synthetic-digits --out " + dir / "mnist" + " --seed 5 --train-size 40 --test-size 10 --gzip", out), 0) << out;
-  ASSERT_EQ(run_tool("export synthetic-textures --out " + dir / "cifar-10-batches-bin" + " --seed 5 --train-size 40 --test-size 10", out), 0) << out;
+  ASSERT_EQ(
+      run_tool("export synthetic-digits --out " + dir / "mnist" + " --seed 5 --train-size 40 --test-size 10 --gzip",
+               out),
+      0)
+      << out;
+  ASSERT_EQ(run_tool("export synthetic-textures --out " + dir / "cifar-10-batches-bin" +
+                         " --seed 5 --train-size 40 --test-size 10",
+                     out),
+            0)
+      << out;
   const auto d = load_mnist(dir / "mnist", Split::Test);
   const auto ref = make_synthetic_digits(Split::Test, SyntheticOptions().seed(5).size(10));
   ASSERT_EQ(d->size(), 10);
   for (int64_t i = 0; i < 10; ++i) {
     EXPECT_EQ(d->label(i), ref->label(i));
-    EXPECT_EQ(std::vector<uint8_t>(d->pixels(i), d->pixels(i) + 784), std::vector<uint8_t>(ref->pixels(i), ref->pixels(i) + 784));
+    EXPECT_EQ(std::vector<uint8_t>(d->pixels(i), d->pixels(i) + 784),
+              std::vector<uint8_t>(ref->pixels(i), ref->pixels(i) + 784));
   }
   EXPECT_EQ(load_cifar10(dir / "cifar-10-batches-bin", Split::Train)->size(), 40);
   const Resolved r = resolve_cifar10_mnist(Split::Train, DatasetOptions().data_dir(dir.path()));
   EXPECT_FALSE(r.synthetic) << r.message;
   EXPECT_EQ(r.dataset->size(), 40);
-  ASSERT_EQ(run_tool("export synthetic-text --out " + dir / "text" + " --generic-bytes 3000 --specific-bytes 500", out), 0) << out;
+  ASSERT_EQ(run_tool("export synthetic-text --out " + dir / "text" + " --generic-bytes 3000 --specific-bytes 500", out),
+            0)
+      << out;
   EXPECT_EQ(ByteCorpus::from_path(dir / "text/generic.txt").size(), 3000);
   EXPECT_EQ(ByteCorpus::from_path(dir / "text/specific.txt").size(), 500);
-  ASSERT_EQ(run_tool("export synthetic-composite --out " + dir / "png" + " --format png --train-size 20 --test-size 10", out), 0) << out;  // >= 1 per class
+  ASSERT_EQ(
+      run_tool("export synthetic-composite --out " + dir / "png" + " --format png --train-size 20 --test-size 10", out),
+      0)
+      << out;  // >= 1 per class
   ImageFolderDataset pngs(dir / "png/test", ImageFolderOptions().size(32, 32).channels(3));
   EXPECT_EQ(pngs.size(), 10);
   EXPECT_EQ(pngs.classes().size(), 10u);
@@ -86,7 +100,8 @@ TEST(Cli, UsageErrorsExitWith2AndNameTheFlag) {
 
 TEST(Fuzz, SeedCorpusAndRandomMutationsNeverCrash) {
   std::vector<std::vector<uint8_t>> seeds;
-  for (const auto& e : std::filesystem::directory_iterator(SCALPEL_FUZZ_CORPUS)) seeds.push_back(read_file(e.path().string()));
+  for (const auto& e : std::filesystem::directory_iterator(SCALPEL_FUZZ_CORPUS))
+    seeds.push_back(read_file(e.path().string()));
   ASSERT_GE(seeds.size(), 5u);
   Generator g(2024);
   for (const auto& s : seeds) {
@@ -97,9 +112,15 @@ TEST(Fuzz, SeedCorpusAndRandomMutationsNeverCrash) {
       for (int e = 0; e < edits && !m.empty(); ++e) {
         const size_t at = static_cast<size_t>(g.randint(static_cast<int64_t>(m.size())));
         switch (g.randint(3)) {
-          case 0: m[at] = static_cast<uint8_t>(g.randint(256)); break;
-          case 1: m.resize(at + 1); break;
-          default: m.insert(m.begin() + static_cast<std::ptrdiff_t>(at), static_cast<uint8_t>(g.randint(256))); break;
+          case 0:
+            m[at] = static_cast<uint8_t>(g.randint(256));
+            break;
+          case 1:
+            m.resize(at + 1);
+            break;
+          default:
+            m.insert(m.begin() + static_cast<std::ptrdiff_t>(at), static_cast<uint8_t>(g.randint(256)));
+            break;
         }
       }
       LLVMFuzzerTestOneInput(m.data(), m.size());

@@ -77,7 +77,8 @@ TEST(Mnist, WriterRoundTripsThroughTheReader) {
   auto back = load_mnist(dir.path(), Split::Train);
   ASSERT_EQ(back->size(), 5);
   for (int64_t i = 0; i < 5; ++i) {
-    EXPECT_EQ(std::vector<uint8_t>(back->pixels(i), back->pixels(i) + 784), std::vector<uint8_t>(src->pixels(i), src->pixels(i) + 784));
+    EXPECT_EQ(std::vector<uint8_t>(back->pixels(i), back->pixels(i) + 784),
+              std::vector<uint8_t>(src->pixels(i), src->pixels(i) + 784));
     EXPECT_EQ(back->label(i), src->label(i));
   }
 }
@@ -86,15 +87,18 @@ TEST(Mnist, TruncatedFile) {
   auto images = idx_images(3, 28, 28);
   images.resize(images.size() - 100);
   const std::string msg = mnist_error(images, idx_labels({1, 2, 3}));
-  EXPECT_TRUE(contains(msg, "imgs.idx: truncated idx file: header says 3 x 28 x 28 = 2352 bytes of images, found 2252")) << msg;
-  EXPECT_TRUE(contains(mnist_error({0, 0, 8}, idx_labels({1})), "imgs.idx: truncated idx file: 3 bytes")) << "tiny file";
+  EXPECT_TRUE(contains(msg, "imgs.idx: truncated idx file: header says 3 x 28 x 28 = 2352 bytes of images, found 2252"))
+      << msg;
+  EXPECT_TRUE(contains(mnist_error({0, 0, 8}, idx_labels({1})), "imgs.idx: truncated idx file: 3 bytes"))
+      << "tiny file";
   std::vector<uint8_t> header_only = {0, 0, 8, 3, 0, 0, 0, 1};
   EXPECT_TRUE(contains(mnist_error(header_only, idx_labels({1})), "truncated idx header: 8 bytes, expected 16"));
 }
 
 TEST(Mnist, WrongMagicNumber) {
   const std::string swapped = mnist_error(idx_labels({1, 2, 3}), idx_images(3, 28, 28));
-  EXPECT_TRUE(contains(swapped, "imgs.idx: wrong magic number: expected 0x00000803 (unsigned-byte images of rank 3), found 0x00000801"))
+  EXPECT_TRUE(contains(
+      swapped, "imgs.idx: wrong magic number: expected 0x00000803 (unsigned-byte images of rank 3), found 0x00000801"))
       << swapped;
   EXPECT_TRUE(contains(swapped, "swapped?")) << swapped;
   auto junk = idx_images(1, 28, 28);
@@ -150,7 +154,8 @@ std::vector<uint8_t> cifar_bytes(const std::vector<uint8_t>& labels) {
 
 TEST(Cifar, ReadsTrainAndTestBatchesWithExactValues) {
   TempDir dir;
-  for (int b = 1; b <= 5; ++b) write_bytes(dir / ("data_batch_" + std::to_string(b) + ".bin"), cifar_bytes({static_cast<uint8_t>(b), 0}));
+  for (int b = 1; b <= 5; ++b)
+    write_bytes(dir / ("data_batch_" + std::to_string(b) + ".bin"), cifar_bytes({static_cast<uint8_t>(b), 0}));
   write_bytes(dir / "test_batch.bin", cifar_bytes({9, 8, 7}));
   auto train = load_cifar10(dir.path(), Split::Train);
   ASSERT_EQ(train->size(), 10);
@@ -172,7 +177,8 @@ TEST(Cifar, SizeNotAMultipleOf3073) {
   bytes.resize(bytes.size() - 5);
   std::vector<uint8_t> px;
   std::vector<int64_t> lab;
-  const std::string msg = error_of<std::runtime_error>([&] { parse_cifar10_records(bytes.data(), bytes.size(), "b.bin", px, lab); });
+  const std::string msg =
+      error_of<std::runtime_error>([&] { parse_cifar10_records(bytes.data(), bytes.size(), "b.bin", px, lab); });
   EXPECT_TRUE(contains(msg, "b.bin: size 6141 bytes is not a multiple of 3073")) << msg;
   EXPECT_TRUE(contains(msg, "found 1 whole records and 3068 stray bytes")) << msg;
   const std::string empty = error_of<std::runtime_error>([&] { parse_cifar10_records(nullptr, 0, "e.bin", px, lab); });
@@ -201,8 +207,13 @@ TEST(Cifar, WriterRoundTripsThroughTheReader) {
   ASSERT_EQ(back->size(), 12);
   for (int64_t i = 0; i < 12; ++i) {
     EXPECT_EQ(back->label(i), src->label(i));
-    EXPECT_EQ(std::vector<uint8_t>(back->pixels(i), back->pixels(i) + 3072), std::vector<uint8_t>(src->pixels(i), src->pixels(i) + 3072));
+    EXPECT_EQ(std::vector<uint8_t>(back->pixels(i), back->pixels(i) + 3072),
+              std::vector<uint8_t>(src->pixels(i), src->pixels(i) + 3072));
   }
-  const std::string msg = error_of<std::invalid_argument>([&] { write_cifar10(*src, dir / "t", Split::Train); (void)0; write_cifar10(*parse_cifar10({cifar_bytes({1, 2})}, {"m"}), dir / "u", Split::Train); });
+  const std::string msg = error_of<std::invalid_argument>([&] {
+    write_cifar10(*src, dir / "t", Split::Train);
+    (void)0;
+    write_cifar10(*parse_cifar10({cifar_bytes({1, 2})}, {"m"}), dir / "u", Split::Train);
+  });
   EXPECT_TRUE(contains(msg, "a train split needs at least 5 images (one per file), found 2")) << msg;
 }

@@ -52,7 +52,8 @@ TEST(ImageFolder, SortedClassesExactPixelsGrayAndRgb) {
     for (int y = 0; y < 4; ++y)
       for (int x = 0; x < 5; ++x) {
         EXPECT_EQ(ds->pixels(2)[(k * 4 + y) * 5 + x], rgb[static_cast<size_t>((y * 5 + x) * 3 + k)]);
-        EXPECT_EQ(ds->pixels(0)[(k * 4 + y) * 5 + x], rgb[static_cast<size_t>((y * 5 + x) * 3 + k)]);  // BMP is lossless too
+        EXPECT_EQ(ds->pixels(0)[(k * 4 + y) * 5 + x],
+                  rgb[static_cast<size_t>((y * 5 + x) * 3 + k)]);                             // BMP is lossless too
         EXPECT_EQ(ds->pixels(1)[(k * 4 + y) * 5 + x], gray[static_cast<size_t>(y * 5 + x)]);  // gray replicated
       }
   // Grayscale output converts RGB by stb's luma rule and keeps gray images as they are.
@@ -107,7 +108,8 @@ TEST(ImageFolder, UndecodableImageIsNamedOrSkippedWithAWarning) {
   TempDir dir;
   write_png_hwc(dir / "a/good.png", pattern(3, 3, 3, 0), 3, 3, 3);
   write_text(dir / "a/broken.png", "this is not a png");
-  const std::string msg = error_of<std::runtime_error>([&] { ImageFolderDataset d(dir.path(), ImageFolderOptions().size(3, 3)); });
+  const std::string msg =
+      error_of<std::runtime_error>([&] { ImageFolderDataset d(dir.path(), ImageFolderOptions().size(3, 3)); });
   EXPECT_TRUE(contains(msg, dir / "a/broken.png")) << msg;
   EXPECT_TRUE(contains(msg, "cannot decode image")) << msg;
   ::testing::internal::CaptureStderr();
@@ -136,6 +138,7 @@ TEST(ImageFolder, WriterRoundTripKeepsLabelsAndPixels) {
   for (int64_t k = 0; k < 4; ++k) {
     const int64_t i = order[static_cast<size_t>(k)];
     EXPECT_EQ(back.label(k), src.label(i));
-    EXPECT_EQ(std::vector<uint8_t>(back.pixels(k), back.pixels(k) + 12), std::vector<uint8_t>(src.pixels(i), src.pixels(i) + 12));
+    EXPECT_EQ(std::vector<uint8_t>(back.pixels(k), back.pixels(k) + 12),
+              std::vector<uint8_t>(src.pixels(i), src.pixels(i) + 12));
   }
 }

@@ -33,8 +33,8 @@ TEST(Bicubic, UpscaleMatchesTorchInterpolate) {
   // torch 1.13: F.interpolate(x.reshape(1,1,3,3), size=(5,4), mode="bicubic", align_corners=False)
   const Tensor x = Tensor::from_vector({0, 1, 2, 3, 5, 4, 9, 0, 1}, {3, 3});
   const std::vector<float> expected = {-0.3528866f, 0.1592854f, 1.144856f, 1.893559f, 0.5755276f, 2.117645f, 3.18033f,
-                                       2.997742f,  2.856446f,  4.38916f,  4.859375f, 3.928223f, 7.222483f, 3.898449f,
-                                       1.744865f,  2.313742f,  10.29779f, 3.012739f, -1.155246f, 0.7975589f};
+                                       2.997742f,   2.856446f,  4.38916f,  4.859375f, 3.928223f,  7.222483f, 3.898449f,
+                                       1.744865f,   2.313742f,  10.29779f, 3.012739f, -1.155246f, 0.7975589f};
   const Tensor y = resize_bicubic(x, 5, 4);
   ASSERT_EQ(y.shape(), (Shape{5, 4}));
   const std::vector<float> got = y.to_vector();
@@ -88,13 +88,14 @@ TEST(Composite, TinyKnownCase) {
       EXPECT_FLOAT_EQ(out[c * 4 + p], (1.0f - al) * bg[c * 4 + p] + al * gray[p]) << "channel " << c << " pixel " << p;
     }
   }
-  EXPECT_FLOAT_EQ(out[0], 0.1f);                           // unmasked pixels keep the background exactly
-  EXPECT_FLOAT_EQ(out[7], (1 - a) * 0.8f + a * 1.0f);      // a fully white digit pixel
+  EXPECT_FLOAT_EQ(out[0], 0.1f);                       // unmasked pixels keep the background exactly
+  EXPECT_FLOAT_EQ(out[7], (1 - a) * 0.8f + a * 1.0f);  // a fully white digit pixel
 }
 
 namespace {
 // A dataset of fixed images for composite tests.
-std::shared_ptr<U8ImageDataset> fixed(int64_t c, int64_t h, int64_t w, std::vector<uint8_t> px, std::vector<int64_t> labels) {
+std::shared_ptr<U8ImageDataset> fixed(int64_t c, int64_t h, int64_t w, std::vector<uint8_t> px,
+                                      std::vector<int64_t> labels) {
   return std::make_shared<U8ImageDataset>("fixed", c, h, w, std::move(px), std::move(labels), std::vector<int64_t>{10});
 }
 }  // namespace
@@ -224,6 +225,7 @@ TEST(Transforms, FlattenAndComposeShapes) {
     compose({flatten(), random_crop(2)})->output_shape({1, 4, 4});
     FAIL() << "expected an error";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("random_crop: expects an image [C, H, W], got shape [16]"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("random_crop: expects an image [C, H, W], got shape [16]"), std::string::npos)
+        << e.what();
   }
 }

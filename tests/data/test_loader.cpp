@@ -24,7 +24,8 @@ std::shared_ptr<U8ImageDataset> indexed(int64_t n) {
     labels.push_back(i % 10);
     labels.push_back(i % 3);
   }
-  return std::make_shared<U8ImageDataset>("indexed", 1, 2, 3, std::move(px), std::move(labels), std::vector<int64_t>{10, 3});
+  return std::make_shared<U8ImageDataset>("indexed", 1, 2, 3, std::move(px), std::move(labels),
+                                          std::vector<int64_t>{10, 3});
 }
 
 std::vector<Batch> epoch(DataLoader& loader, int64_t e) {
@@ -180,7 +181,8 @@ TEST(DataLoader, LoadStateRejectsADifferentSetup) {
     b.load_state_dict(a.state_dict());
     FAIL() << "expected an error";
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("field 'seed' was saved as 5 but this loader has 6"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("field 'seed' was saved as 5 but this loader has 6"), std::string::npos)
+        << e.what();
   }
   DataLoader c(indexed(49), DataLoaderOptions().batch_size(6).seed(5));
   EXPECT_THROW(c.load_state_dict(a.state_dict()), std::runtime_error);
@@ -198,7 +200,8 @@ TEST(DataLoader, RejectsBadOptions) {
     DataLoader bad(ds, DataLoaderOptions().transform(normalize(kCifarMean, kCifarStd)));
     FAIL() << "expected an error";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("3 channel statistics but the input [1, 2, 3] has 1 channels"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("3 channel statistics but the input [1, 2, 3] has 1 channels"),
+              std::string::npos)
         << e.what();
   }
   EXPECT_THROW(DataLoader(nullptr), std::invalid_argument);
@@ -265,11 +268,13 @@ TEST(DataLoader, CollatesTokenDatasets) {
 }
 
 TEST(Dataset, U8ImageDatasetValidatesItsContents) {
-  const std::string bad_label = scalpel::testing::error_of<std::invalid_argument>(
-      [] { U8ImageDataset("tiny", 1, 1, 2, {1, 2, 3, 4}, {0, 10}, {10}); });
+  const std::string bad_label = scalpel::testing::error_of<std::invalid_argument>([] {
+    U8ImageDataset("tiny", 1, 1, 2, {1, 2, 3, 4}, {0, 10}, {10});
+  });
   EXPECT_NE(bad_label.find("tiny: label 10 of example 1 is out of range [0, 10)"), std::string::npos) << bad_label;
-  const std::string bad_size = scalpel::testing::error_of<std::invalid_argument>(
-      [] { U8ImageDataset("tiny", 1, 1, 2, {1, 2, 3}, {0}, {10}); });
+  const std::string bad_size = scalpel::testing::error_of<std::invalid_argument>([] {
+    U8ImageDataset("tiny", 1, 1, 2, {1, 2, 3}, {0}, {10});
+  });
   EXPECT_NE(bad_size.find("3 pixel bytes is not a whole number of images of 2 bytes"), std::string::npos) << bad_size;
   U8ImageDataset ok("tiny", 1, 1, 2, {1, 2, 3, 4}, {0, 9}, {10});
   const std::string range = scalpel::testing::error_of<std::out_of_range>([&] { ok.get(2); });

@@ -63,7 +63,8 @@ TEST(Synthetic, DeterministicFromTheSeedWhateverTheThreadCount) {
   // labels, which are a balanced permutation of the whole split.
   const auto composite1 = make_synthetic_composite(Split::Test, SyntheticOptions().seed(4).size(20));
   const auto composite2 = make_synthetic_composite(Split::Test, SyntheticOptions().seed(4).size(20));
-  for (int64_t i = 0; i < 20; ++i) EXPECT_EQ(composite1->get(i).input.to_vector(), composite2->get(i).input.to_vector());
+  for (int64_t i = 0; i < 20; ++i)
+    EXPECT_EQ(composite1->get(i).input.to_vector(), composite2->get(i).input.to_vector());
 }
 
 TEST(Synthetic, DigitsLookLikeMnist) {
@@ -114,7 +115,8 @@ TEST(Synthetic, TextCorporaShareAnAlphabetButDiffer) {
   for (uint8_t k : keys) tv += std::fabs(fg[k] - fs[k]) / 2.0;
   EXPECT_GT(tv, 0.15);
   // Deterministic from the seed; the default generic corpus is >= 10 MB.
-  const TextCorpora again = make_synthetic_text(SyntheticTextOptions().seed(1).generic_bytes(200000).specific_bytes(50000));
+  const TextCorpora again =
+      make_synthetic_text(SyntheticTextOptions().seed(1).generic_bytes(200000).specific_bytes(50000));
   EXPECT_EQ(again.generic.str(), t.generic.str());
   EXPECT_EQ(again.specific.str(), t.specific.str());
   EXPECT_GE(SyntheticTextOptions().generic_bytes_, 10'000'000);
@@ -159,7 +161,8 @@ TEST(Synthetic, ResolveFallsBackWithAHelpfulMessage) {
   const Resolved m = resolve_mnist(Split::Train, o);
   EXPECT_TRUE(m.synthetic);
   EXPECT_EQ(m.dataset->size(), 20);
-  EXPECT_NE(m.message.find("MNIST not found in " + dir.path() + "/mnist: using synthetic-digits"), std::string::npos) << m.message;
+  EXPECT_NE(m.message.find("MNIST not found in " + dir.path() + "/mnist: using synthetic-digits"), std::string::npos)
+      << m.message;
   EXPECT_NE(m.message.find("run scripts/fetch-data.sh or pass --data-dir"), std::string::npos) << m.message;
   const Resolved c = resolve_cifar10(Split::Test, o);
   EXPECT_TRUE(c.synthetic);
@@ -174,7 +177,8 @@ TEST(Synthetic, ResolveFallsBackWithAHelpfulMessage) {
   scalpel::testing::write_text(dir / "mnist/train-images-idx3-ubyte", "garbage");
   scalpel::testing::write_text(dir / "mnist/train-labels-idx1-ubyte", "garbage");
   EXPECT_THROW(resolve_mnist(Split::Train, o), std::runtime_error);
-  const std::string unknown = scalpel::testing::error_of<std::invalid_argument>([] { make_dataset("imagenet", Split::Train); });
+  const std::string unknown =
+      scalpel::testing::error_of<std::invalid_argument>([] { make_dataset("imagenet", Split::Train); });
   EXPECT_NE(unknown.find("unknown dataset 'imagenet' (expected one of: mnist, cifar10"), std::string::npos) << unknown;
 }
 
@@ -224,7 +228,8 @@ double train_digits(int64_t hidden, int64_t steps) {
   int64_t correct = 0;
   while (eval.next(b)) {
     const IndexTensor pred = argmax(forward(b.input), 1);
-    for (int64_t i = 0; i < b.size(); ++i) correct += pred.data[static_cast<size_t>(i)] == b.labels[0].data[static_cast<size_t>(i)];
+    for (int64_t i = 0; i < b.size(); ++i)
+      correct += pred.data[static_cast<size_t>(i)] == b.labels[0].data[static_cast<size_t>(i)];
   }
   return static_cast<double>(correct) / static_cast<double>(test->size());
 }

@@ -90,7 +90,8 @@ TEST(Text, SequentialWindowsScoreEveryHeldOutByteExactlyOnce) {
 
 TEST(Text, CorpusShorterThanOneWindow) {
   const std::string msg = error_of<std::invalid_argument>([] { RandomWindowDataset d(corpus_of("short"), 8, 10, 0); });
-  EXPECT_NE(msg.find("text corpus mem is shorter than one window: expected at least 9 bytes"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("text corpus mem is shorter than one window: expected at least 9 bytes"), std::string::npos)
+      << msg;
   EXPECT_NE(msg.find("found 5"), std::string::npos) << msg;
   EXPECT_THROW(SequentialWindowDataset(corpus_of("12345678"), 8), std::invalid_argument);
   SequentialWindowDataset exact(corpus_of("123456789"), 8);  // exactly T + 1 bytes: one window

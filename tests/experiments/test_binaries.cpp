@@ -27,7 +27,8 @@ struct Result {
 Result run(const std::string& cmd) {
   // One log per test process and call: CTest runs tests in parallel.
   static int calls = 0;
-  const std::string log = ::testing::TempDir() + "/cmd_output_" + std::to_string(::getpid()) + "_" + std::to_string(calls++) + ".txt";
+  const std::string log =
+      ::testing::TempDir() + "/cmd_output_" + std::to_string(::getpid()) + "_" + std::to_string(calls++) + ".txt";
   const std::string full = "OMP_WAIT_POLICY=passive " + cmd + " >" + log + " 2>&1";
   const int status = std::system(full.c_str());
   Result r;
@@ -42,7 +43,9 @@ std::string fresh_dir(const std::string& name) {
   return d;
 }
 
-nlohmann::json summary(const std::string& run_dir) { return nlohmann::json::parse(read_text(run_dir + "/summary.json")); }
+nlohmann::json summary(const std::string& run_dir) {
+  return nlohmann::json::parse(read_text(run_dir + "/summary.json"));
+}
 
 // Every cell of every CSV row is a finite number.
 void expect_all_finite_csv(const std::string& path) {
@@ -62,7 +65,8 @@ void expect_all_finite_csv(const std::string& path) {
 
 TEST(Toy, BloopReachesTheBilevelSolutionAndMixedItsOwn) {
   const std::string out = fresh_dir("toy");
-  const Result r = run(std::string(SCALPEL_TOY_BIN) + " --methods mixed,bloop --lambdas 0.01,0.1,1 --quiet --out " + out);
+  const Result r =
+      run(std::string(SCALPEL_TOY_BIN) + " --methods mixed,bloop --lambdas 0.01,0.1,1 --quiet --out " + out);
   ASSERT_EQ(r.code, 0) << r.output;
   for (double l : {0.01, 0.1, 1.0}) {
     std::ostringstream ld;
@@ -105,7 +109,8 @@ TEST(SmoothMlp, ShortSweepWritesEveryPromisedFileWithFiniteNumbers) {
   const std::string out = fresh_dir("smlp");
   const Result r = run(std::string(SCALPEL_SMOOTH_MLP_BIN) +
                        " --methods mixed,bloop --lambdas 0.01,0.1 --steps 30 --eval-every 10 --batch-size 32"
-                       " --train-size 400 --test-size 200 --eval-train-size 200 --threads 1 --out " + out);
+                       " --train-size 400 --test-size 200 --eval-train-size 200 --threads 1 --out " +
+                       out);
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("synthetic-digits"), std::string::npos) << "must say it uses the synthetic set";
   for (const char* f : {"config.json", "front.csv", "hypervolume.json", "report.md"}) {
@@ -135,7 +140,8 @@ TEST(SmoothMlp, ShortSweepWritesEveryPromisedFileWithFiniteNumbers) {
     std::istringstream in(read_text(out + "/front.csv"));
     std::string line;
     std::getline(in, line);
-    EXPECT_EQ(line, "method,lambda,status,train_main,train_aux,eval_main,eval_aux,on_front_train,on_front_eval,seconds");
+    EXPECT_EQ(line,
+              "method,lambda,status,train_main,train_aux,eval_main,eval_aux,on_front_train,on_front_eval,seconds");
     int rows = 0;
     while (std::getline(in, line)) {
       ++rows;
@@ -163,9 +169,10 @@ TEST(SmoothMlp, ShortSweepWritesEveryPromisedFileWithFiniteNumbers) {
 
 TEST(SmoothMlp, ResumeIsBitExact) {
   const std::string a = fresh_dir("resume_a"), b = fresh_dir("resume_b");
-  const std::string common = std::string(SCALPEL_SMOOTH_MLP_BIN) +
-                             " --method bloop --lambda 0.1 --steps 24 --eval-every 8 --checkpoint-every 8 --batch-size 32"
-                             " --train-size 400 --test-size 200 --eval-train-size 200 --threads 1 --quiet";
+  const std::string common =
+      std::string(SCALPEL_SMOOTH_MLP_BIN) +
+      " --method bloop --lambda 0.1 --steps 24 --eval-every 8 --checkpoint-every 8 --batch-size 32"
+      " --train-size 400 --test-size 200 --eval-train-size 200 --threads 1 --quiet";
   ASSERT_EQ(run(common + " --out " + a).code, 0);
   // Interrupted run: stop it by injecting a NaN at step 20 (after the checkpoint at step 16) ...
   const Result broken = run(common + " --out " + b + " --inject-nan 20:1");
@@ -194,7 +201,8 @@ TEST(SmoothMlp, ResumeIsBitExact) {
   for (size_t i = 0; i < la.rows(); ++i) {
     for (const char* c : {"step", "train_main", "train_aux", "eval_main", "eval_aux", "batch_main", "cos_g0_g1"}) {
       const double x = la.at(i, c), y = lb.at(i, c);
-      EXPECT_TRUE(x == y || (std::isnan(x) && std::isnan(y))) << "row " << i << " column " << c << ": " << x << " vs " << y;
+      EXPECT_TRUE(x == y || (std::isnan(x) && std::isnan(y)))
+          << "row " << i << " column " << c << ": " << x << " vs " << y;
     }
   }
 }
@@ -203,7 +211,8 @@ TEST(SmoothMlp, InjectedNanStopsTheRunWithTheStepAndLoss) {
   const std::string out = fresh_dir("nan");
   const Result r = run(std::string(SCALPEL_SMOOTH_MLP_BIN) +
                        " --method mixed --lambda 0.1 --steps 10 --batch-size 16 --train-size 100 --test-size 50"
-                       " --eval-train-size 50 --threads 1 --inject-nan 5:1 --out " + out);
+                       " --eval-train-size 50 --threads 1 --inject-nan 5:1 --out " +
+                       out);
   EXPECT_EQ(r.code, 0) << "a failed run is recorded and the sweep goes on";
   const auto s = summary(out + "/mixed/lambda_0.1");
   EXPECT_EQ(s["status"], "failed");
@@ -243,21 +252,23 @@ TEST(Studies, TwentyStepRunsWriteEveryOutput) {
     std::string bin, args;
     std::vector<std::string> finals;
   };
-  const std::string tiny_vision = " --steps 20 --eval-every 10 --batch-size 8 --width 2 --train-size 64 --test-size 32"
-                                  " --eval-train-size 32 --threads 1";
+  const std::string tiny_vision =
+      " --steps 20 --eval-every 10 --batch-size 8 --width 2 --train-size 64 --test-size 32"
+      " --eval-train-size 32 --threads 1";
   const std::vector<Study> studies{
       {SCALPEL_WEIGHT_NORM_BIN, tiny_vision + " --weights-only true", {"train_acc", "eval_acc"}},
       {SCALPEL_MULTITASK_BIN, tiny_vision, {"eval_acc_main", "eval_acc_aux", "train_acc_aux"}},
       {SCALPEL_JOINT_LM_BIN,
        " --steps 20 --eval-every 10 --batch-size 4 --layers 1 --heads 2 --d-model 16 --d-ff 32 --seq-len 16"
-       " --eval-bytes 512 --eval-train-windows 8 --synthetic-generic-bytes 20000 --synthetic-specific-bytes 4000 --threads 1",
+       " --eval-bytes 512 --eval-train-windows 8 --synthetic-generic-bytes 20000 --synthetic-specific-bytes 4000 "
+       "--threads 1",
        {"eval_main_bpb", "eval_aux_bpb"}}};
   for (const Study& s : studies) {
     const std::string out = fresh_dir("study");
     const Result r = run(s.bin + s.args + " --methods mixed,bloop --lambdas 0.1,1 --out " + out);
     ASSERT_EQ(r.code, 0) << s.bin << "\n" << r.output;
-    for (const char* f : {"config.json", "front.csv", "hypervolume.json", "report.md", "pareto_eval.png", "pareto_train.svg",
-                          "curves.png"}) {
+    for (const char* f : {"config.json", "front.csv", "hypervolume.json", "report.md", "pareto_eval.png",
+                          "pareto_train.svg", "curves.png"}) {
       EXPECT_TRUE(fs::exists(out + "/" + f)) << s.bin << " " << f;
     }
     for (const char* m : {"mixed", "bloop"}) {
@@ -306,7 +317,8 @@ TEST(Studies, MultitaskResumeIsBitExact) {
     for (const std::string& c : la.columns()) {
       if (c == "elapsed_s") continue;
       const double x = la.at(i, c), y = lb.at(i, c);
-      EXPECT_TRUE(x == y || (std::isnan(x) && std::isnan(y))) << "row " << i << " column " << c << ": " << x << " vs " << y;
+      EXPECT_TRUE(x == y || (std::isnan(x) && std::isnan(y)))
+          << "row " << i << " column " << c << ": " << x << " vs " << y;
     }
   }
 }
@@ -315,14 +327,20 @@ TEST(Studies, MultitaskResumeIsBitExact) {
 // formats), the studies read them instead of the built-in sets, and say so.
 TEST(Studies, RealDataUnderDataDirIsUsed) {
   const std::string data = fresh_dir("realdata");
-  ASSERT_EQ(run(std::string(SCALPEL_DATA_BIN) + " export synthetic-digits --train-size 64 --test-size 32 --gzip --out " +
-                data + "/mnist").code, 0);
-  ASSERT_EQ(run(std::string(SCALPEL_DATA_BIN) + " export synthetic-textures --train-size 64 --test-size 32 --out " + data +
-                "/cifar-10-batches-bin").code, 0);
-  const std::string tiny = " --method bloop --lambda 1 --steps 2 --eval-every 2 --batch-size 8 --threads 1 --data-dir " + data;
+  ASSERT_EQ(run(std::string(SCALPEL_DATA_BIN) +
+                " export synthetic-digits --train-size 64 --test-size 32 --gzip --out " + data + "/mnist")
+                .code,
+            0);
+  ASSERT_EQ(run(std::string(SCALPEL_DATA_BIN) + " export synthetic-textures --train-size 64 --test-size 32 --out " +
+                data + "/cifar-10-batches-bin")
+                .code,
+            0);
+  const std::string tiny =
+      " --method bloop --lambda 1 --steps 2 --eval-every 2 --batch-size 8 --threads 1 --data-dir " + data;
   const Result mt = run(std::string(SCALPEL_MULTITASK_BIN) + tiny + " --width 2 --out " + fresh_dir("rd_mt"));
   ASSERT_EQ(mt.code, 0) << mt.output;
-  EXPECT_NE(mt.output.find("built from CIFAR-10 train from " + data + "/cifar-10-batches-bin"), std::string::npos) << mt.output;
+  EXPECT_NE(mt.output.find("built from CIFAR-10 train from " + data + "/cifar-10-batches-bin"), std::string::npos)
+      << mt.output;
   EXPECT_NE(mt.output.find("MNIST train from " + data + "/mnist"), std::string::npos) << mt.output;
   const Result wn = run(std::string(SCALPEL_WEIGHT_NORM_BIN) + tiny + " --width 2 --out " + fresh_dir("rd_wn"));
   ASSERT_EQ(wn.code, 0) << wn.output;

@@ -87,8 +87,10 @@ TEST(JointLm, ChangingAFutureByteDoesNotChangeEarlierLogits) {
     const Tensor b = lm.forward(IndexTensor(changed, {1, 12}));
     for (int64_t t = 0; t < 12; ++t) {
       const float d = max_abs_diff(a.select(1, t), b.select(1, t));
-      if (t < pos) EXPECT_EQ(d, 0.0f) << "position " << t << " saw the change at " << pos;
-      else EXPECT_GT(d, 0.0f) << "position " << t << " should see the change at " << pos;
+      if (t < pos)
+        EXPECT_EQ(d, 0.0f) << "position " << t << " saw the change at " << pos;
+      else
+        EXPECT_GT(d, 0.0f) << "position " << t << " should see the change at " << pos;
     }
   }
 }

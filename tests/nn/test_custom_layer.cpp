@@ -22,9 +22,7 @@ class GatedResidual : public nn::Layer {
     fc2 = register_module("fc2", std::make_shared<nn::Linear>(nn::LinearOptions(hidden, dim), gen));
     gate = register_parameter("gate", Tensor::zeros({dim}));  // sigmoid(0) = 1/2 at the start
   }
-  Tensor forward(const Tensor& x) override {
-    return x + sigmoid(gate) * fc2->forward(gelu(fc1->forward(x)));
-  }
+  Tensor forward(const Tensor& x) override { return x + sigmoid(gate) * fc2->forward(gelu(fc1->forward(x))); }
   std::shared_ptr<nn::Linear> fc1, fc2;
   Tensor gate;
 };
@@ -53,8 +51,8 @@ TEST(CustomLayer, RegistersParametersWithDottedNames) {
   net.push_back(std::make_shared<GatedResidual>(4, 8, gen));
   net.push_back(std::make_shared<nn::Linear>(nn::LinearOptions(4, 2), gen));
   EXPECT_EQ(names_of(net.named_parameters()),
-            (std::vector<std::string>{"0.gate", "0.fc1.weight", "0.fc1.bias", "0.fc2.weight", "0.fc2.bias",
-                                      "1.weight", "1.bias"}));
+            (std::vector<std::string>{"0.gate", "0.fc1.weight", "0.fc1.bias", "0.fc2.weight", "0.fc2.bias", "1.weight",
+                                      "1.bias"}));
   Generator gen2(99);
   nn::Sequential copy;
   copy.push_back(std::make_shared<GatedResidual>(4, 8, gen2));
@@ -106,8 +104,8 @@ TEST(CustomLayer, PassesGradcheck) {
     layer.gate.copy_(Tensor::normal({3}, gen));  // away from the symmetric start
   }
   const Tensor x = Tensor::normal({4, 3}, gen);
-  EXPECT_TRUE(scalpel::testing::gradcheck("GatedResidual input", [&](const auto& in) { return layer.forward(in[0]); },
-                                          {x}));
-  EXPECT_TRUE(scalpel::testing::gradcheck_tensors("GatedResidual params", [&] { return layer.forward(x); },
-                                                  layer.named_parameters()));
+  EXPECT_TRUE(
+      scalpel::testing::gradcheck("GatedResidual input", [&](const auto& in) { return layer.forward(in[0]); }, {x}));
+  EXPECT_TRUE(scalpel::testing::gradcheck_tensors(
+      "GatedResidual params", [&] { return layer.forward(x); }, layer.named_parameters()));
 }

@@ -41,8 +41,10 @@ TEST(LayerGradcheck, MLPAndActivations) {
   for (const char* act : {"relu", "gelu", "gelu_tanh", "tanh", "sigmoid", "identity"}) {
     nn::MLP mlp(nn::MLPOptions({4, 6, 3}).activation(act), gen);
     Tensor x = randn({5, 4}, 4);
-    EXPECT_TRUE(gradcheck(std::string("MLP input ") + act, [&](const auto& in) { return mlp.forward(in[0]); }, {x}, kKinky));
-    EXPECT_TRUE(check_params(std::string("MLP params ") + act, mlp, [&] { return mlp.forward(x); }, kKinky));
+    EXPECT_TRUE(gradcheck(
+        std::string("MLP input ") + act, [&](const auto& in) { return mlp.forward(in[0]); }, {x}, kKinky));
+    EXPECT_TRUE(check_params(
+        std::string("MLP params ") + act, mlp, [&] { return mlp.forward(x); }, kKinky));
   }
 }
 
@@ -95,7 +97,8 @@ TEST(LayerGradcheck, Pools) {
   nn::GlobalAvgPool2d gp;
   nn::Flatten fl;
   Tensor x = randn({2, 2, 4, 4}, 8);
-  EXPECT_TRUE(gradcheck("MaxPool2d", [&](const auto& in) { return mp.forward(in[0]); }, {x}, kKinky));
+  EXPECT_TRUE(gradcheck(
+      "MaxPool2d", [&](const auto& in) { return mp.forward(in[0]); }, {x}, kKinky));
   EXPECT_TRUE(gradcheck("AvgPool2d", [&](const auto& in) { return ap.forward(in[0]); }, {x}));
   EXPECT_TRUE(gradcheck("GlobalAvgPool2d", [&](const auto& in) { return gp.forward(in[0]); }, {x}));
   EXPECT_TRUE(gradcheck("Flatten", [&](const auto& in) { return fl.forward(in[0]); }, {x}));
@@ -133,15 +136,19 @@ TEST(LayerGradcheck, TransformerBlock) {
   nn::TransformerBlock b(nn::TransformerBlockOptions(8, 2).d_ff(12), gen);
   Tensor x = randn({2, 3, 8}, 13);
   EXPECT_TRUE(gradcheck("TransformerBlock input", [&](const auto& in) { return b.forward(in[0]); }, {x}));
-  EXPECT_TRUE(check_params("TransformerBlock params", b, [&] { return b.forward(x); }, GradcheckOptions().set_max_checks(40)));
+  EXPECT_TRUE(check_params(
+      "TransformerBlock params", b, [&] { return b.forward(x); }, GradcheckOptions().set_max_checks(40)));
 }
 
 TEST(LayerGradcheck, ByteLMTiedAndUntied) {
   Generator gen(1);
   for (bool tied : {true, false}) {
-    nn::ByteLM lm(nn::ByteLMOptions().vocab(11).layers(1).heads(2).d_model(8).d_ff(8).max_len(4).tied(tied).init_std(0.3), gen);
+    nn::ByteLM lm(
+        nn::ByteLMOptions().vocab(11).layers(1).heads(2).d_model(8).d_ff(8).max_len(4).tied(tied).init_std(0.3), gen);
     IndexTensor tok({1, 3, 5, 7, 2, 4}, {2, 3}), tgt({3, 5, 7, 2, 4, 6}, {2, 3});
-    EXPECT_TRUE(check_params(tied ? "ByteLM tied" : "ByteLM untied", lm, [&] { return lm.loss(tok, tgt); }, GradcheckOptions().set_max_checks(20)));
+    EXPECT_TRUE(check_params(
+        tied ? "ByteLM tied" : "ByteLM untied", lm, [&] { return lm.loss(tok, tgt); },
+        GradcheckOptions().set_max_checks(20)));
   }
 }
 
@@ -159,8 +166,9 @@ TEST(LayerGradcheck, ResNet18SmallWidth) {
     return concat({outs[0], outs[1]}, 1);
   };
   EXPECT_TRUE(gradcheck("ResNet18 eval input", both, {x}, GradcheckOptions().set_max_checks(60).set_skip_kinks(true)));
-  EXPECT_TRUE(check_params("ResNet18 eval params", net, [&] { return both({x}); },
-                           GradcheckOptions().set_max_checks(3).set_skip_kinks(true)));
+  EXPECT_TRUE(check_params(
+      "ResNet18 eval params", net, [&] { return both({x}); },
+      GradcheckOptions().set_max_checks(3).set_skip_kinks(true)));
 }
 
 TEST(LayerGradcheck, Losses) {
@@ -168,8 +176,17 @@ TEST(LayerGradcheck, Losses) {
   IndexTensor t({0, 2, 1});
   EXPECT_TRUE(gradcheck("CrossEntropyLoss", [&](const auto& in) { return ce.forward(in[0], t); }, {randn({3, 4}, 15)}));
   nn::MSELoss mse;
-  EXPECT_TRUE(gradcheck("MSELoss", [&](const auto& in) { return mse.forward(in[0], in[1]); }, {randn({3, 4}, 16), randn({3, 4}, 17)}));
-  EXPECT_TRUE(gradcheck("l2_norm", [&](const auto& in) { return nn::l2_norm({in[0], in[1]}); }, {randn({3, 4}, 18), randn({4}, 19)}));
-  EXPECT_TRUE(gradcheck("l2_norm weights only", [&](const auto& in) { return nn::l2_norm({in[0], in[1]}, true); },
-                        {randn({3, 4}, 18), randn({4}, 19)}, GradcheckOptions()));
+  EXPECT_TRUE(gradcheck("MSELoss", [&](const auto& in) { return mse.forward(in[0], in[1]); },
+                        {randn({3, 4}, 16), randn({3, 4}, 17)}));
+  EXPECT_TRUE(gradcheck("l2_norm",
+                        [&](const auto& in) {
+                          return nn::l2_norm({in[0], in[1]});
+                        },
+                        {randn({3, 4}, 18), randn({4}, 19)}));
+  EXPECT_TRUE(gradcheck(
+      "l2_norm weights only",
+      [&](const auto& in) {
+        return nn::l2_norm({in[0], in[1]}, true);
+      },
+      {randn({3, 4}, 18), randn({4}, 19)}, GradcheckOptions()));
 }

@@ -52,7 +52,8 @@ TEST(Lipschitz, GradientIsUVTransposeOverSigma) {
     Eigen::JacobiSVD<Eigen::MatrixXd> svd(to_eigen(bound.weights()[k]), Eigen::ComputeThinU | Eigen::ComputeThinV);
     const Eigen::MatrixXd ref = svd.matrixU().col(0) * svd.matrixV().col(0).transpose() / svd.singularValues()(0);
     for (int64_t i = 0; i < g[k].size(0); ++i)
-      for (int64_t j = 0; j < g[k].size(1); ++j) EXPECT_NEAR(g[k].at({i, j}), ref(i, j), 2e-3 * std::fabs(ref.maxCoeff()) + 1e-5);
+      for (int64_t j = 0; j < g[k].size(1); ++j)
+        EXPECT_NEAR(g[k].at({i, j}), ref(i, j), 2e-3 * std::fabs(ref.maxCoeff()) + 1e-5);
   }
   // Biases get no gradient: the bound is over weight matrices only.
   auto gb = grad({bound.forward()}, {mlp.layers()[0]->bias}, GradOptions().set_allow_unused(true));

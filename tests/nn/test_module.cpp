@@ -67,12 +67,15 @@ TEST(Module, ResNetNamesFollowTorchvision) {
 
 TEST(Module, DotsInNamesAreRejected) {
   nn::Sequential s;
-  EXPECT_NE(message_of([&] { s.register_parameter("a.b", Tensor::ones({1})); }).find("'a.b' is invalid"), std::string::npos);
+  EXPECT_NE(message_of([&] { s.register_parameter("a.b", Tensor::ones({1})); }).find("'a.b' is invalid"),
+            std::string::npos);
   EXPECT_THROW(s.register_buffer("", Tensor::ones({1})), std::invalid_argument);
   Generator gen(0);
-  EXPECT_THROW(s.register_module("x.y", std::make_shared<nn::Linear>(nn::LinearOptions(1, 1), gen)), std::invalid_argument);
+  EXPECT_THROW(s.register_module("x.y", std::make_shared<nn::Linear>(nn::LinearOptions(1, 1), gen)),
+               std::invalid_argument);
   s.register_parameter("w", Tensor::ones({1}));
-  EXPECT_NE(message_of([&] { s.register_parameter("w", Tensor::ones({1})); }).find("already registered"), std::string::npos);
+  EXPECT_NE(message_of([&] { s.register_parameter("w", Tensor::ones({1})); }).find("already registered"),
+            std::string::npos);
 }
 
 TEST(Module, TrainEvalSwitchesModesButNotRecording) {
@@ -139,14 +142,16 @@ TEST(Checkpoint, LoadErrorsNameTheKeyAndShapes) {
   for (const auto& n : sd.tensor_names()) {
     if (n != "enc.bias") missing.set_tensor(n, sd.tensor(n));
   }
-  EXPECT_NE(message_of([&] { m.load_state_dict(missing); }).find("missing key 'enc.bias' (shape [3])"), std::string::npos);
+  EXPECT_NE(message_of([&] { m.load_state_dict(missing); }).find("missing key 'enc.bias' (shape [3])"),
+            std::string::npos);
   StateDict extra = sd;
   extra.set_tensor("dec.bias", Tensor::zeros({2}));
   EXPECT_NE(message_of([&] { m.load_state_dict(extra); }).find("unexpected key 'dec.bias'"), std::string::npos);
   StateDict wrong = sd;
   wrong.set_tensor("enc.weight", Tensor::zeros({3, 5}));
   const std::string msg = message_of([&] { m.load_state_dict(wrong); });
-  EXPECT_NE(msg.find("shape mismatch for 'enc.weight': checkpoint has [3, 5], model has [3, 4]"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("shape mismatch for 'enc.weight': checkpoint has [3, 5], model has [3, 4]"), std::string::npos)
+      << msg;
   EXPECT_NO_THROW(m.load_state_dict(missing, /*strict=*/false));
 }
 
@@ -169,12 +174,18 @@ TEST(Layers, WrongInputShapeNamesTheLayerAndShapes) {
   const std::string msg = message_of([&] { m.forward(Tensor::ones({32, 100})); });
   EXPECT_NE(msg.find("Linear 'enc' (4 -> 3): input has shape [32, 100], expected [..., 4]"), std::string::npos) << msg;
   nn::Conv2d conv(nn::Conv2dOptions(3, 8, 3), gen);
-  EXPECT_NE(message_of([&] { conv.forward(Tensor::ones({2, 4, 8, 8})); }).find("input has shape [2, 4, 8, 8], expected [N, 3, H, W]"),
+  EXPECT_NE(message_of([&] {
+              conv.forward(Tensor::ones({2, 4, 8, 8}));
+            }).find("input has shape [2, 4, 8, 8], expected [N, 3, H, W]"),
             std::string::npos);
   nn::LayerNorm ln(nn::LayerNormOptions(6));
-  EXPECT_NE(message_of([&] { ln.forward(Tensor::ones({2, 5})); }).find("LayerNorm: input has shape [2, 5], expected [..., 6]"),
+  EXPECT_NE(message_of([&] {
+              ln.forward(Tensor::ones({2, 5}));
+            }).find("LayerNorm: input has shape [2, 5], expected [..., 6]"),
             std::string::npos);
   nn::ByteLM lm(nn::ByteLMOptions().layers(1).heads(2).d_model(8).d_ff(16).max_len(4), gen);
-  EXPECT_NE(message_of([&] { lm.forward(IndexTensor(std::vector<int64_t>(10, 1), {2, 5})); }).find("exceeds max_len 4"),
+  EXPECT_NE(message_of([&] {
+              lm.forward(IndexTensor(std::vector<int64_t>(10, 1), {2, 5}));
+            }).find("exceeds max_len 4"),
             std::string::npos);
 }

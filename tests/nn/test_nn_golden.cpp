@@ -73,7 +73,8 @@ void check_forward_backward(nn::Module& m, const std::string& c, const std::vect
   ASSERT_EQ(outs.size(), suffixes.size());
   std::vector<Tensor> seeds;
   for (size_t k = 0; k < outs.size(); ++k) {
-    EXPECT_TRUE(tensors_close(outs[k], fx.tensor(c, "out" + suffixes[k]), tol.atol, tol.rtol, c + " out" + suffixes[k]));
+    EXPECT_TRUE(
+        tensors_close(outs[k], fx.tensor(c, "out" + suffixes[k]), tol.atol, tol.rtol, c + " out" + suffixes[k]));
     seeds.push_back(fx.tensor(c, "cotangent" + suffixes[k]));
   }
   const auto named = m.named_parameters();
@@ -102,7 +103,8 @@ void check_buffers(nn::Module& m, const std::string& c, Tolerance tol) {
 
 void check_layer(nn::Layer& m, const std::string& c, Tolerance tol) {
   ASSERT_TRUE(load_case(m, c));
-  check_forward_backward(m, c, {""}, [&](const Tensor& x) { return std::vector<Tensor>{m.forward(x)}; }, tol);
+  check_forward_backward(
+      m, c, {""}, [&](const Tensor& x) { return std::vector<Tensor>{m.forward(x)}; }, tol);
   check_buffers(m, c, tol);
 }
 
@@ -116,10 +118,18 @@ TEST(NNGolden, FixtureCasesAreAllTested) {
   in >> j;
   std::set<std::string> cases;
   for (const auto& kv : j.at("cases").items()) cases.insert(kv.key());
-  const std::set<std::string> tested{"linear",           "linear_no_bias",      "conv2d_k3_s1_p1",
-                                     "conv2d_k3_s2_p1",  "conv2d_k1_s2_p0_nobias", "batchnorm2d",
-                                     "layernorm",        "attention_causal",    "attention_non_causal",
-                                     "transformer_block", "resnet18_w4_two_heads", "byte_lm_tied",
+  const std::set<std::string> tested{"linear",
+                                     "linear_no_bias",
+                                     "conv2d_k3_s1_p1",
+                                     "conv2d_k3_s2_p1",
+                                     "conv2d_k1_s2_p0_nobias",
+                                     "batchnorm2d",
+                                     "layernorm",
+                                     "attention_causal",
+                                     "attention_non_causal",
+                                     "transformer_block",
+                                     "resnet18_w4_two_heads",
+                                     "byte_lm_tied",
                                      "byte_lm_untied"};
   EXPECT_EQ(cases, tested);
 }
@@ -163,7 +173,8 @@ TEST(NNGolden, BatchNorm2dTrainStepThenEval) {
   EXPECT_TRUE(tensors_close(m.forward(fixture().tensor(c, "x_eval")), fixture().tensor(c, "out_eval"), 1e-5, 1e-4,
                             c + " out_eval"));
   // Eval must not touch the running statistics.
-  for (const auto& [n, b] : m.named_buffers()) EXPECT_TRUE(tensors_close(b, after_train.tensor(n), 0, 0, n + " after eval"));
+  for (const auto& [n, b] : m.named_buffers())
+    EXPECT_TRUE(tensors_close(b, after_train.tensor(n), 0, 0, n + " after eval"));
 }
 
 TEST(NNGolden, LayerNorm) {
@@ -215,7 +226,8 @@ TEST(NNGolden, ResNet18TrainStepAndEval) {
   ASSERT_TRUE(load_case(net, c));
   ASSERT_TRUE(net.is_training());
   const Tolerance tol{1e-4, 1e-4};
-  check_forward_backward(net, c, {".0", ".1"}, [&](const Tensor& x) { return net.forward(x); }, tol);
+  check_forward_backward(
+      net, c, {".0", ".1"}, [&](const Tensor& x) { return net.forward(x); }, tol);
   check_buffers(net, c, tol);
   EXPECT_EQ(net.named_buffers().size(), 40u);  // running_mean + running_var of 20 BatchNorms
 

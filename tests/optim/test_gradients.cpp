@@ -74,7 +74,8 @@ TEST(PerLossGradients, BuffersAreReusedAcrossStepsAndOverwritten) {
 TEST(PerLossGradients, DataIndependentLossAndConstantLoss) {
   Generator gen(3);
   Net net = make_net(gen);
-  Tensor half_norm = (square(net.w1).sum() + square(net.b1).sum() + square(net.w2).sum() + square(net.unused).sum()) * 0.5f;
+  Tensor half_norm =
+      (square(net.w1).sum() + square(net.b1).sum() + square(net.w2).sum() + square(net.unused).sum()) * 0.5f;
   Tensor constant = Tensor::scalar(3.0f);
   const auto g = per_loss_gradients({half_norm, constant}, net.params());
   std::vector<float> theta;
@@ -100,6 +101,7 @@ TEST(PerLossGradients, ErrorsNameTheLossOrParameter) {
     GradientCollector bad({net.w1, Tensor::zeros({3})});
     FAIL();
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("parameter 1 (shape [3]) does not require grad"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("parameter 1 (shape [3]) does not require grad"), std::string::npos)
+        << e.what();
   }
 }

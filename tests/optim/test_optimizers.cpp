@@ -105,8 +105,8 @@ TEST(Optimizers, StateRoundTripResumesTheTrajectory) {
     }
     for (size_t k = 0; k < params.size(); ++k) {
       EXPECT_EQ(params[k].to_vector(), copies[k].to_vector()) << c;
-      EXPECT_TRUE(scalpel::testing::tensors_close(copies[k], f.tensor(c, "p" + std::to_string(k) + ".step4"), 1e-7,
-                                                  1e-5, c));
+      EXPECT_TRUE(
+          scalpel::testing::tensors_close(copies[k], f.tensor(c, "p" + std::to_string(k) + ".step4"), 1e-7, 1e-5, c));
     }
   }
 }
@@ -164,7 +164,9 @@ TEST(Optimizers, ErrorsNameTheOptionOrKey) {
             std::string::npos);
   EXPECT_NE(error_of([&] { Adam({w}, AdamOptions(0.1).beta2(1.0)); }).find("adam: option beta2 must be in [0, 1)"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { SGD({w, w}, SGDOptions(0.1)); }).find("parameter 1 is the same tensor as parameter 0"),
+  EXPECT_NE(error_of([&] {
+              SGD({w, w}, SGDOptions(0.1));
+            }).find("parameter 1 is the same tensor as parameter 0"),
             std::string::npos);
   Tensor t = Tensor::zeros({2, 3}).set_requires_grad();
   EXPECT_NE(error_of([&] { SGD({t.detach().t()}, SGDOptions(0.1)); }).find("is not contiguous"), std::string::npos);

@@ -67,7 +67,8 @@ TEST(Schedules, WarmupRsqrt) {
   auto s = warmup_rsqrt(base, W);
   for (int64_t t : {0, 1, 499, 998}) EXPECT_NEAR(s->at(t), base * (t + 1) / W, 1e-18) << t;
   EXPECT_NEAR(s->at(W - 1), base, 1e-18);  // continuous at the end of the warm-up
-  for (int64_t t : {1000, 3999, 299999}) EXPECT_NEAR(s->at(t), base * std::sqrt(static_cast<double>(W) / (t + 1)), 1e-18);
+  for (int64_t t : {1000, 3999, 299999})
+    EXPECT_NEAR(s->at(t), base * std::sqrt(static_cast<double>(W) / (t + 1)), 1e-18);
   EXPECT_NEAR(s->at(4 * W - 1), base / 2, 1e-18);
   auto n = warmup_rsqrt(1.0, 0);
   EXPECT_EQ(n->at(0), 1.0);

@@ -204,8 +204,8 @@ TEST(MultiLevelBaselines, MixedSumsWeightedGradients) {
   s->combine(ptrs(p.g), {}, d);
   std::vector<double> expect(50);
   for (size_t i = 0; i < 50; ++i) {
-    expect[i] = p.g[0][static_cast<int64_t>(i)] + 0.5 * p.g[1][static_cast<int64_t>(i)] +
-                2.0 * p.g[2][static_cast<int64_t>(i)];
+    expect[i] =
+        p.g[0][static_cast<int64_t>(i)] + 0.5 * p.g[1][static_cast<int64_t>(i)] + 2.0 * p.g[2][static_cast<int64_t>(i)];
   }
   EXPECT_TRUE(scalpel::testing::vec_near(d.to_vector(), expect, 1e-5, "mixed K=3"));
 }

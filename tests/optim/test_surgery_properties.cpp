@@ -55,8 +55,7 @@ std::vector<const GradVector*> ptrs(const std::vector<GradVector>& g) {
 }
 
 std::vector<SurgeonOptions> option_grid() {
-  return {SurgeonOptions().lambda(0.5),
-          SurgeonOptions().lambda(3.0).rho(0.01),
+  return {SurgeonOptions().lambda(0.5), SurgeonOptions().lambda(3.0).rho(0.01),
           SurgeonOptions().lambda(0.1).rho(0.3).ema_order(EmaOrder::ProjectThenUpdate).rescale(true),
           SurgeonOptions().lambda(1.0).rho(0.5).ema_init(EmaInit::Random).seed(9).eps(0.0),
           SurgeonOptions().lambda(2.0).rho(1.0).ema_init(EmaInit::Zeros)};
@@ -224,8 +223,8 @@ TEST(SurgeryProperties, LambdaFollowsAScheduleOverSteps) {
   GradVector g2 = scalpel::testing::gv({1, 1});
   t->combine({&g0, &g1, &g2}, {}, d);
   t->combine({&g0, &g1, &g2}, {}, d);
-  EXPECT_FLOAT_EQ(d[0], 1.0f + 1.0f);         // g0 + λ2(1)·g2[0], λ2 = 1 at step 1
-  EXPECT_FLOAT_EQ(d[1], 0.5f + 1.0f);         // λ1 g1[1] + λ2 g2[1]
+  EXPECT_FLOAT_EQ(d[0], 1.0f + 1.0f);  // g0 + λ2(1)·g2[0], λ2 = 1 at step 1
+  EXPECT_FLOAT_EQ(d[1], 0.5f + 1.0f);  // λ1 g1[1] + λ2 g2[1]
 }
 
 TEST(SurgeryProperties, BytesMovedShowsTwoReadsPerGradient) {
@@ -321,7 +320,8 @@ TEST(SurgeryRegistry, EveryBuiltInMethodIsLinkedAndFoundByNameOrAlias) {
   EXPECT_EQ(make_surgeon("Dynamic_Barrier")->name(), "dynamic-barrier");
   EXPECT_EQ(surgeon_aliases("dynamic-barrier"), std::vector<std::string>{"db"});
   const std::string msg = error_of([] { make_surgeon("mgda"); });
-  EXPECT_NE(msg.find("make_surgeon: unknown method 'mgda' (known: bloop, dynamic-barrier (db), mixed, "), std::string::npos)
+  EXPECT_NE(msg.find("make_surgeon: unknown method 'mgda' (known: bloop, dynamic-barrier (db), mixed, "),
+            std::string::npos)
       << msg;
   EXPECT_NE(msg.find("pcgrad"), std::string::npos) << msg;
 }

@@ -59,8 +59,8 @@ TEST(SurgeryReference, Rho1Lambda05) {
   for (const char* m : {"bloop", "dynamic-barrier"}) {
     EXPECT_TRUE(vec_near(reference_step(m, o), {2.25, 1.0, 3.25}, kTol, m));
   }
-  EXPECT_TRUE(vec_near(reference_step("bloop", SurgeonOptions(o).ratio_only(true)), {2.25, 1.0, 3.25}, kTol,
-                       "ratio_only"));
+  EXPECT_TRUE(
+      vec_near(reference_step("bloop", SurgeonOptions(o).ratio_only(true)), {2.25, 1.0, 3.25}, kTol, "ratio_only"));
   EXPECT_TRUE(vec_near(reference_step("pcgrad", o), {2.5, 1.5, 4.0}, kTol, "pcgrad"));
   EXPECT_TRUE(vec_near(reference_step("mixed", o), {2.5, 1.5, 4.0}, kTol, "mixed"));
 }

@@ -254,9 +254,10 @@ TEST(TrainStep, FusedMixedMatchesPerLossMixed) {
     const Tensor w0 = Tensor::normal({5, 1}, g);
     auto make = [&](bool fused) {
       Tensor w = w0.clone().set_requires_grad();
-      auto step = std::make_unique<TrainStep>(std::make_unique<SGD>(std::vector<Tensor>{w}, SGDOptions(0.1)),
-                                              make_surgeon("mixed", SurgeonOptions().lambdas({0.3, 2.0}).rescale(rescale)),
-                                              TrainStepOptions().fused_mixed(fused));
+      auto step =
+          std::make_unique<TrainStep>(std::make_unique<SGD>(std::vector<Tensor>{w}, SGDOptions(0.1)),
+                                      make_surgeon("mixed", SurgeonOptions().lambdas({0.3, 2.0}).rescale(rescale)),
+                                      TrainStepOptions().fused_mixed(fused));
       return std::make_pair(w, std::move(step));
     };
     auto [wa, a] = make(false);
