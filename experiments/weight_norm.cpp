@@ -116,6 +116,7 @@ int main(int argc, char** argv) {
                {"weight-decay", "optimizer weight decay (default 0; the auxiliary loss plays that role)"}};
   e.main_label = "cross-entropy";
   e.aux_label = "½||θ||²";
+  e.log_axes = true;  // ½||θ||² spans decades over the λ grid
   e.run = run;
   return run_main(argc, argv, e);
 }
