@@ -1,6 +1,7 @@
 #include "experiments/runner/trainer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -138,6 +139,7 @@ void train(RunContext& ctx, TrainTask& task) {
   ctx.progress().start(spec.label, total, start);
   if (start == 0) evaluate(0);
   for (int64_t s = start; s < total; ++s) {
+    const auto t_step = std::chrono::steady_clock::now();
     std::vector<Tensor> losses = task.losses(s);
     for (size_t k = 0; k < losses.size(); ++k) {
       if (ctx.inject_nan(s + 1, static_cast<int>(k)))
@@ -161,6 +163,9 @@ void train(RunContext& ctx, TrainTask& task) {
     }
     for (const auto& kv : r.diagnostics.to_map()) per_step.push_back(kv);
     per_step.emplace_back("grad_norm", r.grad_norm);
+    // Wall time of the step (forward, per-loss gradients, surgery, optimizer), without evaluation.
+    per_step.emplace_back("step_ms",
+                          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_step).count());
     acc.add(per_step);
     const int64_t done = s + 1;
     ctx.progress().update(

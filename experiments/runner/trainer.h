@@ -3,7 +3,8 @@
 // An experiment describes its task (parameters, how to compute the losses of one step, how to
 // evaluate, and its own state for checkpoints) and calls train(ctx, task). The loop builds the
 // optimizer, learning-rate schedule and surgeon from the configuration, runs optim::TrainStep,
-// and takes care of evaluation rows, surgery diagnostics (averaged between evaluations),
+// and takes care of evaluation rows, surgery diagnostics and the step time `step_ms` (averaged
+// between evaluations),
 // progress, checkpoints, resume and non-finite detection:
 //
 //   TrainTask task;
