@@ -133,6 +133,11 @@ surgery::SurgeonOptions surgeon_options(const RunContext& ctx, const std::map<st
     if (!c.surgeon.count(k)) so.set(k, v);
   }
   for (const auto& [k, v] : c.surgeon) so.set(k, v);
+  // A study's Bloop-only EMA rate (option "bloop-rho", e.g. the multi-task recipe's 0.001): the
+  // baselines keep their own default (rho 1, the paper's setting), an explicit --rho wins.
+  if (ctx.spec().method == "bloop" && !c.surgeon.count("rho") && !c.extra_string("bloop-rho", "").empty()) {
+    so.rho(c.extra_double("bloop-rho", 0.01));
+  }
   if (ctx.spec().rho) so.rho(*ctx.spec().rho);
   return so;
 }
