@@ -73,6 +73,9 @@ Layout<N> coalesce(const Shape& shape, const std::array<Shape, N>& strides) {
 // the innermost dimension and offsets[k] is operand k's element offset of the row's start.
 template <size_t N, class RowFn>
 void for_each_row(const Shape& shape, const std::array<Shape, N>& strides, RowFn&& row) {
+  for (int64_t s : shape) {
+    if (s == 0) return;  // an empty view has no rows (and may have no storage to point into)
+  }
   const Layout<N> L = coalesce<N>(shape, strides);
   const int64_t rank = static_cast<int64_t>(L.shape.size());
   const int64_t inner = L.shape.back();
@@ -257,7 +260,7 @@ void binary_inplace(Tensor& dst, const Tensor& src, F f) {
 inline void copy_to_contiguous(const Tensor& src, float* dst) {
   const float* ps = src.data();
   if (src.is_contiguous()) {
-    std::memcpy(dst, ps, static_cast<size_t>(src.numel()) * sizeof(float));
+    if (src.numel() > 0) std::memcpy(dst, ps, static_cast<size_t>(src.numel()) * sizeof(float));
     return;
   }
   for_each_row<2>(src.shape(), {contiguous_strides(src.shape()), src.strides()},
