@@ -123,9 +123,7 @@ void run(RunContext& ctx) {
             {"eval_aux_bpb", ea / std::log(2.0)}};
   };
   const RunState state = RunState().add("model", lm).add("main_loader", main_loader).add("aux_loader", aux_loader);
-  task.save_state = [&] { return state.save(); };
-  task.load_state = [&](const StateDict& s) { state.load(s); };
-  train(ctx, task);
+  train_with_state(ctx, task, state);
 }
 
 }  // namespace

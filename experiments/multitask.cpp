@@ -60,9 +60,7 @@ void run(RunContext& ctx) {
             {"eval_acc_main", te[0].accuracy}, {"eval_acc_aux", te[1].accuracy}};
   };
   const RunState state = RunState().add("model", net).add("loader", loader);
-  task.save_state = [&] { return state.save(); };
-  task.load_state = [&](const StateDict& s) { state.load(s); };
-  train(ctx, task);
+  train_with_state(ctx, task, state);
 }
 
 }  // namespace

@@ -79,9 +79,7 @@ void run(RunContext& ctx) {
             {"eval_aux", aux},   {"train_acc", tra}, {"eval_acc", tea}};
   };
   const RunState state = RunState().add("model", mlp).add("lipschitz", bound).add("loader", loader);
-  task.save_state = [&] { return state.save(); };
-  task.load_state = [&](const StateDict& s) { state.load(s); };
-  train(ctx, task);
+  train_with_state(ctx, task, state);
 }
 
 }  // namespace

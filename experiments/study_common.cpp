@@ -49,5 +49,11 @@ void RunState::load(const StateDict& state) const {
   for (const auto& [n, l] : loaders_) l->load_state_dict(state.sub(n));
 }
 
+void train_with_state(RunContext& ctx, TrainTask& task, const RunState& state) {
+  task.save_state = [&state] { return state.save(); };
+  task.load_state = [&state](const StateDict& s) { state.load(s); };
+  train(ctx, task);
+}
+
 }  // namespace experiments
 }  // namespace scalpel

@@ -13,6 +13,7 @@
 #include "data/loader.h"
 #include "data/registry.h"
 #include "experiments/runner/runner.h"
+#include "experiments/runner/trainer.h"
 #include "nn/module.h"
 
 namespace scalpel {
@@ -43,6 +44,9 @@ class RunState {
   std::vector<std::pair<std::string, nn::Module*>> modules_;
   std::vector<std::pair<std::string, data::DataLoader*>> loaders_;
 };
+
+// Trains `task` with checkpoints that hold `state` (and resume from it); `state` must outlive the call.
+void train_with_state(RunContext& ctx, TrainTask& task, const RunState& state);
 
 }  // namespace experiments
 }  // namespace scalpel

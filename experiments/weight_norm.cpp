@@ -62,9 +62,7 @@ void run(RunContext& ctx) {
             {"eval_aux", aux},       {"train_acc", tr.accuracy}, {"eval_acc", te.accuracy}};
   };
   const RunState state = RunState().add("model", net).add("loader", loader);
-  task.save_state = [&] { return state.save(); };
-  task.load_state = [&](const StateDict& s) { state.load(s); };
-  train(ctx, task);
+  train_with_state(ctx, task, state);
 }
 
 }  // namespace
