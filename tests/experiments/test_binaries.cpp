@@ -222,6 +222,52 @@ TEST(SmoothMlp, InjectedNanStopsTheRunWithTheStepAndLoss) {
   EXPECT_NE(r.output.find("FAILED"), std::string::npos) << r.output;
 }
 
+// front.csv without its last column (wall seconds).
+std::vector<std::string> front_rows(const std::string& dir) {
+  std::istringstream in(read_text(dir + "/front.csv"));
+  std::vector<std::string> rows;
+  for (std::string line; std::getline(in, line);) rows.push_back(line.substr(0, line.rfind(',')));
+  return rows;
+}
+
+TEST(Report, MergingTwoHalvesOfASweepEqualsRunningItWhole) {
+  const std::string common = std::string(SCALPEL_SMOOTH_MLP_BIN) +
+                             " --lambdas 0.01,0.1 --steps 12 --eval-every 6 --batch-size 32 --train-size 300"
+                             " --test-size 100 --eval-train-size 100 --threads 1 --quiet";
+  const std::string whole = fresh_dir("merge_whole"), a = fresh_dir("merge_a"), b = fresh_dir("merge_b");
+  ASSERT_EQ(run(common + " --methods mixed,bloop --out " + whole).code, 0);
+  ASSERT_EQ(run(common + " --methods mixed --out " + a).code, 0);
+  ASSERT_EQ(run(common + " --methods bloop --out " + b).code, 0);
+  const std::string merged = fresh_dir("merge_out");
+  const std::string report = SCALPEL_REPORT_BIN;
+  const Result r = run(report + " --merge " + merged + " " + a + " " + b);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(front_rows(merged), front_rows(whole));
+  EXPECT_EQ(nlohmann::json::parse(read_text(merged + "/hypervolume.json")),
+            nlohmann::json::parse(read_text(whole + "/hypervolume.json")));
+  const auto cfg = nlohmann::json::parse(read_text(merged + "/config.json"));
+  EXPECT_EQ(cfg["methods"], (std::vector<std::string>{"mixed", "bloop"}));
+  EXPECT_EQ(cfg["merged_from"].size(), 2u);
+  for (const char* f : {"pareto_eval.png", "curves.png", "report.md", "bloop/lambda_0.1/metrics.csv"}) {
+    EXPECT_TRUE(fs::exists(merged + "/" + f)) << f;
+  }
+  // Refusals (exit 2, nothing written): an existing output, a run present twice, another recipe.
+  const Result again = run(report + " --merge " + merged + " " + a + " " + b);
+  EXPECT_EQ(again.code, 2);
+  EXPECT_NE(again.output.find("refusing to overwrite"), std::string::npos) << again.output;
+  const std::string dup = fresh_dir("merge_dup");
+  const Result twice = run(report + " --merge " + dup + " " + a + " " + a);
+  EXPECT_EQ(twice.code, 2);
+  EXPECT_NE(twice.output.find("'mixed/lambda_0.01' of " + a + " is also in an earlier source"), std::string::npos)
+      << twice.output;
+  EXPECT_FALSE(fs::exists(dup));
+  const std::string other = fresh_dir("merge_other");
+  ASSERT_EQ(run(common + " --methods pcgrad --lr 0.01 --out " + other).code, 0);
+  const Result recipe = run(report + " --merge " + fresh_dir("merge_bad") + " " + a + " " + other);
+  EXPECT_EQ(recipe.code, 2);
+  EXPECT_NE(recipe.output.find("'lr' differs"), std::string::npos) << recipe.output;
+}
+
 TEST(Flags, BadFlagsExitWithCode2AndNameTheFlag) {
   const std::string bin = SCALPEL_TOY_BIN;
   struct Case {
