@@ -445,6 +445,11 @@ int run_main(int argc, char** argv, const Experiment& e) {
         throw UsageError("--resume: " + cfg_path + " belongs to '" + old.value("experiment", std::string("?")) +
                          "', not " + e.name);
       }
+      if (old.contains("merged_from")) {
+        throw UsageError("--resume: " + p.cfg.resume +
+                         " was joined by scalpel-report --merge from several sweeps; resume each source folder "
+                         "listed under \"merged_from\" in its config.json, then merge again");
+      }
       std::vector<std::string> again = old.value("argv", std::vector<std::string>{});
       const std::string resume = p.cfg.resume;
       const int threads = p.cfg.threads;

@@ -251,6 +251,10 @@ TEST(Report, MergingTwoHalvesOfASweepEqualsRunningItWhole) {
   for (const char* f : {"pareto_eval.png", "curves.png", "report.md", "bloop/lambda_0.1/metrics.csv"}) {
     EXPECT_TRUE(fs::exists(merged + "/" + f)) << f;
   }
+  // A merged folder is not a resumable sweep: --resume says which folders to resume instead.
+  const Result resume = run(std::string(SCALPEL_SMOOTH_MLP_BIN) + " --resume " + merged);
+  EXPECT_EQ(resume.code, 2);
+  EXPECT_NE(resume.output.find("scalpel-report --merge"), std::string::npos) << resume.output;
   // Refusals (exit 2, nothing written): an existing output, a run present twice, another recipe.
   const Result again = run(report + " --merge " + merged + " " + a + " " + b);
   EXPECT_EQ(again.code, 2);
