@@ -33,6 +33,25 @@ nlohmann::json read_config(const std::string& dir) {
   }
 }
 
+bool is_recipe_key(const std::string& key) { return !kPerSource.count(key) && !kUnion.count(key); }
+
+// Throws if the recipes of `a` (from `a_dir`) and `b` differ in any key, naming the key and both values.
+void check_same_recipe(const nlohmann::json& a, const std::string& a_dir, const nlohmann::json& b,
+                       const std::string& b_dir) {
+  auto shown = [](const nlohmann::json& c, const std::string& k) {
+    return c.contains(k) ? c[k].dump() : std::string("(absent)");
+  };
+  for (const nlohmann::json* side : {&a, &b}) {
+    for (const auto& item : side->items()) {
+      const std::string& key = item.key();
+      if (!is_recipe_key(key) || (a.contains(key) && b.contains(key) && a[key] == b[key])) continue;
+      throw std::invalid_argument("scalpel-report --merge: '" + key + "' differs: " + shown(a, key) + " in " + a_dir +
+                                  ", " + shown(b, key) + " in " + b_dir +
+                                  "; only sweeps of the same recipe can share a front");
+    }
+  }
+}
+
 template <class T>
 void append_unique(nlohmann::json& into, const nlohmann::json& from) {
   std::vector<T> v = into.is_array() ? into.get<std::vector<T>>() : std::vector<T>{};
@@ -69,21 +88,7 @@ SweepReport merge_sweeps(const std::vector<std::string>& sources, const std::str
   std::set<std::string> seen_dirs;
   for (size_t i = 0; i < cfgs.size(); ++i) {
     const nlohmann::json& c = cfgs[i];
-    for (const auto& [key, value] : c.items()) {
-      if (kPerSource.count(key) || kUnion.count(key)) continue;
-      if (!merged.contains(key) || merged[key] != value) {
-        throw std::invalid_argument("scalpel-report --merge: '" + key + "' differs: " +
-                                    (merged.contains(key) ? merged[key].dump() : std::string("(absent)")) + " in " +
-                                    sources[0] + ", " + value.dump() + " in " + sources[i] +
-                                    "; only sweeps of the same recipe can share a front");
-      }
-    }
-    for (const auto& [key, value] : merged.items()) {
-      if (!kPerSource.count(key) && !kUnion.count(key) && !c.contains(key)) {
-        throw std::invalid_argument("scalpel-report --merge: '" + key + "' is in " + sources[0] + " but not in " +
-                                    sources[i]);
-      }
-    }
+    if (i > 0) check_same_recipe(cfgs[0], sources[0], c, sources[i]);
     if (!c.contains("runs")) {
       throw std::invalid_argument("scalpel-report --merge: " + sources[i] +
                                   "/config.json has no \"runs\" list (written by an older version)");
