@@ -6,7 +6,8 @@
 // are not counted, so the figure is what the convolution achieves as a fraction of the raw
 // sgemm peak that bench_common.h measures in the same run ("frac_of_sgemm_peak").
 // Shapes: 3->64 and 64->64 at 32x32, 128->128 at 16x16, 256->256 at 8x8, 512->512 at 4x4, plus the
-// stride-2 transitions 64->128 (32x32 -> 16x16) and the forward alone for 64->64.
+// stride-2 transitions 64->128 (32x32 -> 16x16) and the forward alone for 64->64; then the same
+// layers at width 16 (16->16 at 32x32 ... 128->128 at 4x4, stride-2 16->32).
 #include <benchmark/benchmark.h>
 
 #include "bench_common.h"
@@ -63,12 +64,19 @@ BENCHMARK(BM_Conv2dForwardBackward)
     ->Args({32, 128, 128, 16, 1})
     ->Args({32, 256, 256, 8, 1})
     ->Args({32, 512, 512, 4, 1})
+    ->Args({32, 16, 16, 32, 1})
+    ->Args({32, 16, 32, 32, 2})
+    ->Args({32, 32, 32, 16, 1})
+    ->Args({32, 64, 64, 8, 1})
+    ->Args({32, 128, 128, 4, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_Conv2dForward)
     ->ArgNames({"N", "C", "O", "HW", "stride"})
     ->Args({32, 64, 64, 32, 1})
     ->Args({32, 512, 512, 4, 1})
+    ->Args({32, 16, 16, 32, 1})
+    ->Args({32, 128, 128, 4, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -123,8 +123,17 @@ bool allclose(const Tensor& a, const Tensor& b, float rtol = 1e-5f, float atol =
 
 // ---- convolution and pooling (core/ops/conv.cpp, core/ops/pool.cpp) ---------------------------
 // Output sizes follow PyTorch (floor mode): Ho = (H + 2*pad_h - kh) / stride_h + 1, likewise Wo.
+// How conv2d computes: kAuto picks from the shapes alone (the same shapes always take the same
+// path); kIm2col is im2col + sgemm (any stride); kDirect is the register-blocked direct kernel
+// (stride 1 and padding < kernel size only). The paths agree to rounding (tested).
+enum class ConvAlgo { kAuto, kIm2col, kDirect };
 struct Conv2dParams {
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  ConvAlgo algorithm = ConvAlgo::kAuto;
+  Conv2dParams& algo(ConvAlgo a) {
+    algorithm = a;
+    return *this;
+  }
   Conv2dParams& stride(int64_t s) {
     stride_h = stride_w = s;
     return *this;
@@ -145,7 +154,8 @@ struct Conv2dParams {
   }
 };
 // x [N, C, H, W], weight [O, C, kh, kw], bias [O] or undefined -> [N, O, Ho, Wo].
-// im2col + cblas_sgemm over groups of images; zero padding; any kernel size; no groups/dilation.
+// im2col + cblas_sgemm over groups of images, or a direct kernel for stride-1 layers with few
+// channels (see ConvAlgo); zero padding; any kernel size; no groups/dilation.
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p = {});
 // x [N, C, H, W] -> [N, C, Ho, Wo], square windows. Padding counts as -inf and must be <= kernel/2
 // (as in PyTorch). The gradient goes to the first maximum of each window (row-major scan); NaN wins.

@@ -11,6 +11,12 @@
 //   dW [O, CKK]  += dY_g [O, G*HoWo] · col_gᵀ   (sgemm, beta = 1 after the first group / existing grad)
 //   dcol         =  Wᵀ [CKK, O] · dY_g          then col2im adds dcol back into dX (parallel over n, c)
 //   db [O]       += sum of dY over n, h, w      (double accumulation per channel)
+//
+// Stride-1 layers with few channels take the direct path instead (core/kernels/conv_direct.h):
+// per image, a register-blocked convolution over a zero-padded copy of the input; dX is the same
+// kernel applied to dY with the flipped, transposed weight, and dW sums dY times the shifted input
+// per fixed chunk of images. Both paths are parallel over fixed pieces of work that do
+// not depend on the thread count. Conv2dParams::algo forces one path (tests compare them).
 #include <cblas.h>
 
 #include <algorithm>
@@ -18,7 +24,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/kernels/conv_direct.h"
 #include "core/kernels/loops.h"
+#include "core/kernels/sums.h"
 #include "core/ops.h"
 
 namespace scalpel {
@@ -27,6 +35,14 @@ namespace {
 
 constexpr int64_t kTargetColumns = 1024;       // columns per group product (G * Ho * Wo)
 constexpr int64_t kMaxColumnFloats = 1 << 22;  // 16 MiB cap on the column buffer when G > 1
+// Direct path (auto choice, measured with bench_conv): C*kh*kw within [kDirectMinCkk, kDirectMaxCkk],
+// at most kDirectMaxOut output channels, output rows at least kDirectMinWidth wide.
+constexpr int64_t kDirectMinCkk = 64;
+constexpr int64_t kDirectMaxCkk = 1152;
+constexpr int64_t kDirectMaxOut = 128;
+constexpr int64_t kDirectMinWidth = 8;
+constexpr int64_t kDirectWgradChunks = 8;               // image chunks of the direct weight gradient
+constexpr int64_t kDirectMaxPartialFloats = 1 << 22;    // 16 MiB cap on all chunks' partial sums
 
 struct ConvGeom {
   int64_t N, C, H, W, O, kh, kw, sh, sw, ph, pw, Ho, Wo;
@@ -179,6 +195,109 @@ void check_conv_args(const Tensor& x, const Tensor& weight, const Tensor& bias, 
   }
 }
 
+// db [O] = sum over n, h, w of dY [N, O, HoWo] (double per channel), written or added per beta.
+void bias_grad(const float* pg, const ConvGeom& g, GradSink::Accum acc) {
+  const int64_t hw = g.hw_out();
+  parallel_for(g.O, 8, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o) {
+      double sum = 0.0;
+      for (int64_t n = 0; n < g.N; ++n) sum += kernels::row_sum(pg + (n * g.O + o) * hw, hw);
+      acc.data[o] = static_cast<float>(sum) + (acc.beta == 0.0f ? 0.0f : acc.data[o]);
+    }
+  });
+}
+
+// The direct path handles stride 1 with padding smaller than the kernel (so that dX is again a
+// valid convolution of dY).
+bool direct_applicable(const ConvGeom& g) { return g.sh == 1 && g.sw == 1 && g.ph < g.kh && g.pw < g.kw; }
+
+// Auto choice, from the shapes only: the direct kernels win while the channel counts are small and
+// the output rows are wide enough that the padded grid wastes little (bench_conv, README).
+bool prefer_direct(const ConvGeom& g) {
+  if (!direct_applicable(g)) return false;
+  const int64_t ckk = g.ckk();
+  return ckk >= kDirectMinCkk && ckk <= kDirectMaxCkk && g.O <= kDirectMaxOut && g.Wo >= kDirectMinWidth;
+}
+
+// Chunks of images of the direct weight gradient: the partial sums [C, taps, Opad] of each
+// chunk are summed in chunk order, so the chunking (shapes only) fixes the result.
+int64_t direct_wgrad_chunks(const ConvGeom& g, int64_t partial_floats) {
+  const int64_t by_memory = std::max<int64_t>(1, kDirectMaxPartialFloats / std::max<int64_t>(partial_floats, 1));
+  return std::max<int64_t>(1, std::min<int64_t>({g.N, kDirectWgradChunks, by_memory}));
+}
+
+// out [N, O, Ho, Wo] = conv(x, w) + b on the direct path, and its backward.
+Tensor conv2d_direct(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& xc, const Tensor& wc,
+                     const Tensor& bc, const ConvGeom& g) {
+  const kernels::DirectConvGeom fg = kernels::direct_conv_geom(g.C, g.O, g.H, g.W, g.kh, g.kw, g.ph, g.pw);
+  Tensor out = make_tensor({g.N, g.O, g.Ho, g.Wo});
+  {
+    const float* px = xc.data();
+    const float* pw = wc.data();
+    const float* pb = bc.defined() ? bc.data() : nullptr;
+    float* po = out.data();
+    parallel_for(g.N, 1, [&](int64_t n0, int64_t n1) {
+      std::vector<float> xp(static_cast<size_t>(g.C * fg.plane)), outv(static_cast<size_t>(g.O * fg.pv));
+      for (int64_t n = n0; n < n1; ++n) {
+        kernels::pad_planes(px + n * g.C * g.hw_in(), xp.data(), fg);
+        kernels::direct_conv_forward(xp.data(), pw, outv.data(), fg);
+        kernels::unpad_outputs(outv.data(), pb, po + n * g.O * g.hw_out(), fg, false);
+      }
+    });
+  }
+  if (!should_record({x, weight, bias})) return out;
+  SavedTensor sx = weight.requires_grad() ? save(xc, "conv2d") : SavedTensor();
+  SavedTensor sw = x.requires_grad() ? save(wc, "conv2d") : SavedTensor();
+  record("conv2d", out, {x, weight, bias}, [sx, sw, g, fg](const Tensor& grad_out, GradSink& s) {
+    const Tensor gy = grad_out.contiguous();
+    const float* pg = gy.data();
+    if (s.needs(2)) bias_grad(pg, g, s.accumulate(2));
+    if (s.needs(1)) {  // dW: partial sums [C, taps, Opad] per chunk of images, added in chunk order
+      GradSink::Accum acc = s.accumulate(1);
+      const int64_t opad = kernels::padded_out_channels(fg), pfloats = g.ckk() * opad;
+      const int64_t chunks = direct_wgrad_chunks(g, pfloats);
+      std::vector<float> partial(static_cast<size_t>(chunks * pfloats), 0.0f);
+      const float* px = sx.get().data();
+      const int64_t per_chunk = (g.N + chunks - 1) / chunks;
+      parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+        std::vector<float> xp(static_cast<size_t>(per_chunk * g.C * fg.plane));
+        std::vector<float> dyt(static_cast<size_t>(per_chunk * fg.pv * opad));
+        for (int64_t k = c0; k < c1; ++k) {
+          const int64_t n0 = g.N * k / chunks, n1 = g.N * (k + 1) / chunks;
+          for (int64_t n = n0; n < n1; ++n) {
+            kernels::pad_planes(px + n * g.C * g.hw_in(), xp.data() + (n - n0) * g.C * fg.plane, fg);
+            kernels::place_on_grid_t(pg + n * g.O * g.hw_out(), dyt.data() + (n - n0) * fg.pv * opad, fg);
+          }
+          kernels::direct_conv_weight_grad(dyt.data(), xp.data(), n1 - n0, partial.data() + k * pfloats, fg);
+        }
+      });
+      for (int64_t k = 1; k < chunks; ++k) {
+        const float* src = partial.data() + k * pfloats;
+        float* dst = partial.data();
+        for (int64_t i = 0; i < pfloats; ++i) dst[i] += src[i];
+      }
+      kernels::weight_grad_from_partial(partial.data(), acc.data, fg, acc.beta != 0.0f);
+    }
+    if (s.needs(0)) {  // dX [C, H, W] per image = conv(dY padded by k-1-p, flipped Wᵀ)
+      GradSink::Accum acc = s.accumulate(0);
+      const bool accumulate = acc.beta != 0.0f;
+      const kernels::DirectConvGeom bg =
+          kernels::direct_conv_geom(g.O, g.C, g.Ho, g.Wo, g.kh, g.kw, g.kh - 1 - g.ph, g.kw - 1 - g.pw);
+      std::vector<float> wt(static_cast<size_t>(g.O * g.ckk()));
+      kernels::flip_transpose_weight(sw.get().data(), wt.data(), g.O, g.C, g.kh, g.kw);
+      parallel_for(g.N, 1, [&](int64_t n0, int64_t n1) {
+        std::vector<float> dyp(static_cast<size_t>(g.O * bg.plane)), outv(static_cast<size_t>(g.C * bg.pv));
+        for (int64_t n = n0; n < n1; ++n) {
+          kernels::pad_planes(pg + n * g.O * g.hw_out(), dyp.data(), bg);
+          kernels::direct_conv_forward(dyp.data(), wt.data(), outv.data(), bg);
+          kernels::unpad_outputs(outv.data(), nullptr, acc.data + n * g.C * g.hw_in(), bg, accumulate);
+        }
+      });
+    }
+  });
+  return out;
+}
+
 }  // namespace
 
 // x [N, C, H, W], weight [O, C, kh, kw], bias [O] or undefined -> out [N, O, Ho, Wo]
@@ -193,6 +312,16 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   const Tensor xc = x.contiguous();
   const Tensor wc = weight.contiguous();
   const Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
+  if (p.algorithm == ConvAlgo::kDirect && !direct_applicable(g)) {
+    throw std::invalid_argument("conv2d: ConvAlgo::kDirect needs stride 1 and padding smaller than the kernel, got "
+                                "stride (" + std::to_string(g.sh) + ", " + std::to_string(g.sw) + "), padding (" +
+                                std::to_string(g.ph) + ", " + std::to_string(g.pw) + ") with kernel " +
+                                std::to_string(g.kh) + "x" + std::to_string(g.kw) +
+                                " (use ConvAlgo::kAuto or kIm2col)");
+  }
+  if (p.algorithm == ConvAlgo::kDirect || (p.algorithm == ConvAlgo::kAuto && prefer_direct(g))) {
+    return conv2d_direct(x, weight, bias, xc, wc, bc, g);
+  }
   Tensor out = make_tensor({g.N, g.O, g.Ho, g.Wo});
   const int64_t G = group_size(g), hw = g.hw_out(), ckk = g.ckk();
 
@@ -241,19 +370,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
       const Tensor gy = grad_out.contiguous();
       const float* pg = gy.data();
       const int64_t hw = g.hw_out(), ckk = g.ckk();
-      if (s.needs(2)) {  // db [O] = sum over n, h, w of dY
-        GradSink::Accum acc = s.accumulate(2);
-        parallel_for(g.O, 8, [&](int64_t o0, int64_t o1) {
-          for (int64_t o = o0; o < o1; ++o) {
-            double sum = 0.0;
-            for (int64_t n = 0; n < g.N; ++n) {
-              const float* r = pg + (n * g.O + o) * hw;
-              for (int64_t i = 0; i < hw; ++i) sum += r[i];
-            }
-            acc.data[o] = static_cast<float>(sum) + (acc.beta == 0.0f ? 0.0f : acc.data[o]);
-          }
-        });
-      }
+      if (s.needs(2)) bias_grad(pg, g, s.accumulate(2));  // db [O] = sum over n, h, w of dY
       if (g.N == 0) {  // empty batch: weight gradient is zero, input gradient is empty
         if (s.needs(1)) {
           GradSink::Accum acc = s.accumulate(1);

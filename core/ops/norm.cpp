@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/kernels/loops.h"
+#include "core/kernels/sums.h"
 #include "core/ops.h"
 
 namespace scalpel {
@@ -87,10 +88,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
       std::vector<double> acc(static_cast<size_t>(c1 - c0), 0.0);
       for (int64_t n = 0; n < N; ++n) {
         for (int64_t c = c0; c < c1; ++c) {
-          const float* r = px + (n * C + c) * S;
-          double s = 0.0;
-          for (int64_t i = 0; i < S; ++i) s += r[i];
-          acc[c - c0] += s;
+          acc[c - c0] += kernels::row_sum(px + (n * C + c) * S, S);
         }
       }
       std::vector<double> mu(acc.size());
@@ -98,14 +96,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
       std::fill(acc.begin(), acc.end(), 0.0);
       for (int64_t n = 0; n < N; ++n) {
         for (int64_t c = c0; c < c1; ++c) {
-          const float* r = px + (n * C + c) * S;
-          const double m = mu[c - c0];
-          double s = 0.0;
-          for (int64_t i = 0; i < S; ++i) {
-            const double d = r[i] - m;
-            s += d * d;
-          }
-          acc[c - c0] += s;
+          acc[c - c0] += kernels::row_sum_sq_dev(px + (n * C + c) * S, S, mu[c - c0]);
         }
       }
       for (int64_t c = c0; c < c1; ++c) {
@@ -169,14 +160,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
                for (int64_t c = c0; c < c1; ++c) sum_dy[c] = sum_dy_xhat[c] = 0.0;
                for (int64_t n = 0; n < N; ++n) {
                  for (int64_t c = c0; c < c1; ++c) {
-                   const float* xr = px + (n * C + c) * S;
-                   const float* gr = pg + (n * C + c) * S;
-                   const float m = (*mean)[c];
                    double a = 0.0, bsum = 0.0;
-                   for (int64_t i = 0; i < S; ++i) {
-                     a += gr[i];
-                     bsum += static_cast<double>(gr[i]) * (xr[i] - m);
-                   }
+                   kernels::row_sum_and_dot_dev(pg + (n * C + c) * S, px + (n * C + c) * S, S, (*mean)[c], a, bsum);
                    sum_dy[c] += a;
                    sum_dy_xhat[c] += bsum * (*invstd)[c];
                  }
@@ -196,9 +181,11 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
                                 const float* xr = px + r * S;
                                 const float* gr = pg + r * S;
                                 float* d = acc.data + r * S;
-                                for (int64_t i = 0; i < S; ++i) {
-                                  const float v = k * (gr[i] - a - (xr[i] - m) * is * bcoef);
-                                  d[i] = fresh ? v : d[i] + v;
+                                const float xb = is * bcoef;
+                                if (fresh) {
+                                  for (int64_t i = 0; i < S; ++i) d[i] = k * (gr[i] - a - (xr[i] - m) * xb);
+                                } else {
+                                  for (int64_t i = 0; i < S; ++i) d[i] += k * (gr[i] - a - (xr[i] - m) * xb);
                                 }
                               }
                             });
