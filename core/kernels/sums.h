@@ -3,43 +3,53 @@
 //
 // A plain `double s; for (i) s += r[i];` is one long dependency chain (the compiler may not reorder
 // floating-point adds), so it runs at one add per 4 cycles. These helpers keep kSumLanes independent
-// partial sums (lane l takes elements i = l mod kSumLanes, in order), which the compiler maps onto
-// vector registers, then add the lanes left to right and finally the tail. The order depends only
-// on the row length, so results stay bit-identical for any thread count.
+// partial sums in one vector of doubles (lane l takes elements i = l mod kSumLanes, in order), then
+// add the lanes left to right and finally the tail. The order depends only on the row length, so
+// results stay bit-identical for any thread count.
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace scalpel {
 namespace kernels {
 
 constexpr int kSumLanes = 8;
+typedef float SumVecF __attribute__((vector_size(kSumLanes * sizeof(float))));
+typedef double SumVecD __attribute__((vector_size(kSumLanes * sizeof(double))));
+
+// r[i .. i + kSumLanes) widened to double.
+inline SumVecD load_widen(const float* r) {
+  SumVecF f;
+  std::memcpy(&f, r, sizeof f);
+  return __builtin_convertvector(f, SumVecD);
+}
+
+inline double sum_lanes(SumVecD a) {
+  double s = 0.0;
+  for (int l = 0; l < kSumLanes; ++l) s += a[l];
+  return s;
+}
 
 // r [n] -> sum of r[i]
 inline double row_sum(const float* r, int64_t n) {
-  double a[kSumLanes] = {};
+  SumVecD a = {};
   int64_t i = 0;
-  for (; i + kSumLanes <= n; i += kSumLanes) {
-    for (int l = 0; l < kSumLanes; ++l) a[l] += static_cast<double>(r[i + l]);
-  }
-  double s = 0.0;
-  for (int l = 0; l < kSumLanes; ++l) s += a[l];
+  for (; i + kSumLanes <= n; i += kSumLanes) a += load_widen(r + i);
+  double s = sum_lanes(a);
   for (; i < n; ++i) s += static_cast<double>(r[i]);
   return s;
 }
 
 // r [n] -> sum of (r[i] - m)^2
 inline double row_sum_sq_dev(const float* r, int64_t n, double m) {
-  double a[kSumLanes] = {};
+  SumVecD a = {};
   int64_t i = 0;
   for (; i + kSumLanes <= n; i += kSumLanes) {
-    for (int l = 0; l < kSumLanes; ++l) {
-      const double d = static_cast<double>(r[i + l]) - m;
-      a[l] += d * d;
-    }
+    const SumVecD d = load_widen(r + i) - m;
+    a += d * d;
   }
-  double s = 0.0;
-  for (int l = 0; l < kSumLanes; ++l) s += a[l];
+  double s = sum_lanes(a);
   for (; i < n; ++i) {
     const double d = static_cast<double>(r[i]) - m;
     s += d * d;
@@ -47,23 +57,19 @@ inline double row_sum_sq_dev(const float* r, int64_t n, double m) {
   return s;
 }
 
-// g [n], x [n] -> sum of g[i] and sum of g[i] * (x[i] - m)
+// g [n], x [n] -> sum of g[i] and sum of g[i] * (x[i] - m), (x[i] - m) rounded to float first
 inline void row_sum_and_dot_dev(const float* g, const float* x, int64_t n, float m, double& sum_g,
                                 double& sum_gx) {
-  double a[kSumLanes] = {}, b[kSumLanes] = {};
+  SumVecD a = {}, b = {};
   int64_t i = 0;
   for (; i + kSumLanes <= n; i += kSumLanes) {
-    for (int l = 0; l < kSumLanes; ++l) {
-      const double gi = static_cast<double>(g[i + l]);
-      a[l] += gi;
-      b[l] += gi * static_cast<double>(x[i + l] - m);
-    }
+    SumVecF xf;
+    std::memcpy(&xf, x + i, sizeof xf);
+    const SumVecD gi = load_widen(g + i);
+    a += gi;
+    b += gi * __builtin_convertvector(xf - m, SumVecD);
   }
-  double sa = 0.0, sb = 0.0;
-  for (int l = 0; l < kSumLanes; ++l) {
-    sa += a[l];
-    sb += b[l];
-  }
+  double sa = sum_lanes(a), sb = sum_lanes(b);
   for (; i < n; ++i) {
     const double gi = static_cast<double>(g[i]);
     sa += gi;

@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -35,6 +36,11 @@ namespace {
 
 constexpr int64_t kTargetColumns = 1024;       // columns per group product (G * Ho * Wo)
 constexpr int64_t kMaxColumnFloats = 1 << 22;  // 16 MiB cap on the column buffer when G > 1
+// Output rows narrower than this use tap tables for im2col/col2im (see TapTable).
+constexpr int64_t kTableMaxWidth = 16;
+// Forward keeps the whole batch's column matrix for the weight gradient when it is at most this
+// many floats (16 MiB); larger ones are recomputed in backward.
+constexpr int64_t kMaxSavedColumnFloats = 1 << 22;
 // Direct path (auto choice, measured with bench_conv): C*kh*kw within [kDirectMinCkk, kDirectMaxCkk],
 // at most kDirectMaxOut output channels, output rows at least kDirectMinWidth wide.
 constexpr int64_t kDirectMinCkk = 64;
@@ -125,14 +131,83 @@ void col2im_channel(const float* col, int64_t ld, float* dx, const ConvGeom& g, 
   }
 }
 
+// For small output planes, im2col and col2im spend their time on rows of a few floats. There, a
+// per-call table gives, for every tap and output pixel, the offset into a zero-bordered copy of the
+// channel plane (H + 2ph) x (W + 2pw), so both become one gather / scatter loop per tap.
+struct TapTable {
+  int64_t hp = 0, wp = 0;
+  std::vector<int32_t> idx;  // [kh*kw, Ho*Wo]
+  bool used() const { return !idx.empty(); }
+};
+
+TapTable make_tap_table(const ConvGeom& g) {
+  TapTable t;
+  if (g.Wo >= kTableMaxWidth) return t;
+  t.hp = g.H + 2 * g.ph, t.wp = g.W + 2 * g.pw;
+  t.idx.resize(static_cast<size_t>(g.kh * g.kw * g.hw_out()));
+  size_t i = 0;
+  for (int64_t ki = 0; ki < g.kh; ++ki) {
+    for (int64_t kj = 0; kj < g.kw; ++kj) {
+      for (int64_t oh = 0; oh < g.Ho; ++oh) {
+        for (int64_t ow = 0; ow < g.Wo; ++ow) t.idx[i++] = static_cast<int32_t>((oh * g.sh + ki) * t.wp + ow * g.sw + kj);
+      }
+    }
+  }
+  return t;
+}
+
+// x [C, H, W] channel c -> buf [hp, wp] with a zero border.
+void border_plane(const float* x, float* buf, const ConvGeom& g, const TapTable& t, int64_t c) {
+  std::fill(buf, buf + t.hp * t.wp, 0.0f);
+  const float* xc = x + c * g.hw_in();
+  for (int64_t i = 0; i < g.H; ++i) std::memcpy(buf + (i + g.ph) * t.wp + g.pw, xc + i * g.W, g.W * sizeof(float));
+}
+
+// im2col_channel through the table (buf: scratch of hp*wp floats).
+void im2col_channel_table(const float* x, float* col, int64_t ld, const ConvGeom& g, int64_t c, const TapTable& t,
+                          float* buf) {
+  border_plane(x, buf, g, t, c);
+  const int64_t hw = g.hw_out(), taps = g.kh * g.kw;
+  for (int64_t k = 0; k < taps; ++k) {
+    float* row = col + (c * taps + k) * ld;
+    const int32_t* idx = t.idx.data() + k * hw;
+    for (int64_t q = 0; q < hw; ++q) row[q] = buf[idx[q]];
+  }
+}
+
+// col2im_channel through the table: scatter-add into a zeroed bordered buffer, then add its
+// interior into dx channel c (taps and pixels in a fixed order).
+void col2im_channel_table(const float* col, int64_t ld, float* dx, const ConvGeom& g, int64_t c, const TapTable& t,
+                          float* buf) {
+  std::fill(buf, buf + t.hp * t.wp, 0.0f);
+  const int64_t hw = g.hw_out(), taps = g.kh * g.kw;
+  for (int64_t k = 0; k < taps; ++k) {
+    const float* row = col + (c * taps + k) * ld;
+    const int32_t* idx = t.idx.data() + k * hw;
+    for (int64_t q = 0; q < hw; ++q) buf[idx[q]] += row[q];
+  }
+  float* dxc = dx + c * g.hw_in();
+  for (int64_t i = 0; i < g.H; ++i) {
+    const float* s = buf + (i + g.ph) * t.wp + g.pw;
+    float* d = dxc + i * g.W;
+    for (int64_t j = 0; j < g.W; ++j) d[j] += s[j];
+  }
+}
+
 // Images [n0, n0+gc) of x [N, C, H, W] -> col [CKK, gc*HoWo] (parallel over image x channel).
-void im2col_group(const float* x, float* col, const ConvGeom& g, int64_t n0, int64_t gc) {
+void im2col_group(const float* x, float* col, const ConvGeom& g, const TapTable& tab, int64_t n0, int64_t gc) {
   const int64_t ld = gc * g.hw_out();
   const int64_t per_task = std::max<int64_t>(1, g.kh * g.kw * g.hw_out());
   parallel_for(gc * g.C, std::max<int64_t>(1, kernels::kGrain / per_task), [&](int64_t t0, int64_t t1) {
+    std::vector<float> buf(static_cast<size_t>(tab.hp * tab.wp));
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t j = t / g.C, c = t % g.C;
-      im2col_channel(x + (n0 + j) * g.C * g.hw_in(), col + j * g.hw_out(), ld, g, c);
+      const float* xi = x + (n0 + j) * g.C * g.hw_in();
+      if (tab.used()) {
+        im2col_channel_table(xi, col + j * g.hw_out(), ld, g, c, tab, buf.data());
+      } else {
+        im2col_channel(xi, col + j * g.hw_out(), ld, g, c);
+      }
     }
   });
 }
@@ -324,9 +399,13 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   }
   Tensor out = make_tensor({g.N, g.O, g.Ho, g.Wo});
   const int64_t G = group_size(g), hw = g.hw_out(), ckk = g.ckk();
+  const auto tab = std::make_shared<const TapTable>(make_tap_table(g));
+  const bool record_it = should_record({x, weight, bias});
+  // Keep every group's columns (back to back) for the weight gradient when they are small enough.
+  const bool keep_col = record_it && weight.requires_grad() && g.N > 0 && ckk * g.N * hw <= kMaxSavedColumnFloats;
+  Tensor col = g.N > 0 ? make_tensor({ckk * (keep_col ? g.N : G) * hw}) : Tensor();
 
   if (g.N > 0) {
-    Tensor col = make_tensor({ckk * G * hw});
     Tensor block = G > 1 ? make_tensor({g.O * G * hw}) : Tensor();  // [O, G*HoWo] product of a group
     const float* px = xc.data();
     const float* pw = wc.data();
@@ -334,20 +413,21 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     float* po = out.data();
     for (int64_t n0 = 0; n0 < g.N; n0 += G) {
       const int64_t gc = std::min(G, g.N - n0), ld = gc * hw;
-      im2col_group(px, col.data(), g, n0, gc);
+      float* pcol = col.data() + (keep_col ? ckk * n0 * hw : 0);
+      im2col_group(px, pcol, g, *tab, n0, gc);
       if (gc == 1) {  // straight into out[n0] [O, HoWo], bias pre-filled
         float* dst = po + n0 * g.O * hw;
         if (pb) {
           for (int64_t o = 0; o < g.O; ++o) std::fill(dst + o * hw, dst + (o + 1) * hw, pb[o]);
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(g.O), static_cast<int>(hw),
-                    static_cast<int>(ckk), 1.0f, pw, static_cast<int>(ckk), col.data(), static_cast<int>(ld),
+                    static_cast<int>(ckk), 1.0f, pw, static_cast<int>(ckk), pcol, static_cast<int>(ld),
                     pb ? 1.0f : 0.0f, dst, static_cast<int>(hw));
         continue;
       }
       float* pblk = block.data();
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(g.O), static_cast<int>(ld),
-                  static_cast<int>(ckk), 1.0f, pw, static_cast<int>(ckk), col.data(), static_cast<int>(ld), 0.0f, pblk,
+                  static_cast<int>(ckk), 1.0f, pw, static_cast<int>(ckk), pcol, static_cast<int>(ld), 0.0f, pblk,
                   static_cast<int>(ld));
       // block [O, gc*HoWo] -> out[n0 + j][o] (+ bias)
       parallel_for(gc * g.O, std::max<int64_t>(1, kernels::kGrain / std::max<int64_t>(hw, 1)),
@@ -363,10 +443,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     }
   }
 
-  if (should_record({x, weight, bias})) {
-    SavedTensor sx = weight.requires_grad() ? save(xc, "conv2d") : SavedTensor();
+  if (record_it) {
+    SavedTensor sx = weight.requires_grad() && !keep_col ? save(xc, "conv2d") : SavedTensor();
     SavedTensor sw = x.requires_grad() ? save(wc, "conv2d") : SavedTensor();
-    record("conv2d", out, {x, weight, bias}, [sx, sw, g, G](const Tensor& grad_out, GradSink& s) {
+    Tensor saved_col = keep_col ? col : Tensor();
+    record("conv2d", out, {x, weight, bias}, [sx, sw, saved_col, tab, g, G](const Tensor& grad_out, GradSink& s) {
       const Tensor gy = grad_out.contiguous();
       const float* pg = gy.data();
       const int64_t hw = g.hw_out(), ckk = g.ckk();
@@ -384,14 +465,18 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
       if (s.needs(1)) {  // dW [O, CKK] = sum over groups of dY_g [O, gc*HoWo] · col_gᵀ
         GradSink::Accum acc = s.accumulate(1);
         float beta = acc.beta;
-        const float* px = sx.get().data();
         for (int64_t n0 = 0; n0 < g.N; n0 += G) {
           const int64_t gc = std::min(G, g.N - n0);
-          im2col_group(px, col.data(), g, n0, gc);
+          const float* pcol = col.data();
+          if (saved_col.defined()) {
+            pcol = saved_col.data() + ckk * n0 * hw;
+          } else {
+            im2col_group(sx.get().data(), col.data(), g, *tab, n0, gc);
+          }
           int64_t ldg = 0;
           const float* dyg = gather_group(pg, G > 1 ? gbuf.data() : nullptr, g, n0, gc, ldg);
           cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(g.O), static_cast<int>(ckk),
-                      static_cast<int>(gc * hw), 1.0f, dyg, static_cast<int>(ldg), col.data(),
+                      static_cast<int>(gc * hw), 1.0f, dyg, static_cast<int>(ldg), pcol,
                       static_cast<int>(gc * hw), beta, acc.data, static_cast<int>(ckk));
           beta = 1.0f;
         }
@@ -409,11 +494,16 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                       col.data(), static_cast<int>(ld));
           const int64_t per_task = std::max<int64_t>(1, g.kh * g.kw * hw);
           parallel_for(gc * g.C, std::max<int64_t>(1, kernels::kGrain / per_task), [&](int64_t t0, int64_t t1) {
+            std::vector<float> buf(static_cast<size_t>(tab->hp * tab->wp));
             for (int64_t t = t0; t < t1; ++t) {
               const int64_t j = t / g.C, c = t % g.C;
               float* dx = acc.data + (n0 + j) * g.C * g.hw_in();
               if (fresh) std::memset(dx + c * g.hw_in(), 0, static_cast<size_t>(g.hw_in()) * sizeof(float));
-              col2im_channel(col.data() + j * hw, ld, dx, g, c);
+              if (tab->used()) {
+                col2im_channel_table(col.data() + j * hw, ld, dx, g, c, *tab, buf.data());
+              } else {
+                col2im_channel(col.data() + j * hw, ld, dx, g, c);
+              }
             }
           });
         }
