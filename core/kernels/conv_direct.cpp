@@ -13,17 +13,17 @@ namespace kernels {
 namespace {
 
 // Vector width and register blocking per instruction set: a forward tile keeps kOB output channels
-// x kNV pixel vectors of accumulators; a weight-gradient tile keeps kCBW input channels x 9 taps of
-// output-channel vectors.
+// x kNV pixel vectors of accumulators; a 3x3 weight-gradient tile keeps kCBW input channels x 9 taps
+// of output-channel vectors and walks kPBW pixels at a time.
 #if defined(__AVX512F__)
 constexpr int kLanes = 16;
-constexpr int kOB = 8, kNV = 3, kCBW = 2;
+constexpr int kOB = 8, kNV = 3, kCBW = 2, kPBW = 4;
 #elif defined(__AVX__)
 constexpr int kLanes = 8;
-constexpr int kOB = 4, kNV = 3, kCBW = 1;
+constexpr int kOB = 4, kNV = 3, kCBW = 1, kPBW = 2;
 #else
 constexpr int kLanes = 4;
-constexpr int kOB = 4, kNV = 3, kCBW = 1;
+constexpr int kOB = 4, kNV = 3, kCBW = 1, kPBW = 2;
 #endif
 
 typedef float vf __attribute__((vector_size(kLanes * sizeof(float))));
@@ -126,15 +126,73 @@ void weight_grad_tile(const float* dyt, int64_t opad, const float* xp, int64_t i
   }
 }
 
-template <int KK, int CB = (KK == 1 ? kOB : kCBW)>
+template <int CB = kOB>
 void weight_grad_tile_any(int64_t cb, const float* dyt, int64_t opad, const float* xp, int64_t images,
                           float* partial, const DirectConvGeom& g, const int64_t* off, int64_t ov, int64_t c0,
                           int64_t t0) {
   if constexpr (CB >= 1) {
     if (cb == CB) {
-      weight_grad_tile<CB, KK>(dyt, opad, xp, images, partial, g, off, ov, c0, t0);
+      weight_grad_tile<CB, 1>(dyt, opad, xp, images, partial, g, off, ov, c0, t0);
     } else {
-      weight_grad_tile_any<KK, CB - 1>(cb, dyt, opad, xp, images, partial, g, off, ov, c0, t0);
+      weight_grad_tile_any<CB - 1>(cb, dyt, opad, xp, images, partial, g, off, ov, c0, t0);
+    }
+  }
+}
+
+// The 3x3 case of weight_grad_tile, PB pixels at a time: pixels p .. p+PB-1 of kernel row ki read
+// the PB + 2 consecutive inputs x[p + ki*wp + 0 .. PB+1], so each broadcast input feeds up to three
+// taps and the loop is bound by the multiply-adds rather than by loads.
+template <int CB, int PB>
+void weight_grad_tile_3x3(const float* dyt, int64_t opad, const float* xp, int64_t images, float* partial,
+                          const DirectConvGeom& g, int64_t ov, int64_t c0) {
+  vf acc[CB][9];
+#pragma GCC unroll 16
+  for (int cb = 0; cb < CB; ++cb) {
+#pragma GCC unroll 16
+    for (int t = 0; t < 9; ++t) acc[cb][t] = vf{};
+  }
+  for (int64_t n = 0; n < images; ++n) {
+    const float* dn = dyt + n * g.pv * opad + ov * kLanes;
+    const float* xn = xp + (n * g.cin + c0) * g.plane;
+    for (int64_t p = 0; p < g.pv; p += PB) {  // pv is a multiple of kLanes, hence of PB
+      vf d[PB];
+#pragma GCC unroll 16
+      for (int j = 0; j < PB; ++j) d[j] = load(dn + (p + j) * opad);
+#pragma GCC unroll 16
+      for (int cb = 0; cb < CB; ++cb) {
+#pragma GCC unroll 4
+        for (int ki = 0; ki < 3; ++ki) {
+          const float* xs = xn + cb * g.plane + p + ki * g.wp;
+          float b[PB + 2];
+#pragma GCC unroll 16
+          for (int u = 0; u < PB + 2; ++u) b[u] = xs[u];
+#pragma GCC unroll 16
+          for (int j = 0; j < PB; ++j) {
+#pragma GCC unroll 4
+            for (int kj = 0; kj < 3; ++kj) acc[cb][ki * 3 + kj] += d[j] * b[j + kj];
+          }
+        }
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int cb = 0; cb < CB; ++cb) {
+#pragma GCC unroll 16
+    for (int t = 0; t < 9; ++t) {
+      float* dst = partial + ((c0 + cb) * 9 + t) * opad + ov * kLanes;
+      store(dst, load(dst) + acc[cb][t]);
+    }
+  }
+}
+
+template <int CB = kCBW>
+void weight_grad_tile_3x3_any(int64_t cb, const float* dyt, int64_t opad, const float* xp, int64_t images,
+                              float* partial, const DirectConvGeom& g, int64_t ov, int64_t c0) {
+  if constexpr (CB >= 1) {
+    if (cb == CB) {
+      weight_grad_tile_3x3<CB, kPBW>(dyt, opad, xp, images, partial, g, ov, c0);
+    } else {
+      weight_grad_tile_3x3_any<CB - 1>(cb, dyt, opad, xp, images, partial, g, ov, c0);
     }
   }
 }
@@ -188,6 +246,7 @@ void direct_conv_forward(const float* xp, const float* w, float* outv, const Dir
     const int64_t ob = std::min<int64_t>(kOB, g.cout - o0);
     int64_t v = 0;
     for (; v + kNV <= nvec; v += kNV) forward_tile_any<kNV>(ob, xp, w, outv, g, off.data(), o0, v * kLanes);
+    for (; v + 2 <= nvec; v += 2) forward_tile_any<2>(ob, xp, w, outv, g, off.data(), o0, v * kLanes);
     for (; v < nvec; ++v) forward_tile_any<1>(ob, xp, w, outv, g, off.data(), o0, v * kLanes);
   }
 }
@@ -210,17 +269,20 @@ void unpad_outputs(const float* outv, const float* bias, float* out, const Direc
 
 int64_t padded_out_channels(const DirectConvGeom& g) { return round_up(g.cout, kLanes); }
 
-// dy [cout, ho, wo] -> dyt [pv, opad]
+// dy [cout, ho, wo] -> dyt [pv, opad]; channels innermost so that the writes are sequential.
 void place_on_grid_t(const float* dy, float* dyt, const DirectConvGeom& g) {
-  const int64_t opad = padded_out_channels(g);
-  std::fill(dyt, dyt + g.pv * opad, 0.0f);
-  for (int64_t o = 0; o < g.cout; ++o) {
-    for (int64_t i = 0; i < g.ho; ++i) {
-      const float* s = dy + (o * g.ho + i) * g.wo;
-      float* d = dyt + i * g.wp * opad + o;
-      for (int64_t j = 0; j < g.wo; ++j) d[j * opad] = s[j];
+  const int64_t opad = padded_out_channels(g), plane = g.ho * g.wo;
+  for (int64_t i = 0; i < g.ho; ++i) {
+    float* row = dyt + i * g.wp * opad;
+    for (int64_t j = 0; j < g.wo; ++j) {
+      float* d = row + j * opad;
+      const float* s = dy + i * g.wo + j;
+      for (int64_t o = 0; o < g.cout; ++o) d[o] = s[o * plane];
+      std::fill(d + g.cout, d + opad, 0.0f);
     }
+    std::fill(row + g.wo * opad, row + g.wp * opad, 0.0f);  // junk columns
   }
+  std::fill(dyt + g.ho * g.wp * opad, dyt + g.pv * opad, 0.0f);  // tail
 }
 
 // dyt [images, pv, opad], xp [images, cin, plane] -> partial [cin, taps, opad] (added)
@@ -228,17 +290,15 @@ void direct_conv_weight_grad(const float* dyt, const float* xp, int64_t images, 
                              const DirectConvGeom& g) {
   const std::vector<int64_t> off = tap_offsets(g);
   const int64_t taps = g.taps(), opad = padded_out_channels(g);
-  const bool nine = taps == 9;
-  const int64_t cbw = nine ? kCBW : kOB;
+  const bool three = g.kh == 3 && g.kw == 3;
+  const int64_t cbw = three ? kCBW : kOB;
   for (int64_t ov = 0; ov < opad / kLanes; ++ov) {
     for (int64_t c0 = 0; c0 < g.cin; c0 += cbw) {
       const int64_t cb = std::min<int64_t>(cbw, g.cin - c0);
-      if (nine) {
-        weight_grad_tile_any<9>(cb, dyt, opad, xp, images, partial, g, off.data(), ov, c0, 0);
+      if (three) {
+        weight_grad_tile_3x3_any(cb, dyt, opad, xp, images, partial, g, ov, c0);
       } else {
-        for (int64_t t = 0; t < taps; ++t) {
-          weight_grad_tile_any<1>(cb, dyt, opad, xp, images, partial, g, off.data(), ov, c0, t);
-        }
+        for (int64_t t = 0; t < taps; ++t) weight_grad_tile_any(cb, dyt, opad, xp, images, partial, g, off.data(), ov, c0, t);
       }
     }
   }
