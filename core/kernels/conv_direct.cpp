@@ -213,27 +213,29 @@ DirectConvGeom direct_conv_geom(int64_t cin, int64_t cout, int64_t h, int64_t w,
                                 int64_t pw) {
   DirectConvGeom g;
   g.cin = cin, g.cout = cout, g.h = h, g.w = w, g.kh = kh, g.kw = kw, g.ph = ph, g.pw = pw;
-  g.hp = h + 2 * ph, g.wp = w + 2 * pw;
-  g.ho = g.hp - kh + 1, g.wo = g.wp - kw + 1;
+  // Rows share their zero columns: the pw columns after row i are both its right padding and the
+  // left padding of row i+1 (the plane starts with pw zeros for row 0), so wp = w + pw.
+  g.hp = h + 2 * ph, g.wp = w + pw;
+  g.ho = g.hp - kh + 1, g.wo = w + 2 * pw - kw + 1;
   g.pv = round_up(g.ho * g.wp, kLanes);
   // Forward tiles read up to pv - 1 + (kh-1)*wp + (kw-1); keep whole vectors in bounds.
-  g.plane = round_up(std::max(g.pv + (kh - 1) * g.wp + kw, g.hp * g.wp), kLanes);
+  g.plane = round_up(std::max(g.pv + (kh - 1) * g.wp + kw, pw + g.hp * g.wp), kLanes);
   return g;
 }
 
-// x [cin, h, w] -> xp [cin, plane]
+// x [cin, h, w] -> xp [cin, plane]: x[c, i, j] at xp[c, pw + (i + ph)*wp + j], zeros elsewhere.
 void pad_planes(const float* x, float* xp, const DirectConvGeom& g) {
   for (int64_t c = 0; c < g.cin; ++c) {
     float* dst = xp + c * g.plane;
     const float* src = x + c * g.h * g.w;
-    std::memset(dst, 0, static_cast<size_t>(g.ph * g.wp) * sizeof(float));
+    const int64_t first = g.pw + g.ph * g.wp;  // x[c, 0, 0]
+    std::memset(dst, 0, static_cast<size_t>(first) * sizeof(float));
     for (int64_t i = 0; i < g.h; ++i) {
-      float* row = dst + (i + g.ph) * g.wp;
-      std::fill(row, row + g.pw, 0.0f);
-      std::memcpy(row + g.pw, src + i * g.w, static_cast<size_t>(g.w) * sizeof(float));
-      std::fill(row + g.pw + g.w, row + g.wp, 0.0f);
+      float* row = dst + first + i * g.wp;
+      std::memcpy(row, src + i * g.w, static_cast<size_t>(g.w) * sizeof(float));
+      std::fill(row + g.w, row + g.wp, 0.0f);
     }
-    const int64_t used = (g.ph + g.h) * g.wp;
+    const int64_t used = first + g.h * g.wp;
     std::memset(dst + used, 0, static_cast<size_t>(g.plane - used) * sizeof(float));
   }
 }

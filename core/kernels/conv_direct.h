@@ -2,7 +2,8 @@
 // im2col + sgemm is slow: few channels (ResNet-18 at width 16 has 16-128), where the GEMM has a
 // skinny dimension and the im2col/col2im copies cost as much as the products.
 //
-// The idea: copy each input channel into a zero-padded plane with row stride Wp = W + 2*pw. An
+// The idea: copy each input channel into a zero-padded plane with row stride Wp = W + pw (the pw
+// zero columns after a row serve as its right padding and as the next row's left padding). An
 // output pixel (oh, ow) sits at virtual position p = oh*Wp + ow, and its tap (ki, kj) reads the
 // plane at p + ki*Wp + kj, one fixed offset per tap for every pixel. So a run of consecutive p is a
 // plain vector load per tap, with no bounds checks; the Wp - Wo "junk" columns per row are computed
@@ -40,7 +41,8 @@ int64_t direct_conv_lanes();
 DirectConvGeom direct_conv_geom(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t ph,
                                 int64_t pw);
 
-// x [cin, h, w] -> xp [cin, plane]: zero-padded planes (row stride wp), zero slack at the end.
+// x [cin, h, w] -> xp [cin, plane]: zero-padded planes (row stride wp = w + pw; x[c, i, j] at
+// pw + (i + ph)*wp + j), zero slack at the end.
 void pad_planes(const float* x, float* xp, const DirectConvGeom& g);
 
 // xp [cin, plane], w [cout, cin, kh, kw] -> outv [cout, pv]: outv[o, p] = sum over c, ki, kj of

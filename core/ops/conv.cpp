@@ -36,7 +36,7 @@ namespace {
 
 constexpr int64_t kTargetColumns = 1024;       // columns per group product (G * Ho * Wo)
 constexpr int64_t kMaxColumnFloats = 1 << 22;  // 16 MiB cap on the column buffer when G > 1
-// Output rows narrower than this use tap tables for im2col/col2im (see TapTable).
+// Output rows at most this wide use tap tables for im2col/col2im (see TapTable).
 constexpr int64_t kTableMaxWidth = 16;
 // Forward keeps the whole batch's column matrix for the weight gradient when it is at most this
 // many floats (16 MiB); larger ones are recomputed in backward.
@@ -142,7 +142,7 @@ struct TapTable {
 
 TapTable make_tap_table(const ConvGeom& g) {
   TapTable t;
-  if (g.Wo >= kTableMaxWidth) return t;
+  if (g.Wo > kTableMaxWidth) return t;
   t.hp = g.H + 2 * g.ph, t.wp = g.W + 2 * g.pw;
   t.idx.resize(static_cast<size_t>(g.kh * g.kw * g.hw_out()));
   size_t i = 0;

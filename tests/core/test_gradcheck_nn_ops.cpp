@@ -68,6 +68,18 @@ TEST(GradcheckNN, Conv2dManyImagesUsesGroups) {
       {randn({5, 2, 5, 5}, 12), randn({3, 2, 3, 3}, 13), randn({3}, 14)}, kLinear));
 }
 
+TEST(GradcheckNN, Conv2dDirectPath) {
+  const Conv2dParams p = Conv2dParams().padding(1).algo(ConvAlgo::kDirect);
+  EXPECT_TRUE(gradcheck(
+      "conv2d direct s1 p1", [p](const auto& x) { return conv2d(x[0], x[1], x[2], p); },
+      {randn({2, 3, 5, 4}, 15), randn({5, 3, 3, 3}, 16), randn({5}, 17)}, kLinear));
+  const Conv2dParams q = Conv2dParams().padding(0, 1).algo(ConvAlgo::kDirect);
+  EXPECT_TRUE(gradcheck(
+      "conv2d direct 2x3 kernel, pad (0, 1), no bias",
+      [q](const auto& x) { return conv2d(x[0], x[1], Tensor(), q); },
+      {randn({3, 2, 4, 5}, 18), randn({3, 2, 2, 3}, 19)}, kLinear));
+}
+
 // ---- pooling ----
 
 TEST(GradcheckNN, MaxPool2d) {
