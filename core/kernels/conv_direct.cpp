@@ -1,4 +1,4 @@
-// Direct stride-1 convolution kernels (see conv_direct.h for the virtual-grid layout).
+// Direct convolution kernels (see conv_direct.h for the virtual-grid and phase-plane layouts).
 //
 // Compiled with -ffp-contract=fast (core/CMakeLists.txt) so that acc += x * w becomes one fused
 // multiply-add; the order of every sum is fixed by the loops below, so results are reproducible.
@@ -51,7 +51,7 @@ void forward_tile(const float* xp, const float* w, float* outv, const DirectConv
   }
   const int64_t taps = g.taps(), ckk = g.cin * taps;
   for (int64_t c = 0; c < g.cin; ++c) {
-    const float* xc = xp + c * g.plane + p0;
+    const float* xc = xp + c * g.cstride + p0;
     const float* wc = w + o0 * ckk + c * taps;
     for (int64_t t = 0; t < taps; ++t) {
       const float* xs = xc + off[t];
@@ -104,12 +104,12 @@ void weight_grad_tile(const float* dyt, int64_t opad, const float* xp, int64_t i
   const int64_t* o = off + t0;
   for (int64_t n = 0; n < images; ++n) {
     const float* dn = dyt + n * g.pv * opad + ov * kLanes;
-    const float* xn = xp + (n * g.cin + c0) * g.plane;
+    const float* xn = xp + (n * g.cin + c0) * g.cstride;
     for (int64_t p = 0; p < g.pv; ++p) {
       const vf d = load(dn + p * opad);
 #pragma GCC unroll 16
       for (int cb = 0; cb < CB; ++cb) {
-        const float* xs = xn + cb * g.plane + p;
+        const float* xs = xn + cb * g.cstride + p;
 #pragma GCC unroll 16
         for (int t = 0; t < KK; ++t) acc[cb][t] += d * xs[o[t]];
       }
@@ -139,12 +139,16 @@ void weight_grad_tile_any(int64_t cb, const float* dyt, int64_t opad, const floa
   }
 }
 
-// The 3x3 case of weight_grad_tile, PB pixels at a time: pixels p .. p+PB-1 of kernel row ki read
-// the PB + 2 consecutive inputs x[p + ki*wp + 0 .. PB+1], so each broadcast input feeds up to three
-// taps and the loop is bound by the multiply-adds rather than by loads.
-template <int CB, int PB>
+// The 3x3 case of weight_grad_tile for column stride SW in {1, 2}, PB pixels at a time. In kernel
+// row ki, the taps of one column phase read consecutive inputs: at stride 1, pixels p .. p+PB-1 need
+// x[p + 0 .. PB+1] of one row for all three taps; at stride 2, taps 0 and 2 read phase 0 at columns
+// +0 and +1 (PB + 1 values) and tap 1 reads phase 1 (PB values). Each broadcast input so feeds up to
+// three taps, and the loop is bound by the multiply-adds rather than by loads.
+template <int CB, int PB, int SW>
 void weight_grad_tile_3x3(const float* dyt, int64_t opad, const float* xp, int64_t images, float* partial,
                           const DirectConvGeom& g, int64_t ov, int64_t c0) {
+  static_assert(SW == 1 || SW == 2, "column stride 1 or 2");
+  constexpr int kA = SW == 1 ? PB + 2 : PB + 1;  // inputs of the phase holding tap 0
   vf acc[CB][9];
 #pragma GCC unroll 16
   for (int cb = 0; cb < CB; ++cb) {
@@ -153,7 +157,7 @@ void weight_grad_tile_3x3(const float* dyt, int64_t opad, const float* xp, int64
   }
   for (int64_t n = 0; n < images; ++n) {
     const float* dn = dyt + n * g.pv * opad + ov * kLanes;
-    const float* xn = xp + (n * g.cin + c0) * g.plane;
+    const float* xn = xp + (n * g.cin + c0) * g.cstride;
     for (int64_t p = 0; p < g.pv; p += PB) {  // pv is a multiple of kLanes, hence of PB
       vf d[PB];
 #pragma GCC unroll 16
@@ -162,14 +166,24 @@ void weight_grad_tile_3x3(const float* dyt, int64_t opad, const float* xp, int64
       for (int cb = 0; cb < CB; ++cb) {
 #pragma GCC unroll 4
         for (int ki = 0; ki < 3; ++ki) {
-          const float* xs = xn + cb * g.plane + p + ki * g.wp;
-          float b[PB + 2];
+          const float* xa = xn + cb * g.cstride + g.off[ki * 3] + p;
+          float va[kA];
 #pragma GCC unroll 16
-          for (int u = 0; u < PB + 2; ++u) b[u] = xs[u];
+          for (int u = 0; u < kA; ++u) va[u] = xa[u];
+          if constexpr (SW == 1) {
 #pragma GCC unroll 16
-          for (int j = 0; j < PB; ++j) {
+            for (int j = 0; j < PB; ++j) {
 #pragma GCC unroll 4
-            for (int kj = 0; kj < 3; ++kj) acc[cb][ki * 3 + kj] += d[j] * b[j + kj];
+              for (int kj = 0; kj < 3; ++kj) acc[cb][ki * 3 + kj] += d[j] * va[j + kj];
+            }
+          } else {
+            const float* xb = xn + cb * g.cstride + g.off[ki * 3 + 1] + p;
+#pragma GCC unroll 16
+            for (int j = 0; j < PB; ++j) {
+              acc[cb][ki * 3] += d[j] * va[j];
+              acc[cb][ki * 3 + 2] += d[j] * va[j + 1];
+              acc[cb][ki * 3 + 1] += d[j] * xb[j];
+            }
           }
         }
       }
@@ -185,64 +199,103 @@ void weight_grad_tile_3x3(const float* dyt, int64_t opad, const float* xp, int64
   }
 }
 
-template <int CB = kCBW>
+template <int SW, int CB = kCBW>
 void weight_grad_tile_3x3_any(int64_t cb, const float* dyt, int64_t opad, const float* xp, int64_t images,
                               float* partial, const DirectConvGeom& g, int64_t ov, int64_t c0) {
   if constexpr (CB >= 1) {
     if (cb == CB) {
-      weight_grad_tile_3x3<CB, kPBW>(dyt, opad, xp, images, partial, g, ov, c0);
+      weight_grad_tile_3x3<CB, kPBW, SW>(dyt, opad, xp, images, partial, g, ov, c0);
     } else {
-      weight_grad_tile_3x3_any<CB - 1>(cb, dyt, opad, xp, images, partial, g, ov, c0);
+      weight_grad_tile_3x3_any<SW, CB - 1>(cb, dyt, opad, xp, images, partial, g, ov, c0);
     }
   }
-}
-
-std::vector<int64_t> tap_offsets(const DirectConvGeom& g) {
-  std::vector<int64_t> off(static_cast<size_t>(g.taps()));
-  for (int64_t ki = 0; ki < g.kh; ++ki) {
-    for (int64_t kj = 0; kj < g.kw; ++kj) off[static_cast<size_t>(ki * g.kw + kj)] = ki * g.wp + kj;
-  }
-  return off;
 }
 
 }  // namespace
 
 int64_t direct_conv_lanes() { return kLanes; }
 
-DirectConvGeom direct_conv_geom(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t ph,
-                                int64_t pw) {
+DirectConvGeom direct_conv_geom(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t sh,
+                                int64_t sw, int64_t ph, int64_t pw) {
   DirectConvGeom g;
-  g.cin = cin, g.cout = cout, g.h = h, g.w = w, g.kh = kh, g.kw = kw, g.ph = ph, g.pw = pw;
-  // Rows share their zero columns: the pw columns after row i are both its right padding and the
-  // left padding of row i+1 (the plane starts with pw zeros for row 0), so wp = w + pw.
-  g.hp = h + 2 * ph, g.wp = w + pw;
-  g.ho = g.hp - kh + 1, g.wo = w + 2 * pw - kw + 1;
+  g.cin = cin, g.cout = cout, g.h = h, g.w = w, g.kh = kh, g.kw = kw, g.sh = sh, g.sw = sw, g.ph = ph, g.pw = pw;
+  g.ho = (h + 2 * ph - kh) / sh + 1, g.wo = (w + 2 * pw - kw) / sw + 1;
+  g.off.resize(static_cast<size_t>(kh * kw));
+  int64_t reach = 0;  // largest tap offset inside one phase plane
+  if (sh == 1 && sw == 1) {
+    // Rows share their zero columns: the pw columns after row i are both its right padding and
+    // the left padding of row i+1 (the plane starts with pw zeros for row 0), so wp = w + pw.
+    g.phases_h = g.phases_w = 1;
+    g.wp = w + pw;
+    g.hq = h + 2 * ph;
+    for (int64_t ki = 0; ki < kh; ++ki) {
+      for (int64_t kj = 0; kj < kw; ++kj) g.off[static_cast<size_t>(ki * kw + kj)] = ki * g.wp + kj;
+    }
+    reach = (kh - 1) * g.wp + kw - 1;
+  } else {
+    // Phase (a, b) holds the padded input at rows a, a + sh, ... and columns b, b + sw, ...; tap
+    // (ki, kj) reads phase (ki % sh, kj % sw) at (oh + ki / sh, ow + kj / sw). Only phases that
+    // some tap reads are stored.
+    g.phases_h = std::min(sh, kh), g.phases_w = std::min(sw, kw);
+    g.wp = (w + 2 * pw + sw - 1) / sw;
+    g.hq = (h + 2 * ph + sh - 1) / sh;
+    reach = ((kh - 1) / sh) * g.wp + (kw - 1) / sw;
+  }
   g.pv = round_up(g.ho * g.wp, kLanes);
-  // Forward tiles read up to pv - 1 + (kh-1)*wp + (kw-1); keep whole vectors in bounds.
-  g.plane = round_up(std::max(g.pv + (kh - 1) * g.wp + kw, pw + g.hp * g.wp), kLanes);
+  const int64_t lead = (sh == 1 && sw == 1) ? pw : 0;
+  g.plane = round_up(std::max(g.pv + reach + 1, lead + g.hq * g.wp), kLanes);
+  g.cstride = g.plane * g.phases_h * g.phases_w;
+  if (!(sh == 1 && sw == 1)) {
+    for (int64_t ki = 0; ki < kh; ++ki) {
+      for (int64_t kj = 0; kj < kw; ++kj) {
+        const int64_t phase = (ki % sh) * g.phases_w + kj % sw;
+        g.off[static_cast<size_t>(ki * kw + kj)] = phase * g.plane + (ki / sh) * g.wp + kj / sw;
+      }
+    }
+  }
   return g;
 }
 
-// x [cin, h, w] -> xp [cin, plane]: x[c, i, j] at xp[c, pw + (i + ph)*wp + j], zeros elsewhere.
+// x [cin, h, w] -> xp [cin, cstride]
 void pad_planes(const float* x, float* xp, const DirectConvGeom& g) {
   for (int64_t c = 0; c < g.cin; ++c) {
-    float* dst = xp + c * g.plane;
+    float* dst = xp + c * g.cstride;
     const float* src = x + c * g.h * g.w;
-    const int64_t first = g.pw + g.ph * g.wp;  // x[c, 0, 0]
-    std::memset(dst, 0, static_cast<size_t>(first) * sizeof(float));
-    for (int64_t i = 0; i < g.h; ++i) {
-      float* row = dst + first + i * g.wp;
-      std::memcpy(row, src + i * g.w, static_cast<size_t>(g.w) * sizeof(float));
-      std::fill(row + g.w, row + g.wp, 0.0f);
+    if (g.sh == 1 && g.sw == 1) {  // x[c, i, j] at pw + (i + ph)*wp + j
+      const int64_t first = g.pw + g.ph * g.wp;
+      std::memset(dst, 0, static_cast<size_t>(first) * sizeof(float));
+      for (int64_t i = 0; i < g.h; ++i) {
+        float* row = dst + first + i * g.wp;
+        std::memcpy(row, src + i * g.w, static_cast<size_t>(g.w) * sizeof(float));
+        std::fill(row + g.w, row + g.wp, 0.0f);
+      }
+      const int64_t used = first + g.h * g.wp;
+      std::memset(dst + used, 0, static_cast<size_t>(g.plane - used) * sizeof(float));
+      continue;
     }
-    const int64_t used = first + g.h * g.wp;
-    std::memset(dst + used, 0, static_cast<size_t>(g.plane - used) * sizeof(float));
+    // Phase (a, b), element (i, j) = padded input (i*sh + a, j*sw + b).
+    std::memset(dst, 0, static_cast<size_t>(g.cstride) * sizeof(float));
+    for (int64_t a = 0; a < g.phases_h; ++a) {
+      for (int64_t b = 0; b < g.phases_w; ++b) {
+        float* ph_plane = dst + (a * g.phases_w + b) * g.plane;
+        for (int64_t i = 0; i < g.hq; ++i) {
+          const int64_t ih = i * g.sh + a - g.ph;
+          if (ih < 0 || ih >= g.h) continue;
+          const float* srow = src + ih * g.w;
+          float* drow = ph_plane + i * g.wp;
+          for (int64_t j = 0; j < g.wp; ++j) {
+            const int64_t iw = j * g.sw + b - g.pw;
+            if (iw >= 0 && iw < g.w) drow[j] = srow[iw];
+          }
+        }
+      }
+    }
   }
 }
 
 // xp [cin, plane], w [cout, cin, kh, kw] -> outv [cout, pv]
 void direct_conv_forward(const float* xp, const float* w, float* outv, const DirectConvGeom& g) {
-  const std::vector<int64_t> off = tap_offsets(g);
+  const std::vector<int64_t>& off = g.off;
   const int64_t nvec = g.pv / kLanes;
   for (int64_t o0 = 0; o0 < g.cout; o0 += kOB) {
     const int64_t ob = std::min<int64_t>(kOB, g.cout - o0);
@@ -290,15 +343,18 @@ void place_on_grid_t(const float* dy, float* dyt, const DirectConvGeom& g) {
 // dyt [images, pv, opad], xp [images, cin, plane] -> partial [cin, taps, opad] (added)
 void direct_conv_weight_grad(const float* dyt, const float* xp, int64_t images, float* partial,
                              const DirectConvGeom& g) {
-  const std::vector<int64_t> off = tap_offsets(g);
+  const std::vector<int64_t>& off = g.off;
   const int64_t taps = g.taps(), opad = padded_out_channels(g);
-  const bool three = g.kh == 3 && g.kw == 3;
+  // 3x3 at column stride 1 or 2 (any row stride: rows are offsets in g.off).
+  const bool three = g.kh == 3 && g.kw == 3 && (g.sw == 1 || g.sw == 2);
   const int64_t cbw = three ? kCBW : kOB;
   for (int64_t ov = 0; ov < opad / kLanes; ++ov) {
     for (int64_t c0 = 0; c0 < g.cin; c0 += cbw) {
       const int64_t cb = std::min<int64_t>(cbw, g.cin - c0);
-      if (three) {
-        weight_grad_tile_3x3_any(cb, dyt, opad, xp, images, partial, g, ov, c0);
+      if (three && g.sw == 1) {
+        weight_grad_tile_3x3_any<1>(cb, dyt, opad, xp, images, partial, g, ov, c0);
+      } else if (three) {
+        weight_grad_tile_3x3_any<2>(cb, dyt, opad, xp, images, partial, g, ov, c0);
       } else {
         for (int64_t t = 0; t < taps; ++t) weight_grad_tile_any(cb, dyt, opad, xp, images, partial, g, off.data(), ov, c0, t);
       }
@@ -317,14 +373,34 @@ void weight_grad_from_partial(const float* partial, float* dw, const DirectConvG
   }
 }
 
-// w [O, C, kh, kw] -> wt [C, O, kh, kw], flipped
-void flip_transpose_weight(const float* w, float* wt, int64_t O, int64_t C, int64_t kh, int64_t kw) {
+// w [O, C, kh, kw] -> wt [C, O, ku, kv]: taps (a + u*sh, b + v*sw) of phase (a, b), flipped
+void phase_weight(const float* w, float* wt, int64_t O, int64_t C, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                  int64_t a, int64_t b) {
+  const int64_t ku = (kh - a + sh - 1) / sh, kv = (kw - b + sw - 1) / sw;
   for (int64_t o = 0; o < O; ++o) {
     for (int64_t c = 0; c < C; ++c) {
-      const float* s = w + (o * C + c) * kh * kw;
-      float* d = wt + (c * O + o) * kh * kw;
-      for (int64_t i = 0; i < kh; ++i) {
-        for (int64_t j = 0; j < kw; ++j) d[(kh - 1 - i) * kw + (kw - 1 - j)] = s[i * kw + j];
+      const float* src = w + (o * C + c) * kh * kw;
+      float* d = wt + (c * O + o) * ku * kv;
+      for (int64_t u = 0; u < ku; ++u) {
+        for (int64_t v = 0; v < kv; ++v) d[(ku - 1 - u) * kv + (kv - 1 - v)] = src[(a + u * sh) * kw + b + v * sw];
+      }
+    }
+  }
+}
+
+// outv [cin, pv] of phase (a, b) -> dx [cin, h, w] += at (i*sh + a - ph, j*sw + b - pw)
+void add_phase_outputs(const float* outv, const DirectConvGeom& pg, float* dx, int64_t h, int64_t w, int64_t sh,
+                       int64_t sw, int64_t ph, int64_t pw, int64_t a, int64_t b) {
+  for (int64_t c = 0; c < pg.cout; ++c) {
+    float* dxc = dx + c * h * w;
+    for (int64_t i = 0; i < pg.ho; ++i) {
+      const int64_t ih = i * sh + a - ph;
+      if (ih < 0 || ih >= h) continue;
+      const float* srow = outv + c * pg.pv + i * pg.wp;
+      float* drow = dxc + ih * w;
+      for (int64_t j = 0; j < pg.wo; ++j) {
+        const int64_t iw = j * sw + b - pw;
+        if (iw >= 0 && iw < w) drow[iw] += srow[j];
       }
     }
   }

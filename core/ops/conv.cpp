@@ -14,8 +14,8 @@
 //
 // Stride-1 layers with few channels take the direct path instead (core/kernels/conv_direct.h):
 // per image, a register-blocked convolution over a zero-padded copy of the input; dX is the same
-// kernel applied to dY with the flipped, transposed weight, and dW sums dY times the shifted input
-// per fixed chunk of images. Both paths are parallel over fixed pieces of work that do
+// kernel applied to dY with the flipped, transposed weight (one such convolution per input phase
+// when the stride is larger), and dW sums dY times the shifted input per fixed chunk of images. Both paths are parallel over fixed pieces of work that do
 // not depend on the thread count. Conv2dParams::algo forces one path (tests compare them).
 #include <cblas.h>
 
@@ -282,14 +282,18 @@ void bias_grad(const float* pg, const ConvGeom& g, GradSink::Accum acc) {
   });
 }
 
-// The direct path handles stride 1 with padding smaller than the kernel (so that dX is again a
-// valid convolution of dY).
-bool direct_applicable(const ConvGeom& g) { return g.sh == 1 && g.sw == 1 && g.ph < g.kh && g.pw < g.kw; }
+// The direct path handles any stride; at stride 1 the padding must be smaller than the kernel (so
+// that dX is again a valid convolution of dY).
+bool direct_applicable(const ConvGeom& g) {
+  return (g.sh > 1 || g.sw > 1) || (g.ph < g.kh && g.pw < g.kw);
+}
 
-// Auto choice, from the shapes only: the direct kernels win while the channel counts are small and
-// the output rows are wide enough that the padded grid wastes little (bench_conv, README).
+// Auto choice, from the shapes only (measured with bench_conv on the ResNet-18 layers): the direct
+// kernels win at stride 1 while the channel counts are small and the output rows are wide enough
+// that the padded grid wastes little. Strided layers stay on im2col: their phase-split input
+// gradient was no faster there (README, Performance).
 bool prefer_direct(const ConvGeom& g) {
-  if (!direct_applicable(g)) return false;
+  if (!direct_applicable(g) || g.sh != 1 || g.sw != 1 || g.kh * g.kw == 1) return false;
   const int64_t ckk = g.ckk();
   return ckk >= kDirectMinCkk && ckk <= kDirectMaxCkk && g.O <= kDirectMaxOut && g.Wo >= kDirectMinWidth;
 }
@@ -304,7 +308,7 @@ int64_t direct_wgrad_chunks(const ConvGeom& g, int64_t partial_floats) {
 // out [N, O, Ho, Wo] = conv(x, w) + b on the direct path, and its backward.
 Tensor conv2d_direct(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& xc, const Tensor& wc,
                      const Tensor& bc, const ConvGeom& g) {
-  const kernels::DirectConvGeom fg = kernels::direct_conv_geom(g.C, g.O, g.H, g.W, g.kh, g.kw, g.ph, g.pw);
+  const kernels::DirectConvGeom fg = kernels::direct_conv_geom(g.C, g.O, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
   Tensor out = make_tensor({g.N, g.O, g.Ho, g.Wo});
   {
     const float* px = xc.data();
@@ -312,7 +316,7 @@ Tensor conv2d_direct(const Tensor& x, const Tensor& weight, const Tensor& bias, 
     const float* pb = bc.defined() ? bc.data() : nullptr;
     float* po = out.data();
     parallel_for(g.N, 1, [&](int64_t n0, int64_t n1) {
-      std::vector<float> xp(static_cast<size_t>(g.C * fg.plane)), outv(static_cast<size_t>(g.O * fg.pv));
+      std::vector<float> xp(static_cast<size_t>(g.C * fg.cstride)), outv(static_cast<size_t>(g.O * fg.pv));
       for (int64_t n = n0; n < n1; ++n) {
         kernels::pad_planes(px + n * g.C * g.hw_in(), xp.data(), fg);
         kernels::direct_conv_forward(xp.data(), pw, outv.data(), fg);
@@ -335,12 +339,12 @@ Tensor conv2d_direct(const Tensor& x, const Tensor& weight, const Tensor& bias, 
       const float* px = sx.get().data();
       const int64_t per_chunk = (g.N + chunks - 1) / chunks;
       parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
-        std::vector<float> xp(static_cast<size_t>(per_chunk * g.C * fg.plane));
+        std::vector<float> xp(static_cast<size_t>(per_chunk * g.C * fg.cstride));
         std::vector<float> dyt(static_cast<size_t>(per_chunk * fg.pv * opad));
         for (int64_t k = c0; k < c1; ++k) {
           const int64_t n0 = g.N * k / chunks, n1 = g.N * (k + 1) / chunks;
           for (int64_t n = n0; n < n1; ++n) {
-            kernels::pad_planes(px + n * g.C * g.hw_in(), xp.data() + (n - n0) * g.C * fg.plane, fg);
+            kernels::pad_planes(px + n * g.C * g.hw_in(), xp.data() + (n - n0) * g.C * fg.cstride, fg);
             kernels::place_on_grid_t(pg + n * g.O * g.hw_out(), dyt.data() + (n - n0) * fg.pv * opad, fg);
           }
           kernels::direct_conv_weight_grad(dyt.data(), xp.data(), n1 - n0, partial.data() + k * pfloats, fg);
@@ -353,19 +357,49 @@ Tensor conv2d_direct(const Tensor& x, const Tensor& weight, const Tensor& bias, 
       }
       kernels::weight_grad_from_partial(partial.data(), acc.data, fg, acc.beta != 0.0f);
     }
-    if (s.needs(0)) {  // dX [C, H, W] per image = conv(dY padded by k-1-p, flipped Wᵀ)
+    if (s.needs(0)) {  // dX [C, H, W] per image: one stride-1 convolution of dY per input phase
       GradSink::Accum acc = s.accumulate(0);
       const bool accumulate = acc.beta != 0.0f;
-      const kernels::DirectConvGeom bg =
-          kernels::direct_conv_geom(g.O, g.C, g.Ho, g.Wo, g.kh, g.kw, g.kh - 1 - g.ph, g.kw - 1 - g.pw);
-      std::vector<float> wt(static_cast<size_t>(g.O * g.ckk()));
-      kernels::flip_transpose_weight(sw.get().data(), wt.data(), g.O, g.C, g.kh, g.kw);
+      const bool unit = g.sh == 1 && g.sw == 1;
+      struct Phase {
+        int64_t a, b;
+        kernels::DirectConvGeom geom;
+        std::vector<float> wt;
+      };
+      std::vector<Phase> phases;
+      int64_t dyp_floats = 0, outv_floats = 0;
+      for (int64_t a = 0; a < std::min(g.sh, g.kh); ++a) {
+        for (int64_t b = 0; b < std::min(g.sw, g.kw); ++b) {
+          const int64_t ku = (g.kh - a + g.sh - 1) / g.sh, kv = (g.kw - b + g.sw - 1) / g.sw;
+          // Stride 1: padding k-1-p gives exactly dX [H, W]; otherwise the full convolution (k-1).
+          const int64_t pad_u = unit ? g.kh - 1 - g.ph : ku - 1, pad_v = unit ? g.kw - 1 - g.pw : kv - 1;
+          Phase phase{a, b, kernels::direct_conv_geom(g.O, g.C, g.Ho, g.Wo, ku, kv, 1, 1, pad_u, pad_v), {}};
+          phase.wt.resize(static_cast<size_t>(g.C * g.O * ku * kv));
+          kernels::phase_weight(sw.get().data(), phase.wt.data(), g.O, g.C, g.kh, g.kw, g.sh, g.sw, a, b);
+          dyp_floats = std::max(dyp_floats, g.O * phase.geom.cstride);
+          outv_floats = std::max(outv_floats, g.C * phase.geom.pv);
+          phases.push_back(std::move(phase));
+        }
+      }
       parallel_for(g.N, 1, [&](int64_t n0, int64_t n1) {
-        std::vector<float> dyp(static_cast<size_t>(g.O * bg.plane)), outv(static_cast<size_t>(g.C * bg.pv));
+        std::vector<float> dyp(static_cast<size_t>(dyp_floats)), outv(static_cast<size_t>(outv_floats));
         for (int64_t n = n0; n < n1; ++n) {
-          kernels::pad_planes(pg + n * g.O * g.hw_out(), dyp.data(), bg);
-          kernels::direct_conv_forward(dyp.data(), wt.data(), outv.data(), bg);
-          kernels::unpad_outputs(outv.data(), nullptr, acc.data + n * g.C * g.hw_in(), bg, accumulate);
+          const float* dy = pg + n * g.O * g.hw_out();
+          float* dx = acc.data + n * g.C * g.hw_in();
+          if (unit) {
+            const Phase& phase = phases[0];
+            kernels::pad_planes(dy, dyp.data(), phase.geom);
+            kernels::direct_conv_forward(dyp.data(), phase.wt.data(), outv.data(), phase.geom);
+            kernels::unpad_outputs(outv.data(), nullptr, dx, phase.geom, accumulate);
+            continue;
+          }
+          if (!accumulate) std::fill(dx, dx + g.C * g.hw_in(), 0.0f);  // positions no tap reads stay 0
+          for (const Phase& phase : phases) {
+            kernels::pad_planes(dy, dyp.data(), phase.geom);
+            kernels::direct_conv_forward(dyp.data(), phase.wt.data(), outv.data(), phase.geom);
+            kernels::add_phase_outputs(outv.data(), phase.geom, dx, g.H, g.W, g.sh, g.sw, g.ph, g.pw, phase.a,
+                                       phase.b);
+          }
         }
       });
     }
@@ -388,9 +422,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   const Tensor wc = weight.contiguous();
   const Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
   if (p.algorithm == ConvAlgo::kDirect && !direct_applicable(g)) {
-    throw std::invalid_argument("conv2d: ConvAlgo::kDirect needs stride 1 and padding smaller than the kernel, got "
-                                "stride (" + std::to_string(g.sh) + ", " + std::to_string(g.sw) + "), padding (" +
-                                std::to_string(g.ph) + ", " + std::to_string(g.pw) + ") with kernel " +
+    throw std::invalid_argument("conv2d: ConvAlgo::kDirect at stride 1 needs padding smaller than the kernel, got "
+                                "padding (" + std::to_string(g.ph) + ", " + std::to_string(g.pw) + ") with kernel " +
                                 std::to_string(g.kh) + "x" + std::to_string(g.kw) +
                                 " (use ConvAlgo::kAuto or kIm2col)");
   }

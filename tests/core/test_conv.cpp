@@ -200,6 +200,12 @@ TEST(Conv2d, DirectMatchesLoopOnEveryBlockingRemainder) {
       {{2, 3, 6, 5}, {4, 3, 2, 4}, true, Conv2dParams().padding(1, 2), "2x4 kernel, padding (1, 2)"},
       {{1, 2, 40, 37}, {3, 2, 3, 3}, true, Conv2dParams().padding(1), "long planes: every pixel tile width"},
       {{1, 1, 3, 3}, {1, 1, 3, 3}, true, Conv2dParams().padding(1), "one channel each way"},
+      {{3, 4, 9, 8}, {6, 4, 3, 3}, true, Conv2dParams().stride(2).padding(1), "stride 2, odd height"},
+      {{2, 3, 7, 6}, {4, 3, 3, 3}, false, Conv2dParams().stride(2), "stride 2, no padding"},
+      {{2, 3, 8, 8}, {5, 3, 1, 1}, false, Conv2dParams().stride(2), "1x1 stride 2: inputs no tap reads"},
+      {{2, 2, 9, 11}, {3, 2, 2, 4}, true, Conv2dParams().stride(3, 2).padding(1, 2), "stride (3, 2) > kernel rows"},
+      {{1, 2, 7, 7}, {3, 2, 5, 5}, true, Conv2dParams().stride(2).padding(4), "stride 2, padding 4 with 5x5"},
+      {{2, 16, 16, 16}, {32, 16, 3, 3}, false, Conv2dParams().stride(2).padding(1), "ResNet transition"},
   };
   uint64_t seed = 300;
   for (const Case& c : cases) {
@@ -214,19 +220,22 @@ TEST(Conv2d, DirectMatchesLoopOnEveryBlockingRemainder) {
 // weight gradient), so its bits do not depend on the thread count either.
 TEST(Conv2d, DirectIsBitIdenticalAcrossThreadCounts) {
   const Tensor x = randn({9, 16, 10, 10}, 400), w = randn({16, 16, 3, 3}, 401, 0.2f), b = randn({16}, 402);
-  const Tensor r = randn({9, 16, 10, 10}, 403);
-  auto run = [&](int threads) {
-    set_num_threads(threads);
-    Tensor xl = x.clone().set_requires_grad(), wl = w.clone().set_requires_grad(), bl = b.clone().set_requires_grad();
-    const Tensor out = conv2d(xl, wl, bl, Conv2dParams().padding(1).algo(ConvAlgo::kDirect));
-    std::vector<Tensor> g = grad({out}, {xl, wl, bl}, GradOptions().set_seeds({r}));
-    g.insert(g.begin(), out);
-    return g;
-  };
-  const std::vector<Tensor> one = run(1), two = run(2);
-  set_num_threads(0);
-  const char* names[4] = {"out", "dx", "dw", "db"};
-  for (size_t i = 0; i < 4; ++i) EXPECT_TRUE(bit_equal(one[i], two[i])) << names[i];
+  for (const Conv2dParams& p : {Conv2dParams().padding(1), Conv2dParams().stride(2).padding(1)}) {
+    SCOPED_TRACE("stride " + std::to_string(p.stride_h));
+    auto run = [&](int threads) {
+      set_num_threads(threads);
+      Tensor xl = x.clone().set_requires_grad(), wl = w.clone().set_requires_grad();
+      Tensor bl = b.clone().set_requires_grad();
+      const Tensor out = conv2d(xl, wl, bl, Conv2dParams(p).algo(ConvAlgo::kDirect));
+      std::vector<Tensor> g = grad({out}, {xl, wl, bl}, GradOptions().set_seeds({randn(out.shape(), 403)}));
+      g.insert(g.begin(), out);
+      return g;
+    };
+    const std::vector<Tensor> one = run(1), two = run(2);
+    set_num_threads(0);
+    const char* names[4] = {"out", "dx", "dw", "db"};
+    for (size_t i = 0; i < 4; ++i) EXPECT_TRUE(bit_equal(one[i], two[i])) << names[i];
+  }
 }
 
 TEST(Conv2d, DirectHandlesAnEmptyBatch) {
@@ -243,13 +252,11 @@ TEST(Conv2d, DirectHandlesAnEmptyBatch) {
 
 TEST(Conv2d, DirectRefusesWhatItCannotCompute) {
   const Tensor x = Tensor::zeros({2, 3, 8, 8}), w = Tensor::zeros({4, 3, 3, 3});
-  std::string e = error_of([&] { conv2d(x, w, Tensor(), Conv2dParams().stride(2).padding(1).algo(ConvAlgo::kDirect)); });
-  EXPECT_NE(e.find("conv2d: ConvAlgo::kDirect needs stride 1"), std::string::npos) << e;
-  EXPECT_NE(e.find("stride (2, 2)"), std::string::npos) << e;
-  EXPECT_NE(e.find("kIm2col"), std::string::npos) << e;
-  e = error_of([&] { conv2d(x, w, Tensor(), Conv2dParams().padding(3).algo(ConvAlgo::kDirect)); });
+  const std::string e = error_of([&] { conv2d(x, w, Tensor(), Conv2dParams().padding(3).algo(ConvAlgo::kDirect)); });
+  EXPECT_NE(e.find("conv2d: ConvAlgo::kDirect at stride 1 needs padding smaller than the kernel"), std::string::npos)
+      << e;
   EXPECT_NE(e.find("padding (3, 3) with kernel 3x3"), std::string::npos) << e;
-  // The same calls work on the im2col path.
-  EXPECT_EQ(conv2d(x, w, Tensor(), Conv2dParams().stride(2).padding(1).algo(ConvAlgo::kIm2col)).shape(),
-            (Shape{2, 4, 4, 4}));
+  EXPECT_NE(e.find("kIm2col"), std::string::npos) << e;
+  // The same call works on the im2col path.
+  EXPECT_EQ(conv2d(x, w, Tensor(), Conv2dParams().padding(3).algo(ConvAlgo::kIm2col)).shape(), (Shape{2, 4, 12, 12}));
 }

@@ -78,6 +78,10 @@ TEST(GradcheckNN, Conv2dDirectPath) {
       "conv2d direct 2x3 kernel, pad (0, 1), no bias",
       [q](const auto& x) { return conv2d(x[0], x[1], Tensor(), q); },
       {randn({3, 2, 4, 5}, 18), randn({3, 2, 2, 3}, 19)}, kLinear));
+  const Conv2dParams r = Conv2dParams().stride(2).padding(1).algo(ConvAlgo::kDirect);
+  EXPECT_TRUE(gradcheck(
+      "conv2d direct s2 p1", [r](const auto& x) { return conv2d(x[0], x[1], x[2], r); },
+      {randn({2, 2, 7, 6}, 20), randn({3, 2, 3, 3}, 21), randn({3}, 22)}, kLinear));
 }
 
 // ---- pooling ----
