@@ -175,6 +175,10 @@ Tensor global_avg_pool2d(const Tensor& x);  // [N, C, H, W] -> [N, C]
 // Gradients flow to x, weight and bias; never to the running statistics.
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean, Tensor running_var,
                   bool training, float momentum = 0.1f, float eps = 1e-5f);
+// relu(batch_norm(...)) fused: the same values and gradients bit for bit, with one pass and one
+// tensor fewer in each direction (ResNet blocks use it).
+Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
+                       Tensor running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
 // x [..., D] normalized over the last dim (biased variance, two-pass in double); weight/bias [D]
 // (either may be undefined).
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps = 1e-5f);

@@ -59,8 +59,9 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
                                 std::to_string(options_.num_features()) + ", H, W] or [N, " +
                                 std::to_string(options_.num_features()) + "]");
   }
-  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), static_cast<float>(options_.momentum()),
-                    static_cast<float>(options_.eps()));
+  const auto op = options_.relu() ? batch_norm_relu : batch_norm;
+  return op(x, weight, bias, running_mean, running_var, is_training(), static_cast<float>(options_.momentum()),
+            static_cast<float>(options_.eps()));
 }
 
 Tensor MaxPool2d::forward(const Tensor& x) {

@@ -47,6 +47,9 @@ struct BatchNorm2dOptions {
   SCALPEL_ARG(double, momentum) = 0.1;
   SCALPEL_ARG(double, eps) = 1e-5;
   SCALPEL_ARG(bool, affine) = true;
+  // Apply a ReLU to the output in the same pass (core batch_norm_relu): the values and gradients of
+  // relu(bn(x)) with one memory pass and one tensor fewer each way.
+  SCALPEL_ARG(bool, relu) = false;
 };
 
 // x [N, C, H, W] (or [N, C]) -> same shape

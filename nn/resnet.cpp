@@ -12,7 +12,7 @@ BasicBlock::BasicBlock(int64_t in_channels, int64_t out_channels, int64_t stride
   conv1 = register_module(
       "conv1",
       std::make_shared<Conv2d>(Conv2dOptions(in_channels, out_channels, 3).stride(stride).padding(1).bias(false), gen));
-  bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(BatchNorm2dOptions(out_channels)));
+  bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(BatchNorm2dOptions(out_channels).relu(true)));
   conv2 = register_module(
       "conv2",
       std::make_shared<Conv2d>(Conv2dOptions(out_channels, out_channels, 3).stride(1).padding(1).bias(false), gen));
@@ -26,7 +26,7 @@ BasicBlock::BasicBlock(int64_t in_channels, int64_t out_channels, int64_t stride
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor out = relu(bn1->forward(conv1->forward(x)));
+  Tensor out = bn1->forward(conv1->forward(x));  // bn1 applies the ReLU (fused)
   out = bn2->forward(conv2->forward(out));
   return relu(add(out, downsample ? downsample->forward(x) : x));
 }
@@ -46,7 +46,7 @@ ResNet18::ResNet18(const ResNetOptions& options, Generator& gen) : Module("ResNe
   } else {
     throw std::invalid_argument("ResNet18: stem must be 'cifar' or 'imagenet', got '" + options.stem() + "'");
   }
-  bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(BatchNorm2dOptions(w)));
+  bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(BatchNorm2dOptions(w).relu(true)));
   int64_t in = w;
   for (int s = 0; s < 4; ++s) {
     const int64_t out = w << s;
@@ -73,7 +73,7 @@ Tensor ResNet18::features(const Tensor& x) {
     throw std::invalid_argument(describe() + ": input has shape " + shape_str(x.shape()) + ", expected [N, " +
                                 std::to_string(options_.in_channels()) + ", H, W]");
   }
-  Tensor h = relu(bn1_->forward(conv1_->forward(x)));
+  Tensor h = bn1_->forward(conv1_->forward(x));  // bn1 applies the ReLU (fused)
   if (options_.stem() == "imagenet") h = max_pool2d(h, 3, 2, 1);
   for (auto& stage : stages_) h = stage->forward(h);
   return global_avg_pool2d(h);

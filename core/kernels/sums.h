@@ -79,5 +79,31 @@ inline void row_sum_and_dot_dev(const float* g, const float* x, int64_t n, float
   sum_gx = sb;
 }
 
+// The same with g[i] replaced by g[i] * (y[i] > 0 ? 1 : 0): the gradient through a ReLU whose
+// output is y, rounded exactly as relu's own backward rounds it (batch_norm_relu).
+inline void row_sum_and_dot_dev_masked(const float* g, const float* y, const float* x, int64_t n, float m,
+                                       double& sum_g, double& sum_gx) {
+  SumVecD a = {}, b = {};
+  const SumVecF zero = {}, one = zero + 1.0f;
+  int64_t i = 0;
+  for (; i + kSumLanes <= n; i += kSumLanes) {
+    SumVecF gf, yf, xf;
+    std::memcpy(&gf, g + i, sizeof gf);
+    std::memcpy(&yf, y + i, sizeof yf);
+    std::memcpy(&xf, x + i, sizeof xf);
+    const SumVecD gi = __builtin_convertvector(gf * (yf > zero ? one : zero), SumVecD);
+    a += gi;
+    b += gi * __builtin_convertvector(xf - m, SumVecD);
+  }
+  double sa = sum_lanes(a), sb = sum_lanes(b);
+  for (; i < n; ++i) {
+    const double gi = static_cast<double>(g[i] * (y[i] > 0.0f ? 1.0f : 0.0f));
+    sa += gi;
+    sb += gi * static_cast<double>(x[i] - m);
+  }
+  sum_g = sa;
+  sum_gx = sb;
+}
+
 }  // namespace kernels
 }  // namespace scalpel

@@ -1,4 +1,5 @@
-// Normalization: batch_norm and layer_norm, fused, forward and backward side by side.
+// Normalization: batch_norm (and batch_norm_relu, the same with a ReLU on the output) and
+// layer_norm, fused, forward and backward side by side.
 //
 // Statistics are two-pass (mean, then the mean of squared deviations) accumulated in double, so a
 // large common offset does not destroy the variance. Forward saves the per-channel (batch_norm) or
@@ -45,35 +46,40 @@ std::vector<float> values_or(const Tensor& t, int64_t n, float fill) {
 }  // namespace
 
 // x [N, C, S...] (S = product of trailing dims, 1 for [N, C]); weight, bias [C] -> out (x's shape)
-Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean, Tensor running_var,
-                  bool training, float momentum, float eps) {
-  if (!x.defined()) throw std::invalid_argument("batch_norm: the input is undefined");
+namespace {
+
+// batch_norm, and with relu = true the fused relu(batch_norm(...)): the ReLU is applied as the
+// output is written, and backward multiplies dy by (out > 0 ? 1 : 0) inside its two passes, exactly
+// as relu's backward would. `op` names errors.
+Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
+                       Tensor running_var, bool training, float momentum, float eps, bool relu) {
+  if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
   if (x.dim() < 2) {
-    throw std::invalid_argument("batch_norm: input must be [N, C, ...] with at least 2 dims, got " +
+    throw std::invalid_argument(std::string(op) + ": input must be [N, C, ...] with at least 2 dims, got " +
                                 shape_str(x.shape()));
   }
   const int64_t N = x.size(0), C = x.size(1), S = N == 0 || C == 0 ? 0 : x.numel() / (N * C);
   const int64_t M = N * S;  // values per channel
-  check_param(weight, C, "batch_norm", "weight", x.shape());
-  check_param(bias, C, "batch_norm", "bias", x.shape());
-  check_param(running_mean, C, "batch_norm", "running_mean", x.shape());
-  check_param(running_var, C, "batch_norm", "running_var", x.shape());
+  check_param(weight, C, op, "weight", x.shape());
+  check_param(bias, C, op, "bias", x.shape());
+  check_param(running_mean, C, op, "running_mean", x.shape());
+  check_param(running_var, C, op, "running_var", x.shape());
   if (running_mean.defined() != running_var.defined()) {
-    throw std::invalid_argument("batch_norm: running_mean and running_var must both be defined or both undefined");
+    throw std::invalid_argument(std::string(op) + ": running_mean and running_var must both be defined or both undefined");
   }
   if (!training && !running_mean.defined()) {
     throw std::invalid_argument(
-        "batch_norm: evaluation mode (training=false) needs running_mean and running_var "
+        std::string(op) + ": evaluation mode (training=false) needs running_mean and running_var "
         "(hint: run in training mode, or keep running statistics)");
   }
   if (training && M <= 1) {
-    throw std::invalid_argument("batch_norm: expected more than 1 value per channel when training, got input " +
+    throw std::invalid_argument(std::string(op) + ": expected more than 1 value per channel when training, got input " +
                                 shape_str(x.shape()));
   }
   if (!(eps >= 0.0f) || !std::isfinite(eps)) {
-    throw std::invalid_argument("batch_norm: eps must be finite and non-negative, got " + std::to_string(eps));
+    throw std::invalid_argument(std::string(op) + ": eps must be finite and non-negative, got " + std::to_string(eps));
   }
-  if (!std::isfinite(momentum)) throw std::invalid_argument("batch_norm: momentum must be finite");
+  if (!std::isfinite(momentum)) throw std::invalid_argument(std::string(op) + ": momentum must be finite");
 
   const Tensor xc = x.contiguous();
   const float* px = xc.data();
@@ -142,18 +148,27 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
       const float a = scale[c], sh = shift[c];
       const float* xi = px + r * S;
       float* yo = po + r * S;
-      for (int64_t i = 0; i < S; ++i) yo[i] = xi[i] * a + sh;
+      if (relu) {
+        for (int64_t i = 0; i < S; ++i) {
+          const float v = xi[i] * a + sh;
+          yo[i] = v > 0.0f ? v : 0.0f;
+        }
+      } else {
+        for (int64_t i = 0; i < S; ++i) yo[i] = xi[i] * a + sh;
+      }
     }
   });
 
   if (should_record({x, weight, bias})) {
     const bool x_grad = x.requires_grad();
-    record("batch_norm", out, {x, weight, bias},
-           [sx = save(xc, "batch_norm"), mean, invstd, w = x_grad ? w : std::vector<float>(), training, N, C, S, M,
-            grain](const Tensor& grad_out, GradSink& s) {
+    record(op, out, {x, weight, bias},
+           [sx = save(xc, op), sy = relu ? save(out, op) : SavedTensor(), mean, invstd,
+            w = x_grad ? w : std::vector<float>(), training, relu, N, C, S, M, grain](const Tensor& grad_out,
+                                                                                      GradSink& s) {
              const Tensor gy = grad_out.contiguous();
              const float* pg = gy.data();
              const float* px = sx.get().data();
+             const float* py = relu ? sy.get().data() : nullptr;  // ReLU mask: out > 0
              // Per-channel sums: sum(dy) and sum(dy * xhat).
              std::vector<double> sum_dy(static_cast<size_t>(C)), sum_dy_xhat(static_cast<size_t>(C));
              parallel_for(C, grain, [&](int64_t c0, int64_t c1) {
@@ -161,7 +176,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
                for (int64_t n = 0; n < N; ++n) {
                  for (int64_t c = c0; c < c1; ++c) {
                    double a = 0.0, bsum = 0.0;
-                   kernels::row_sum_and_dot_dev(pg + (n * C + c) * S, px + (n * C + c) * S, S, (*mean)[c], a, bsum);
+                   const int64_t r = (n * C + c) * S;
+                   if (relu) {
+                     kernels::row_sum_and_dot_dev_masked(pg + r, py + r, px + r, S, (*mean)[c], a, bsum);
+                   } else {
+                     kernels::row_sum_and_dot_dev(pg + r, px + r, S, (*mean)[c], a, bsum);
+                   }
                    sum_dy[c] += a;
                    sum_dy_xhat[c] += bsum * (*invstd)[c];
                  }
@@ -182,7 +202,16 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
                                 const float* gr = pg + r * S;
                                 float* d = acc.data + r * S;
                                 const float xb = is * bcoef;
-                                if (fresh) {
+                                const float* yr = relu ? py + r * S : nullptr;
+                                if (relu && fresh) {
+                                  for (int64_t i = 0; i < S; ++i) {
+                                    d[i] = k * (gr[i] * (yr[i] > 0.0f ? 1.0f : 0.0f) - a - (xr[i] - m) * xb);
+                                  }
+                                } else if (relu) {
+                                  for (int64_t i = 0; i < S; ++i) {
+                                    d[i] += k * (gr[i] * (yr[i] > 0.0f ? 1.0f : 0.0f) - a - (xr[i] - m) * xb);
+                                  }
+                                } else if (fresh) {
                                   for (int64_t i = 0; i < S; ++i) d[i] = k * (gr[i] - a - (xr[i] - m) * xb);
                                 } else {
                                   for (int64_t i = 0; i < S; ++i) d[i] += k * (gr[i] - a - (xr[i] - m) * xb);
@@ -205,6 +234,20 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
            });
   }
   return out;
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean, Tensor running_var,
+                  bool training, float momentum, float eps) {
+  return batch_norm_impl("batch_norm", x, weight, bias, std::move(running_mean), std::move(running_var), training,
+                         momentum, eps, false);
+}
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
+                       Tensor running_var, bool training, float momentum, float eps) {
+  return batch_norm_impl("batch_norm_relu", x, weight, bias, std::move(running_mean), std::move(running_var),
+                         training, momentum, eps, true);
 }
 
 // x [R..., D] (R = rows), weight, bias [D] -> out (x's shape), normalized over the last dim

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "core/ops.h"
@@ -127,6 +128,22 @@ TEST(GradcheckNN, BatchNormTrainNoAffine) {
   EXPECT_TRUE(gradcheck("batch_norm train 2-D no affine",
                         [](const auto& x) { return batch_norm(x[0], Tensor(), Tensor(), Tensor(), Tensor(), true); },
                         {randn({5, 3}, 37)}));
+}
+TEST(GradcheckNN, BatchNormReluTrainAndEval) {
+  // Inputs chosen so that no pre-ReLU output lies within 0.05 of the kink (checked here), far more
+  // than a finite-difference step moves it.
+  const Tensor x = randn({3, 3, 2, 2}, 160), w = positive({3}, 161), b = randn({3}, 162, 0.3f);
+  const Tensor pre = batch_norm(x, w, b, Tensor(), Tensor(), true);
+  for (float v : pre.to_vector()) ASSERT_GT(std::fabs(v), 0.05f) << "inputs too close to the ReLU kink";
+  EXPECT_TRUE(gradcheck("batch_norm_relu train",
+                        [](const auto& in) { return batch_norm_relu(in[0], in[1], in[2], Tensor(), Tensor(), true); },
+                        {x, w, b}));
+  const Tensor rm = randn({3}, 163, 0.2f), rv = positive({3}, 164);
+  const Tensor pre_eval = batch_norm(x, w, b, rm, rv, false);
+  for (float v : pre_eval.to_vector()) ASSERT_GT(std::fabs(v), 0.05f) << "inputs too close to the ReLU kink";
+  EXPECT_TRUE(gradcheck("batch_norm_relu eval",
+                        [rm, rv](const auto& in) { return batch_norm_relu(in[0], in[1], in[2], rm, rv, false); },
+                        {x, w, b}));
 }
 TEST(GradcheckNN, BatchNormEval) {
   const Tensor rm = randn({3}, 40), rv = positive({3}, 41);

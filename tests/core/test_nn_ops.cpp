@@ -9,6 +9,7 @@
 // are float32 summation-order differences (observed errors are 10x or more below them).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -314,6 +315,36 @@ TEST(NNOps, BatchNormRunningStatsFollowPyTorchFormula) {
   EXPECT_FLOAT_EQ(rv.at({0}), static_cast<float>(0.75 * 2.0 + 0.25 * 20.0 / 3.0));
   EXPECT_FLOAT_EQ(rm.at({1}), 0.75f * 2.0f + 0.25f * 10.0f);
   EXPECT_FLOAT_EQ(rv.at({1}), 0.75f * 3.0f);  // constant channel: variance 0
+}
+
+// batch_norm_relu must be relu(batch_norm(...)) bit for bit: outputs, running statistics and every
+// gradient, in training and evaluation, with a seed gradient whose masked entries include a NaN
+// (relu's backward turns it into NaN too: NaN * 0) and with an existing gradient to add to.
+TEST(NNOps, BatchNormReluIsTheCompositionBitForBit) {
+  const Tensor x = randn({3, 4, 5, 5}, 600), w = randn({4}, 601), b = randn({4}, 602);
+  Tensor seed = randn({3, 4, 5, 5}, 603);
+  for (bool training : {true, false}) {
+    SCOPED_TRACE(training ? "training" : "eval");
+    std::vector<std::vector<float>> results[2];
+    for (int fused = 0; fused < 2; ++fused) {
+      Tensor xl = x.clone().set_requires_grad(), wl = w.clone().set_requires_grad(), bl = b.clone().set_requires_grad();
+      Tensor rm = randn({4}, 604), rv = add(square(randn({4}, 605)), 0.5f);
+      const Tensor out = fused ? batch_norm_relu(xl, wl, bl, rm, rv, training, 0.2f, 1e-4f)
+                               : relu(batch_norm(xl, wl, bl, rm, rv, training, 0.2f, 1e-4f));
+      const std::vector<Tensor> g = grad({out}, {xl, wl, bl}, GradOptions().set_seeds({seed}));
+      for (const Tensor& t : {out, g[0], g[1], g[2], rm, rv}) results[fused].push_back(t.to_vector());
+    }
+    const char* names[6] = {"out", "dx", "dweight", "dbias", "running_mean", "running_var"};
+    for (size_t i = 0; i < 6; ++i) {
+      EXPECT_EQ(0, std::memcmp(results[0][i].data(), results[1][i].data(), results[0][i].size() * sizeof(float)))
+          << names[i];
+    }
+  }
+  // The ReLU really acts: some outputs are clamped and their gradient is masked.
+  const Tensor out = batch_norm_relu(x, w, b, Tensor(), Tensor(), true);
+  const std::vector<float> ov = out.to_vector();
+  EXPECT_GT(std::count(ov.begin(), ov.end(), 0.0f), 10);
+  EXPECT_GT(std::count_if(ov.begin(), ov.end(), [](float v) { return v > 0.0f; }), 10);
 }
 
 TEST(NNOps, NormalizationIsStableUnderALargeOffset) {
