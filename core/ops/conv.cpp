@@ -38,9 +38,6 @@ constexpr int64_t kTargetColumns = 1024;       // columns per group product (G *
 constexpr int64_t kMaxColumnFloats = 1 << 22;  // 16 MiB cap on the column buffer when G > 1
 // Output rows at most this wide use tap tables for im2col/col2im (see TapTable).
 constexpr int64_t kTableMaxWidth = 16;
-// Forward keeps the whole batch's column matrix for the weight gradient when it is at most this
-// many floats (16 MiB); larger ones are recomputed in backward.
-constexpr int64_t kMaxSavedColumnFloats = 1 << 22;
 // Direct path (auto choice, measured with bench_conv): C*kh*kw within [kDirectMinCkk, kDirectMaxCkk],
 // at most kDirectMaxOut output channels, output rows at least kDirectMinWidth wide.
 constexpr int64_t kDirectMinCkk = 64;
@@ -433,10 +430,9 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   Tensor out = make_tensor({g.N, g.O, g.Ho, g.Wo});
   const int64_t G = group_size(g), hw = g.hw_out(), ckk = g.ckk();
   const auto tab = std::make_shared<const TapTable>(make_tap_table(g));
-  const bool record_it = should_record({x, weight, bias});
-  // Keep every group's columns (back to back) for the weight gradient when they are small enough.
-  const bool keep_col = record_it && weight.requires_grad() && g.N > 0 && ckk * g.N * hw <= kMaxSavedColumnFloats;
-  Tensor col = g.N > 0 ? make_tensor({ckk * (keep_col ? g.N : G) * hw}) : Tensor();
+  // One group's columns at a time: keeping the whole batch's columns for the weight gradient was
+  // measured slower in a ResNet step (they no longer stay in cache) than recomputing them.
+  Tensor col = g.N > 0 ? make_tensor({ckk * G * hw}) : Tensor();
 
   if (g.N > 0) {
     Tensor block = G > 1 ? make_tensor({g.O * G * hw}) : Tensor();  // [O, G*HoWo] product of a group
@@ -446,7 +442,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     float* po = out.data();
     for (int64_t n0 = 0; n0 < g.N; n0 += G) {
       const int64_t gc = std::min(G, g.N - n0), ld = gc * hw;
-      float* pcol = col.data() + (keep_col ? ckk * n0 * hw : 0);
+      float* pcol = col.data();
       im2col_group(px, pcol, g, *tab, n0, gc);
       if (gc == 1) {  // straight into out[n0] [O, HoWo], bias pre-filled
         float* dst = po + n0 * g.O * hw;
@@ -476,11 +472,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     }
   }
 
-  if (record_it) {
-    SavedTensor sx = weight.requires_grad() && !keep_col ? save(xc, "conv2d") : SavedTensor();
+  if (should_record({x, weight, bias})) {
+    SavedTensor sx = weight.requires_grad() ? save(xc, "conv2d") : SavedTensor();
     SavedTensor sw = x.requires_grad() ? save(wc, "conv2d") : SavedTensor();
-    Tensor saved_col = keep_col ? col : Tensor();
-    record("conv2d", out, {x, weight, bias}, [sx, sw, saved_col, tab, g, G](const Tensor& grad_out, GradSink& s) {
+    record("conv2d", out, {x, weight, bias}, [sx, sw, tab, g, G](const Tensor& grad_out, GradSink& s) {
       const Tensor gy = grad_out.contiguous();
       const float* pg = gy.data();
       const int64_t hw = g.hw_out(), ckk = g.ckk();
@@ -501,11 +496,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
         for (int64_t n0 = 0; n0 < g.N; n0 += G) {
           const int64_t gc = std::min(G, g.N - n0);
           const float* pcol = col.data();
-          if (saved_col.defined()) {
-            pcol = saved_col.data() + ckk * n0 * hw;
-          } else {
-            im2col_group(sx.get().data(), col.data(), g, *tab, n0, gc);
-          }
+          im2col_group(sx.get().data(), col.data(), g, *tab, n0, gc);
           int64_t ldg = 0;
           const float* dyg = gather_group(pg, G > 1 ? gbuf.data() : nullptr, g, n0, gc, ldg);
           cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(g.O), static_cast<int>(ckk),
