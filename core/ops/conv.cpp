@@ -1,58 +1,26 @@
-// conv2d: 2-D convolution by im2col + cblas_sgemm, forward and backward side by side.
-//
-// The batch is processed in groups of G images. For each group the input patches are unfolded
-// (im2col, parallel over image x channel) into one column matrix col [C*kh*kw, G*Ho*Wo], and the
-// whole group is a single sgemm, W [O, C*kh*kw] · col -> [O, G*Ho*Wo], which OpenBLAS runs on all
-// threads. G is picked from the shapes alone (never from the thread count) so that a product has
-// about kTargetColumns columns (skinny late-ResNet layers get big enough products) while the column
-// buffer stays under kMaxColumnFloats; results are therefore the same for a given thread count.
-// The column buffer and the group's output block are allocated once per call and reused by every
-// group. Backward recomputes the columns instead of saving them (they are kh*kw times the input):
-//   dW [O, CKK]  += dY_g [O, G*HoWo] · col_gᵀ   (sgemm, beta = 1 after the first group / existing grad)
-//   dcol         =  Wᵀ [CKK, O] · dY_g          then col2im adds dcol back into dX (parallel over n, c)
-//   db [O]       += sum of dY over n, h, w      (double accumulation per channel)
-//
-// Stride-1 layers with few channels take the direct path instead (core/kernels/conv_direct.h):
-// per image, a register-blocked convolution over a zero-padded copy of the input; dX is the same
-// kernel applied to dY with the flipped, transposed weight (one such convolution per input phase
-// when the stride is larger), and dW sums dY times the shifted input per fixed chunk of images. Both paths are parallel over fixed pieces of work that do
-// not depend on the thread count. Conv2dParams::algo forces one path (tests compare them).
-#include <cblas.h>
-
+// conv2d: argument checks and the choice of algorithm (Conv2dParams::algo, or from the shapes alone
+// with ConvAlgo::kAuto, so the same shapes always take the same path). The paths live next door,
+// each with its forward and backward side by side (see core/ops/conv_internal.h):
+//   im2col + sgemm, channel-major columns   conv_im2col.cpp
+//   im2col + sgemm, pixel-major rows         conv_rows.cpp
+//   direct register-blocked kernels          conv_direct.cpp
 #include <algorithm>
-#include <cstring>
-#include <memory>
 #include <stdexcept>
 #include <string>
 
-#include "core/kernels/conv_direct.h"
-#include "core/kernels/loops.h"
 #include "core/kernels/sums.h"
 #include "core/ops.h"
+#include "core/ops/conv_internal.h"
+#include "core/parallel.h"
 
 namespace scalpel {
 
+namespace conv_detail {
+
 namespace {
-
-constexpr int64_t kTargetColumns = 1024;       // columns per group product (G * Ho * Wo)
-constexpr int64_t kMaxColumnFloats = 1 << 22;  // 16 MiB cap on the column buffer when G > 1
-// Output rows at most this wide use tap tables for im2col/col2im (see TapTable).
-constexpr int64_t kTableMaxWidth = 16;
-// Direct path (auto choice, measured with bench_conv): C*kh*kw within [kDirectMinCkk, kDirectMaxCkk],
-// at most kDirectMaxOut output channels, output rows at least kDirectMinWidth wide.
-constexpr int64_t kDirectMinCkk = 64;
-constexpr int64_t kDirectMaxCkk = 1152;
-constexpr int64_t kDirectMaxOut = 128;
-constexpr int64_t kDirectMinWidth = 8;
-constexpr int64_t kDirectWgradChunks = 8;               // image chunks of the direct weight gradient
-constexpr int64_t kDirectMaxPartialFloats = 1 << 22;    // 16 MiB cap on all chunks' partial sums
-
-struct ConvGeom {
-  int64_t N, C, H, W, O, kh, kw, sh, sw, ph, pw, Ho, Wo;
-  int64_t ckk() const { return C * kh * kw; }
-  int64_t hw_out() const { return Ho * Wo; }
-  int64_t hw_in() const { return H * W; }
-};
+constexpr int64_t kTargetColumns = 1024;       // output pixels per group product (G * Ho * Wo)
+constexpr int64_t kMaxColumnFloats = 1 << 22;  // 16 MiB cap on a group's columns when G > 1
+}  // namespace
 
 // Images per group: enough columns for an efficient product, bounded memory, a function of the
 // shapes only.
@@ -63,169 +31,30 @@ int64_t group_size(const ConvGeom& g) {
   return std::max<int64_t>(G, 1);
 }
 
-// First output index o with o * s + off >= 0, and one past the last with o * s + off < size,
-// clamped to [0, n_out]: the outputs whose input tap (o * s + off) is inside [0, size).
-inline void valid_range(int64_t off, int64_t s, int64_t size, int64_t n_out, int64_t& lo, int64_t& hi) {
-  lo = off >= 0 ? 0 : (-off + s - 1) / s;
-  hi = size - 1 - off < 0 ? 0 : (size - 1 - off) / s + 1;
-  lo = std::min(lo, n_out);
-  hi = std::max(lo, std::min(hi, n_out));
-}
-
-// x [C, H, W] (one image) -> col rows [c*kh*kw, (c+1)*kh*kw) of a [CKK, ld] matrix, this image's
-// Ho*Wo columns starting at `col` (already offset to the image's column block). Zero padding.
-void im2col_channel(const float* x, float* col, int64_t ld, const ConvGeom& g, int64_t c) {
-  const float* xc = x + c * g.hw_in();
-  for (int64_t ki = 0; ki < g.kh; ++ki) {
-    for (int64_t kj = 0; kj < g.kw; ++kj) {
-      float* row = col + ((c * g.kh + ki) * g.kw + kj) * ld;
-      int64_t ow_lo, ow_hi;
-      valid_range(kj - g.pw, g.sw, g.W, g.Wo, ow_lo, ow_hi);
-      for (int64_t oh = 0; oh < g.Ho; ++oh) {
-        float* d = row + oh * g.Wo;
-        const int64_t ih = oh * g.sh - g.ph + ki;
-        if (ih < 0 || ih >= g.H) {
-          std::memset(d, 0, static_cast<size_t>(g.Wo) * sizeof(float));
-          continue;
-        }
-        const float* src = xc + ih * g.W;  // tap of output column ow: src[ow * sw + off]
-        const int64_t off = kj - g.pw;
-        for (int64_t ow = 0; ow < ow_lo; ++ow) d[ow] = 0.0f;
-        if (g.sw == 1) {
-          if (ow_hi > ow_lo)
-            std::memcpy(d + ow_lo, src + ow_lo + off, static_cast<size_t>(ow_hi - ow_lo) * sizeof(float));
-        } else {
-          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) d[ow] = src[ow * g.sw + off];
-        }
-        for (int64_t ow = ow_hi; ow < g.Wo; ++ow) d[ow] = 0.0f;
-      }
-    }
-  }
-}
-
-// col rows of channel c (one image's column block, leading dimension ld) -> dx [C, H, W] channel c,
-// ADDED (dx must be initialised). Inverse scatter of im2col_channel; serial, fixed order.
-void col2im_channel(const float* col, int64_t ld, float* dx, const ConvGeom& g, int64_t c) {
-  float* dxc = dx + c * g.hw_in();
-  for (int64_t ki = 0; ki < g.kh; ++ki) {
-    for (int64_t kj = 0; kj < g.kw; ++kj) {
-      const float* row = col + ((c * g.kh + ki) * g.kw + kj) * ld;
-      int64_t ow_lo, ow_hi;
-      valid_range(kj - g.pw, g.sw, g.W, g.Wo, ow_lo, ow_hi);
-      for (int64_t oh = 0; oh < g.Ho; ++oh) {
-        const int64_t ih = oh * g.sh - g.ph + ki;
-        if (ih < 0 || ih >= g.H) continue;
-        const float* s = row + oh * g.Wo;
-        float* dst = dxc + ih * g.W;
-        const int64_t off = kj - g.pw;
-        if (g.sw == 1) {
-          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow + off] += s[ow];
-        } else {
-          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow * g.sw + off] += s[ow];
-        }
-      }
-    }
-  }
-}
-
-// For small output planes, im2col and col2im spend their time on rows of a few floats. There, a
-// per-call table gives, for every tap and output pixel, the offset into a zero-bordered copy of the
-// channel plane (H + 2ph) x (W + 2pw), so both become one gather / scatter loop per tap.
-struct TapTable {
-  int64_t hp = 0, wp = 0;
-  std::vector<int32_t> idx;  // [kh*kw, Ho*Wo]
-  bool used() const { return !idx.empty(); }
-};
-
-TapTable make_tap_table(const ConvGeom& g) {
-  TapTable t;
-  if (g.Wo > kTableMaxWidth) return t;
-  t.hp = g.H + 2 * g.ph, t.wp = g.W + 2 * g.pw;
-  t.idx.resize(static_cast<size_t>(g.kh * g.kw * g.hw_out()));
-  size_t i = 0;
-  for (int64_t ki = 0; ki < g.kh; ++ki) {
-    for (int64_t kj = 0; kj < g.kw; ++kj) {
-      for (int64_t oh = 0; oh < g.Ho; ++oh) {
-        for (int64_t ow = 0; ow < g.Wo; ++ow) t.idx[i++] = static_cast<int32_t>((oh * g.sh + ki) * t.wp + ow * g.sw + kj);
-      }
-    }
-  }
-  return t;
-}
-
-// x [C, H, W] channel c -> buf [hp, wp] with a zero border.
-void border_plane(const float* x, float* buf, const ConvGeom& g, const TapTable& t, int64_t c) {
-  std::fill(buf, buf + t.hp * t.wp, 0.0f);
-  const float* xc = x + c * g.hw_in();
-  for (int64_t i = 0; i < g.H; ++i) std::memcpy(buf + (i + g.ph) * t.wp + g.pw, xc + i * g.W, g.W * sizeof(float));
-}
-
-// im2col_channel through the table (buf: scratch of hp*wp floats).
-void im2col_channel_table(const float* x, float* col, int64_t ld, const ConvGeom& g, int64_t c, const TapTable& t,
-                          float* buf) {
-  border_plane(x, buf, g, t, c);
-  const int64_t hw = g.hw_out(), taps = g.kh * g.kw;
-  for (int64_t k = 0; k < taps; ++k) {
-    float* row = col + (c * taps + k) * ld;
-    const int32_t* idx = t.idx.data() + k * hw;
-    for (int64_t q = 0; q < hw; ++q) row[q] = buf[idx[q]];
-  }
-}
-
-// col2im_channel through the table: scatter-add into a zeroed bordered buffer, then add its
-// interior into dx channel c (taps and pixels in a fixed order).
-void col2im_channel_table(const float* col, int64_t ld, float* dx, const ConvGeom& g, int64_t c, const TapTable& t,
-                          float* buf) {
-  std::fill(buf, buf + t.hp * t.wp, 0.0f);
-  const int64_t hw = g.hw_out(), taps = g.kh * g.kw;
-  for (int64_t k = 0; k < taps; ++k) {
-    const float* row = col + (c * taps + k) * ld;
-    const int32_t* idx = t.idx.data() + k * hw;
-    for (int64_t q = 0; q < hw; ++q) buf[idx[q]] += row[q];
-  }
-  float* dxc = dx + c * g.hw_in();
-  for (int64_t i = 0; i < g.H; ++i) {
-    const float* s = buf + (i + g.ph) * t.wp + g.pw;
-    float* d = dxc + i * g.W;
-    for (int64_t j = 0; j < g.W; ++j) d[j] += s[j];
-  }
-}
-
-// Images [n0, n0+gc) of x [N, C, H, W] -> col [CKK, gc*HoWo] (parallel over image x channel).
-void im2col_group(const float* x, float* col, const ConvGeom& g, const TapTable& tab, int64_t n0, int64_t gc) {
-  const int64_t ld = gc * g.hw_out();
-  const int64_t per_task = std::max<int64_t>(1, g.kh * g.kw * g.hw_out());
-  parallel_for(gc * g.C, std::max<int64_t>(1, kernels::kGrain / per_task), [&](int64_t t0, int64_t t1) {
-    std::vector<float> buf(static_cast<size_t>(tab.hp * tab.wp));
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t j = t / g.C, c = t % g.C;
-      const float* xi = x + (n0 + j) * g.C * g.hw_in();
-      if (tab.used()) {
-        im2col_channel_table(xi, col + j * g.hw_out(), ld, g, c, tab, buf.data());
-      } else {
-        im2col_channel(xi, col + j * g.hw_out(), ld, g, c);
-      }
-    }
-  });
-}
-
-// dY images [n0, n0+gc) of [N, O, HoWo] as an [O, gc*HoWo] matrix: a pointer into dY itself when
-// gc == 1, else gathered into `buf`. Returns the matrix and sets its leading dimension.
-const float* gather_group(const float* dy, float* buf, const ConvGeom& g, int64_t n0, int64_t gc, int64_t& ld) {
+// db [O] = sum over n, h, w of dY [N, O, HoWo] (double per channel), written or added per beta.
+void bias_grad(const float* pg, const ConvGeom& g, GradSink::Accum acc) {
   const int64_t hw = g.hw_out();
-  if (gc == 1) {
-    ld = hw;
-    return dy + n0 * g.O * hw;
-  }
-  ld = gc * hw;
-  parallel_for(gc * g.O, std::max<int64_t>(1, kernels::kGrain / std::max<int64_t>(hw, 1)), [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t j = t / g.O, o = t % g.O;
-      std::memcpy(buf + o * ld + j * hw, dy + ((n0 + j) * g.O + o) * hw, static_cast<size_t>(hw) * sizeof(float));
+  parallel_for(g.O, 8, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o) {
+      double sum = 0.0;
+      for (int64_t n = 0; n < g.N; ++n) sum += kernels::row_sum(pg + (n * g.O + o) * hw, hw);
+      acc.data[o] = static_cast<float>(sum) + (acc.beta == 0.0f ? 0.0f : acc.data[o]);
     }
   });
-  return buf;
 }
+
+}  // namespace conv_detail
+
+namespace {
+
+using conv_detail::ConvGeom;
+
+// Direct path (auto choice, measured with bench_conv): C*kh*kw within [kDirectMinCkk, kDirectMaxCkk],
+// at most kDirectMaxOut output channels, output rows at least kDirectMinWidth wide.
+constexpr int64_t kDirectMinCkk = 64;
+constexpr int64_t kDirectMaxCkk = 1152;
+constexpr int64_t kDirectMaxOut = 128;
+constexpr int64_t kDirectMinWidth = 8;
 
 void check_conv_args(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {
   if (!x.defined()) throw std::invalid_argument("conv2d: the input is undefined");
@@ -267,18 +96,6 @@ void check_conv_args(const Tensor& x, const Tensor& weight, const Tensor& bias, 
   }
 }
 
-// db [O] = sum over n, h, w of dY [N, O, HoWo] (double per channel), written or added per beta.
-void bias_grad(const float* pg, const ConvGeom& g, GradSink::Accum acc) {
-  const int64_t hw = g.hw_out();
-  parallel_for(g.O, 8, [&](int64_t o0, int64_t o1) {
-    for (int64_t o = o0; o < o1; ++o) {
-      double sum = 0.0;
-      for (int64_t n = 0; n < g.N; ++n) sum += kernels::row_sum(pg + (n * g.O + o) * hw, hw);
-      acc.data[o] = static_cast<float>(sum) + (acc.beta == 0.0f ? 0.0f : acc.data[o]);
-    }
-  });
-}
-
 // The direct path handles any stride; at stride 1 the padding must be smaller than the kernel (so
 // that dX is again a valid convolution of dY).
 bool direct_applicable(const ConvGeom& g) {
@@ -295,121 +112,12 @@ bool prefer_direct(const ConvGeom& g) {
   return ckk >= kDirectMinCkk && ckk <= kDirectMaxCkk && g.O <= kDirectMaxOut && g.Wo >= kDirectMinWidth;
 }
 
-// Chunks of images of the direct weight gradient: the partial sums [C, taps, Opad] of each
-// chunk are summed in chunk order, so the chunking (shapes only) fixes the result.
-int64_t direct_wgrad_chunks(const ConvGeom& g, int64_t partial_floats) {
-  const int64_t by_memory = std::max<int64_t>(1, kDirectMaxPartialFloats / std::max<int64_t>(partial_floats, 1));
-  return std::max<int64_t>(1, std::min<int64_t>({g.N, kDirectWgradChunks, by_memory}));
-}
-
-// out [N, O, Ho, Wo] = conv(x, w) + b on the direct path, and its backward.
-Tensor conv2d_direct(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& xc, const Tensor& wc,
-                     const Tensor& bc, const ConvGeom& g) {
-  const kernels::DirectConvGeom fg = kernels::direct_conv_geom(g.C, g.O, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
-  Tensor out = make_tensor({g.N, g.O, g.Ho, g.Wo});
-  {
-    const float* px = xc.data();
-    const float* pw = wc.data();
-    const float* pb = bc.defined() ? bc.data() : nullptr;
-    float* po = out.data();
-    parallel_for(g.N, 1, [&](int64_t n0, int64_t n1) {
-      std::vector<float> xp(static_cast<size_t>(g.C * fg.cstride)), outv(static_cast<size_t>(g.O * fg.pv));
-      for (int64_t n = n0; n < n1; ++n) {
-        kernels::pad_planes(px + n * g.C * g.hw_in(), xp.data(), fg);
-        kernels::direct_conv_forward(xp.data(), pw, outv.data(), fg);
-        kernels::unpad_outputs(outv.data(), pb, po + n * g.O * g.hw_out(), fg, false);
-      }
-    });
-  }
-  if (!should_record({x, weight, bias})) return out;
-  SavedTensor sx = weight.requires_grad() ? save(xc, "conv2d") : SavedTensor();
-  SavedTensor sw = x.requires_grad() ? save(wc, "conv2d") : SavedTensor();
-  record("conv2d", out, {x, weight, bias}, [sx, sw, g, fg](const Tensor& grad_out, GradSink& s) {
-    const Tensor gy = grad_out.contiguous();
-    const float* pg = gy.data();
-    if (s.needs(2)) bias_grad(pg, g, s.accumulate(2));
-    if (s.needs(1)) {  // dW: partial sums [C, taps, Opad] per chunk of images, added in chunk order
-      GradSink::Accum acc = s.accumulate(1);
-      const int64_t opad = kernels::padded_out_channels(fg), pfloats = g.ckk() * opad;
-      const int64_t chunks = direct_wgrad_chunks(g, pfloats);
-      std::vector<float> partial(static_cast<size_t>(chunks * pfloats), 0.0f);
-      const float* px = sx.get().data();
-      const int64_t per_chunk = (g.N + chunks - 1) / chunks;
-      parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
-        std::vector<float> xp(static_cast<size_t>(per_chunk * g.C * fg.cstride));
-        std::vector<float> dyt(static_cast<size_t>(per_chunk * fg.pv * opad));
-        for (int64_t k = c0; k < c1; ++k) {
-          const int64_t n0 = g.N * k / chunks, n1 = g.N * (k + 1) / chunks;
-          for (int64_t n = n0; n < n1; ++n) {
-            kernels::pad_planes(px + n * g.C * g.hw_in(), xp.data() + (n - n0) * g.C * fg.cstride, fg);
-            kernels::place_on_grid_t(pg + n * g.O * g.hw_out(), dyt.data() + (n - n0) * fg.pv * opad, fg);
-          }
-          kernels::direct_conv_weight_grad(dyt.data(), xp.data(), n1 - n0, partial.data() + k * pfloats, fg);
-        }
-      });
-      for (int64_t k = 1; k < chunks; ++k) {
-        const float* src = partial.data() + k * pfloats;
-        float* dst = partial.data();
-        for (int64_t i = 0; i < pfloats; ++i) dst[i] += src[i];
-      }
-      kernels::weight_grad_from_partial(partial.data(), acc.data, fg, acc.beta != 0.0f);
-    }
-    if (s.needs(0)) {  // dX [C, H, W] per image: one stride-1 convolution of dY per input phase
-      GradSink::Accum acc = s.accumulate(0);
-      const bool accumulate = acc.beta != 0.0f;
-      const bool unit = g.sh == 1 && g.sw == 1;
-      struct Phase {
-        int64_t a, b;
-        kernels::DirectConvGeom geom;
-        std::vector<float> wt;
-      };
-      std::vector<Phase> phases;
-      int64_t dyp_floats = 0, outv_floats = 0;
-      for (int64_t a = 0; a < std::min(g.sh, g.kh); ++a) {
-        for (int64_t b = 0; b < std::min(g.sw, g.kw); ++b) {
-          const int64_t ku = (g.kh - a + g.sh - 1) / g.sh, kv = (g.kw - b + g.sw - 1) / g.sw;
-          // Stride 1: padding k-1-p gives exactly dX [H, W]; otherwise the full convolution (k-1).
-          const int64_t pad_u = unit ? g.kh - 1 - g.ph : ku - 1, pad_v = unit ? g.kw - 1 - g.pw : kv - 1;
-          Phase phase{a, b, kernels::direct_conv_geom(g.O, g.C, g.Ho, g.Wo, ku, kv, 1, 1, pad_u, pad_v), {}};
-          phase.wt.resize(static_cast<size_t>(g.C * g.O * ku * kv));
-          kernels::phase_weight(sw.get().data(), phase.wt.data(), g.O, g.C, g.kh, g.kw, g.sh, g.sw, a, b);
-          dyp_floats = std::max(dyp_floats, g.O * phase.geom.cstride);
-          outv_floats = std::max(outv_floats, g.C * phase.geom.pv);
-          phases.push_back(std::move(phase));
-        }
-      }
-      parallel_for(g.N, 1, [&](int64_t n0, int64_t n1) {
-        std::vector<float> dyp(static_cast<size_t>(dyp_floats)), outv(static_cast<size_t>(outv_floats));
-        for (int64_t n = n0; n < n1; ++n) {
-          const float* dy = pg + n * g.O * g.hw_out();
-          float* dx = acc.data + n * g.C * g.hw_in();
-          if (unit) {
-            const Phase& phase = phases[0];
-            kernels::pad_planes(dy, dyp.data(), phase.geom);
-            kernels::direct_conv_forward(dyp.data(), phase.wt.data(), outv.data(), phase.geom);
-            kernels::unpad_outputs(outv.data(), nullptr, dx, phase.geom, accumulate);
-            continue;
-          }
-          if (!accumulate) std::fill(dx, dx + g.C * g.hw_in(), 0.0f);  // positions no tap reads stay 0
-          for (const Phase& phase : phases) {
-            kernels::pad_planes(dy, dyp.data(), phase.geom);
-            kernels::direct_conv_forward(dyp.data(), phase.wt.data(), outv.data(), phase.geom);
-            kernels::add_phase_outputs(outv.data(), phase.geom, dx, g.H, g.W, g.sh, g.sw, g.ph, g.pw, phase.a,
-                                       phase.b);
-          }
-        }
-      });
-    }
-  });
-  return out;
-}
-
 }  // namespace
 
 // x [N, C, H, W], weight [O, C, kh, kw], bias [O] or undefined -> out [N, O, Ho, Wo]
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {
   check_conv_args(x, weight, bias, p);
-  ConvGeom g{};
+  conv_detail::ConvGeom g{};
   g.N = x.size(0), g.C = x.size(1), g.H = x.size(2), g.W = x.size(3);
   g.O = weight.size(0), g.kh = weight.size(2), g.kw = weight.size(3);
   g.sh = p.stride_h, g.sw = p.stride_w, g.ph = p.pad_h, g.pw = p.pad_w;
@@ -425,116 +133,9 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                                 " (use ConvAlgo::kAuto or kIm2col)");
   }
   if (p.algorithm == ConvAlgo::kDirect || (p.algorithm == ConvAlgo::kAuto && prefer_direct(g))) {
-    return conv2d_direct(x, weight, bias, xc, wc, bc, g);
+    return conv_detail::conv2d_direct(x, weight, bias, xc, wc, bc, g);
   }
-  Tensor out = make_tensor({g.N, g.O, g.Ho, g.Wo});
-  const int64_t G = group_size(g), hw = g.hw_out(), ckk = g.ckk();
-  const auto tab = std::make_shared<const TapTable>(make_tap_table(g));
-  // One group's columns at a time: keeping the whole batch's columns for the weight gradient was
-  // measured slower in a ResNet step (they no longer stay in cache) than recomputing them.
-  Tensor col = g.N > 0 ? make_tensor({ckk * G * hw}) : Tensor();
-
-  if (g.N > 0) {
-    Tensor block = G > 1 ? make_tensor({g.O * G * hw}) : Tensor();  // [O, G*HoWo] product of a group
-    const float* px = xc.data();
-    const float* pw = wc.data();
-    const float* pb = bc.defined() ? bc.data() : nullptr;
-    float* po = out.data();
-    for (int64_t n0 = 0; n0 < g.N; n0 += G) {
-      const int64_t gc = std::min(G, g.N - n0), ld = gc * hw;
-      float* pcol = col.data();
-      im2col_group(px, pcol, g, *tab, n0, gc);
-      if (gc == 1) {  // straight into out[n0] [O, HoWo], bias pre-filled
-        float* dst = po + n0 * g.O * hw;
-        if (pb) {
-          for (int64_t o = 0; o < g.O; ++o) std::fill(dst + o * hw, dst + (o + 1) * hw, pb[o]);
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(g.O), static_cast<int>(hw),
-                    static_cast<int>(ckk), 1.0f, pw, static_cast<int>(ckk), pcol, static_cast<int>(ld),
-                    pb ? 1.0f : 0.0f, dst, static_cast<int>(hw));
-        continue;
-      }
-      float* pblk = block.data();
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(g.O), static_cast<int>(ld),
-                  static_cast<int>(ckk), 1.0f, pw, static_cast<int>(ckk), pcol, static_cast<int>(ld), 0.0f, pblk,
-                  static_cast<int>(ld));
-      // block [O, gc*HoWo] -> out[n0 + j][o] (+ bias)
-      parallel_for(gc * g.O, std::max<int64_t>(1, kernels::kGrain / std::max<int64_t>(hw, 1)),
-                   [&](int64_t t0, int64_t t1) {
-                     for (int64_t t = t0; t < t1; ++t) {
-                       const int64_t j = t / g.O, o = t % g.O;
-                       const float* s = pblk + o * ld + j * hw;
-                       float* d = po + ((n0 + j) * g.O + o) * hw;
-                       const float b = pb ? pb[o] : 0.0f;
-                       for (int64_t i = 0; i < hw; ++i) d[i] = s[i] + b;
-                     }
-                   });
-    }
-  }
-
-  if (should_record({x, weight, bias})) {
-    SavedTensor sx = weight.requires_grad() ? save(xc, "conv2d") : SavedTensor();
-    SavedTensor sw = x.requires_grad() ? save(wc, "conv2d") : SavedTensor();
-    record("conv2d", out, {x, weight, bias}, [sx, sw, tab, g, G](const Tensor& grad_out, GradSink& s) {
-      const Tensor gy = grad_out.contiguous();
-      const float* pg = gy.data();
-      const int64_t hw = g.hw_out(), ckk = g.ckk();
-      if (s.needs(2)) bias_grad(pg, g, s.accumulate(2));  // db [O] = sum over n, h, w of dY
-      if (g.N == 0) {  // empty batch: weight gradient is zero, input gradient is empty
-        if (s.needs(1)) {
-          GradSink::Accum acc = s.accumulate(1);
-          if (acc.beta == 0.0f) kernels::fill(acc.data, g.O * ckk, 0.0f);
-        }
-        if (s.needs(0)) s.accumulate(0);
-        return;
-      }
-      Tensor gbuf = G > 1 ? make_tensor({g.O * G * hw}) : Tensor();  // gathered dY of a group
-      Tensor col = make_tensor({ckk * G * hw});
-      if (s.needs(1)) {  // dW [O, CKK] = sum over groups of dY_g [O, gc*HoWo] · col_gᵀ
-        GradSink::Accum acc = s.accumulate(1);
-        float beta = acc.beta;
-        for (int64_t n0 = 0; n0 < g.N; n0 += G) {
-          const int64_t gc = std::min(G, g.N - n0);
-          const float* pcol = col.data();
-          im2col_group(sx.get().data(), col.data(), g, *tab, n0, gc);
-          int64_t ldg = 0;
-          const float* dyg = gather_group(pg, G > 1 ? gbuf.data() : nullptr, g, n0, gc, ldg);
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(g.O), static_cast<int>(ckk),
-                      static_cast<int>(gc * hw), 1.0f, dyg, static_cast<int>(ldg), pcol,
-                      static_cast<int>(gc * hw), beta, acc.data, static_cast<int>(ckk));
-          beta = 1.0f;
-        }
-      }
-      if (s.needs(0)) {  // dX: dcol [CKK, gc*HoWo] = Wᵀ · dY_g, then col2im adds into dX
-        const float* pw = sw.get().data();
-        GradSink::Accum acc = s.accumulate(0);
-        const bool fresh = acc.beta == 0.0f;
-        for (int64_t n0 = 0; n0 < g.N; n0 += G) {
-          const int64_t gc = std::min(G, g.N - n0), ld = gc * hw;
-          int64_t ldg = 0;
-          const float* dyg = gather_group(pg, G > 1 ? gbuf.data() : nullptr, g, n0, gc, ldg);
-          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(ckk), static_cast<int>(ld),
-                      static_cast<int>(g.O), 1.0f, pw, static_cast<int>(ckk), dyg, static_cast<int>(ldg), 0.0f,
-                      col.data(), static_cast<int>(ld));
-          const int64_t per_task = std::max<int64_t>(1, g.kh * g.kw * hw);
-          parallel_for(gc * g.C, std::max<int64_t>(1, kernels::kGrain / per_task), [&](int64_t t0, int64_t t1) {
-            std::vector<float> buf(static_cast<size_t>(tab->hp * tab->wp));
-            for (int64_t t = t0; t < t1; ++t) {
-              const int64_t j = t / g.C, c = t % g.C;
-              float* dx = acc.data + (n0 + j) * g.C * g.hw_in();
-              if (fresh) std::memset(dx + c * g.hw_in(), 0, static_cast<size_t>(g.hw_in()) * sizeof(float));
-              if (tab->used()) {
-                col2im_channel_table(col.data() + j * hw, ld, dx, g, c, *tab, buf.data());
-              } else {
-                col2im_channel(col.data() + j * hw, ld, dx, g, c);
-              }
-            }
-          });
-        }
-      }
-    });
-  }
-  return out;
+  return conv_detail::conv2d_im2col(x, weight, bias, xc, wc, bc, g);
 }
 
 }  // namespace scalpel
