@@ -124,9 +124,10 @@ bool allclose(const Tensor& a, const Tensor& b, float rtol = 1e-5f, float atol =
 // ---- convolution and pooling (core/ops/conv.cpp, core/ops/pool.cpp) ---------------------------
 // Output sizes follow PyTorch (floor mode): Ho = (H + 2*pad_h - kh) / stride_h + 1, likewise Wo.
 // How conv2d computes: kAuto picks from the shapes alone (the same shapes always take the same
-// path); kIm2col is im2col + sgemm; kDirect is the register-blocked direct kernel (at stride 1 it
-// needs padding < kernel size). The paths agree to rounding (tested).
-enum class ConvAlgo { kAuto, kIm2col, kDirect };
+// path); kIm2col is im2col + sgemm with channel-major columns; kIm2colRows is im2col + sgemm with
+// pixel-major rows built from an NHWC copy (for small planes); kDirect is the register-blocked direct
+// kernel (at stride 1 it needs padding < kernel size). The paths agree to rounding (tested).
+enum class ConvAlgo { kAuto, kIm2col, kIm2colRows, kDirect };
 struct Conv2dParams {
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
   ConvAlgo algorithm = ConvAlgo::kAuto;

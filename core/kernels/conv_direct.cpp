@@ -41,8 +41,8 @@ int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
 
 // One tile: outv[o0 .. o0+OB, p0 .. p0 + NV*kLanes) over all input channels and taps.
 template <int OB, int NV>
-void forward_tile(const float* xp, const float* w, float* outv, const DirectConvGeom& g, const int64_t* off,
-                  int64_t o0, int64_t p0) {
+void forward_tile(const float* xp, const float* w, float* outv, const DirectConvGeom& g, const int64_t* off, int64_t o0,
+                  int64_t p0) {
   vf acc[OB][NV];
 #pragma GCC unroll 16
   for (int o = 0; o < OB; ++o) {
@@ -127,9 +127,8 @@ void weight_grad_tile(const float* dyt, int64_t opad, const float* xp, int64_t i
 }
 
 template <int CB = kOB>
-void weight_grad_tile_any(int64_t cb, const float* dyt, int64_t opad, const float* xp, int64_t images,
-                          float* partial, const DirectConvGeom& g, const int64_t* off, int64_t ov, int64_t c0,
-                          int64_t t0) {
+void weight_grad_tile_any(int64_t cb, const float* dyt, int64_t opad, const float* xp, int64_t images, float* partial,
+                          const DirectConvGeom& g, const int64_t* off, int64_t ov, int64_t c0, int64_t t0) {
   if constexpr (CB >= 1) {
     if (cb == CB) {
       weight_grad_tile<CB, 1>(dyt, opad, xp, images, partial, g, off, ov, c0, t0);
@@ -356,7 +355,8 @@ void direct_conv_weight_grad(const float* dyt, const float* xp, int64_t images, 
       } else if (three) {
         weight_grad_tile_3x3_any<2>(cb, dyt, opad, xp, images, partial, g, ov, c0);
       } else {
-        for (int64_t t = 0; t < taps; ++t) weight_grad_tile_any(cb, dyt, opad, xp, images, partial, g, off.data(), ov, c0, t);
+        for (int64_t t = 0; t < taps; ++t)
+          weight_grad_tile_any(cb, dyt, opad, xp, images, partial, g, off.data(), ov, c0, t);
       }
     }
   }

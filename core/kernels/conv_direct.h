@@ -35,13 +35,13 @@ namespace kernels {
 struct DirectConvGeom {
   int64_t cin = 0, cout = 0, h = 0, w = 0, kh = 0, kw = 0, sh = 1, sw = 1, ph = 0, pw = 0;
   int64_t ho = 0, wo = 0;
-  int64_t wp = 0;                     // virtual row width (row stride of the planes)
-  int64_t hq = 0;                     // rows per (phase) plane
+  int64_t wp = 0;                      // virtual row width (row stride of the planes)
+  int64_t hq = 0;                      // rows per (phase) plane
   int64_t phases_h = 1, phases_w = 1;  // phase planes per channel: phases_h x phases_w
-  int64_t pv = 0;                     // virtual outputs per plane: ho*wp rounded up to the vector width
-  int64_t plane = 0;                  // floats per (phase) plane, covering pv + the largest tap offset
-  int64_t cstride = 0;                // floats per input channel (all its phase planes)
-  std::vector<int64_t> off;           // [kh*kw] tap offsets from a channel's first plane
+  int64_t pv = 0;                      // virtual outputs per plane: ho*wp rounded up to the vector width
+  int64_t plane = 0;                   // floats per (phase) plane, covering pv + the largest tap offset
+  int64_t cstride = 0;                 // floats per input channel (all its phase planes)
+  std::vector<int64_t> off;            // [kh*kw] tap offsets from a channel's first plane
   int64_t taps() const { return kh * kw; }
 };
 

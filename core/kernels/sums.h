@@ -58,8 +58,7 @@ inline double row_sum_sq_dev(const float* r, int64_t n, double m) {
 }
 
 // g [n], x [n] -> sum of g[i] and sum of g[i] * (x[i] - m), (x[i] - m) rounded to float first
-inline void row_sum_and_dot_dev(const float* g, const float* x, int64_t n, float m, double& sum_g,
-                                double& sum_gx) {
+inline void row_sum_and_dot_dev(const float* g, const float* x, int64_t n, float m, double& sum_g, double& sum_gx) {
   SumVecD a = {}, b = {};
   int64_t i = 0;
   for (; i + kSumLanes <= n; i += kSumLanes) {

@@ -55,6 +55,10 @@ constexpr int64_t kDirectMinCkk = 64;
 constexpr int64_t kDirectMaxCkk = 1152;
 constexpr int64_t kDirectMaxOut = 128;
 constexpr int64_t kDirectMinWidth = 8;
+// im2col with pixel-major rows (auto choice): output rows at most kRowsMaxWidth wide, at least
+// kRowsMinChannels input channels.
+constexpr int64_t kRowsMaxWidth = 16;
+constexpr int64_t kRowsMinChannels = 32;
 
 void check_conv_args(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {
   if (!x.defined()) throw std::invalid_argument("conv2d: the input is undefined");
@@ -98,9 +102,7 @@ void check_conv_args(const Tensor& x, const Tensor& weight, const Tensor& bias, 
 
 // The direct path handles any stride; at stride 1 the padding must be smaller than the kernel (so
 // that dX is again a valid convolution of dY).
-bool direct_applicable(const ConvGeom& g) {
-  return (g.sh > 1 || g.sw > 1) || (g.ph < g.kh && g.pw < g.kw);
-}
+bool direct_applicable(const ConvGeom& g) { return (g.sh > 1 || g.sw > 1) || (g.ph < g.kh && g.pw < g.kw); }
 
 // Auto choice, from the shapes only (measured with bench_conv on the ResNet-18 layers): the direct
 // kernels win at stride 1 while the channel counts are small and the output rows are wide enough
@@ -111,6 +113,11 @@ bool prefer_direct(const ConvGeom& g) {
   const int64_t ckk = g.ckk();
   return ckk >= kDirectMinCkk && ckk <= kDirectMaxCkk && g.O <= kDirectMaxOut && g.Wo >= kDirectMinWidth;
 }
+
+// Auto choice between the two im2col layouts: pixel-major rows once the output rows are narrow
+// (channel-major columns would be assembled from short runs) and the channel runs of the rows are
+// long; 1x1 kernels unfold nothing and stay on columns.
+bool prefer_rows(const ConvGeom& g) { return g.Wo <= kRowsMaxWidth && g.C >= kRowsMinChannels && g.kh * g.kw > 1; }
 
 }  // namespace
 
@@ -127,13 +134,17 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   const Tensor wc = weight.contiguous();
   const Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
   if (p.algorithm == ConvAlgo::kDirect && !direct_applicable(g)) {
-    throw std::invalid_argument("conv2d: ConvAlgo::kDirect at stride 1 needs padding smaller than the kernel, got "
-                                "padding (" + std::to_string(g.ph) + ", " + std::to_string(g.pw) + ") with kernel " +
-                                std::to_string(g.kh) + "x" + std::to_string(g.kw) +
-                                " (use ConvAlgo::kAuto or kIm2col)");
+    throw std::invalid_argument(
+        "conv2d: ConvAlgo::kDirect at stride 1 needs padding smaller than the kernel, got "
+        "padding (" +
+        std::to_string(g.ph) + ", " + std::to_string(g.pw) + ") with kernel " + std::to_string(g.kh) + "x" +
+        std::to_string(g.kw) + " (use ConvAlgo::kAuto or kIm2col)");
   }
   if (p.algorithm == ConvAlgo::kDirect || (p.algorithm == ConvAlgo::kAuto && prefer_direct(g))) {
     return conv_detail::conv2d_direct(x, weight, bias, xc, wc, bc, g);
+  }
+  if (p.algorithm == ConvAlgo::kIm2colRows || (p.algorithm == ConvAlgo::kAuto && prefer_rows(g))) {
+    return conv_detail::conv2d_rows(x, weight, bias, xc, wc, bc, g);
   }
   return conv_detail::conv2d_im2col(x, weight, bias, xc, wc, bc, g);
 }

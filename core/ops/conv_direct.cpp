@@ -121,8 +121,7 @@ Tensor conv2d_direct(const Tensor& x, const Tensor& weight, const Tensor& bias, 
           for (const Phase& phase : phases) {
             kernels::pad_planes(dy, dyp.data(), phase.geom);
             kernels::direct_conv_forward(dyp.data(), phase.wt.data(), outv.data(), phase.geom);
-            kernels::add_phase_outputs(outv.data(), phase.geom, dx, g.H, g.W, g.sh, g.sw, g.ph, g.pw, phase.a,
-                                       phase.b);
+            kernels::add_phase_outputs(outv.data(), phase.geom, dx, g.H, g.W, g.sh, g.sw, g.ph, g.pw, phase.a, phase.b);
           }
         }
       });

@@ -113,7 +113,8 @@ TapTable make_tap_table(const ConvGeom& g) {
   for (int64_t ki = 0; ki < g.kh; ++ki) {
     for (int64_t kj = 0; kj < g.kw; ++kj) {
       for (int64_t oh = 0; oh < g.Ho; ++oh) {
-        for (int64_t ow = 0; ow < g.Wo; ++ow) t.idx[i++] = static_cast<int32_t>((oh * g.sh + ki) * t.wp + ow * g.sw + kj);
+        for (int64_t ow = 0; ow < g.Wo; ++ow)
+          t.idx[i++] = static_cast<int32_t>((oh * g.sh + ki) * t.wp + ow * g.sw + kj);
       }
     }
   }
@@ -272,8 +273,8 @@ Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, 
           int64_t ldg = 0;
           const float* dyg = gather_group(pg, G > 1 ? gbuf.data() : nullptr, g, n0, gc, ldg);
           cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(g.O), static_cast<int>(ckk),
-                      static_cast<int>(gc * hw), 1.0f, dyg, static_cast<int>(ldg), pcol,
-                      static_cast<int>(gc * hw), beta, acc.data, static_cast<int>(ckk));
+                      static_cast<int>(gc * hw), 1.0f, dyg, static_cast<int>(ldg), pcol, static_cast<int>(gc * hw),
+                      beta, acc.data, static_cast<int>(ckk));
           beta = 1.0f;
         }
       }
@@ -308,7 +309,6 @@ Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, 
   }
   return out;
 }
-
 
 }  // namespace conv_detail
 }  // namespace scalpel

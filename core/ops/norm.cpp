@@ -65,12 +65,13 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
   check_param(running_mean, C, op, "running_mean", x.shape());
   check_param(running_var, C, op, "running_var", x.shape());
   if (running_mean.defined() != running_var.defined()) {
-    throw std::invalid_argument(std::string(op) + ": running_mean and running_var must both be defined or both undefined");
+    throw std::invalid_argument(std::string(op) +
+                                ": running_mean and running_var must both be defined or both undefined");
   }
   if (!training && !running_mean.defined()) {
-    throw std::invalid_argument(
-        std::string(op) + ": evaluation mode (training=false) needs running_mean and running_var "
-        "(hint: run in training mode, or keep running statistics)");
+    throw std::invalid_argument(std::string(op) +
+                                ": evaluation mode (training=false) needs running_mean and running_var "
+                                "(hint: run in training mode, or keep running statistics)");
   }
   if (training && M <= 1) {
     throw std::invalid_argument(std::string(op) + ": expected more than 1 value per channel when training, got input " +
@@ -163,8 +164,8 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
     const bool x_grad = x.requires_grad();
     record(op, out, {x, weight, bias},
            [sx = save(xc, op), sy = relu ? save(out, op) : SavedTensor(), mean, invstd,
-            w = x_grad ? w : std::vector<float>(), training, relu, N, C, S, M, grain](const Tensor& grad_out,
-                                                                                      GradSink& s) {
+            w = x_grad ? w : std::vector<float>(), training, relu, N, C, S, M,
+            grain](const Tensor& grad_out, GradSink& s) {
              const Tensor gy = grad_out.contiguous();
              const float* pg = gy.data();
              const float* px = sx.get().data();
@@ -246,8 +247,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
 
 Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
                        Tensor running_var, bool training, float momentum, float eps) {
-  return batch_norm_impl("batch_norm_relu", x, weight, bias, std::move(running_mean), std::move(running_var),
-                         training, momentum, eps, true);
+  return batch_norm_impl("batch_norm_relu", x, weight, bias, std::move(running_mean), std::move(running_var), training,
+                         momentum, eps, true);
 }
 
 // x [R..., D] (R = rows), weight, bias [D] -> out (x's shape), normalized over the last dim

@@ -1,6 +1,6 @@
-// conv2d: both algorithms (im2col + sgemm, and the direct stride-1 kernels) against a convolution
-// loop in double, on shapes that reach every blocking remainder of each path; the two paths against
-// each other; determinism across runs and thread counts; error messages.
+// conv2d: every algorithm (im2col + sgemm with channel-major columns or with pixel-major rows, and
+// the direct kernels) against a convolution loop in double, on shapes that reach every blocking
+// remainder of each path; determinism across runs and thread counts; error messages.
 //
 // Tolerances: |actual - reference| <= 2e-4 + 1e-4 * |reference| (float sums of up to a few
 // thousand terms of size ~1; observed errors are 10x or more below).
@@ -41,7 +41,16 @@ bool bit_equal(const Tensor& a, const Tensor& b) {
 }
 
 std::string algo_name(ConvAlgo a) {
-  return a == ConvAlgo::kDirect ? "direct" : a == ConvAlgo::kIm2col ? "im2col" : "auto";
+  switch (a) {
+    case ConvAlgo::kDirect:
+      return "direct";
+    case ConvAlgo::kIm2col:
+      return "im2col";
+    case ConvAlgo::kIm2colRows:
+      return "im2col rows";
+    default:
+      return "auto";
+  }
 }
 
 }  // namespace
@@ -121,20 +130,24 @@ ConvRef conv_reference(const Tensor& x, const Tensor& w, const Tensor& b, const 
 }
 }  // namespace
 
-TEST(Conv2d, Im2colMatchesLoopOnEveryBatchingPath) {
-  // 32x32 outputs: one image per product (writes straight into the output).
-  EXPECT_TRUE(conv_matches_reference({2, 2, 32, 32}, {3, 2, 3, 3}, true, Conv2dParams().padding(1), 100, ConvAlgo::kIm2col));
-  // 20x20 outputs: groups of 3 images (3, 3, then a last group of 1) for N = 7.
-  EXPECT_TRUE(conv_matches_reference({7, 3, 20, 20}, {4, 3, 3, 3}, true, Conv2dParams().padding(1), 110, ConvAlgo::kIm2col));
-  // 4x4 outputs: the whole batch of 9 in one product; stride 2, pad 1.
-  EXPECT_TRUE(conv_matches_reference({9, 4, 8, 8}, {5, 4, 3, 3}, true, Conv2dParams().stride(2).padding(1), 120, ConvAlgo::kIm2col));
-  // Non-square kernel and per-axis stride/padding, no bias; 1x1 stride-2 shortcut; 5x5 kernel, pad 2.
-  EXPECT_TRUE(
-      conv_matches_reference({3, 3, 9, 11}, {2, 3, 2, 4}, false, Conv2dParams().stride(3, 2).padding(1, 2), 130, ConvAlgo::kIm2col));
-  EXPECT_TRUE(conv_matches_reference({4, 6, 8, 8}, {5, 6, 1, 1}, false, Conv2dParams().stride(2), 140, ConvAlgo::kIm2col));
-  EXPECT_TRUE(conv_matches_reference({2, 2, 7, 7}, {3, 2, 5, 5}, true, Conv2dParams().padding(2), 150, ConvAlgo::kIm2col));
-  // Kernel as large as the padded input: a single output pixel.
-  EXPECT_TRUE(conv_matches_reference({2, 2, 3, 3}, {2, 2, 5, 5}, true, Conv2dParams().padding(1), 160, ConvAlgo::kIm2col));
+TEST(Conv2d, BothIm2colLayoutsMatchLoopOnEveryBatchingPath) {
+  for (ConvAlgo algo : {ConvAlgo::kIm2col, ConvAlgo::kIm2colRows}) {
+    SCOPED_TRACE(algo_name(algo));
+    // 32x32 outputs: one image per product (writes straight into the output).
+    EXPECT_TRUE(conv_matches_reference({2, 2, 32, 32}, {3, 2, 3, 3}, true, Conv2dParams().padding(1), 100, algo));
+    // 20x20 outputs: groups of 3 images (3, 3, then a last group of 1) for N = 7.
+    EXPECT_TRUE(conv_matches_reference({7, 3, 20, 20}, {4, 3, 3, 3}, true, Conv2dParams().padding(1), 110, algo));
+    // 4x4 outputs: the whole batch of 9 in one product; stride 2, pad 1.
+    EXPECT_TRUE(
+        conv_matches_reference({9, 4, 8, 8}, {5, 4, 3, 3}, true, Conv2dParams().stride(2).padding(1), 120, algo));
+    // Non-square kernel and per-axis stride/padding, no bias; 1x1 stride-2 shortcut; 5x5 kernel, pad 2.
+    EXPECT_TRUE(conv_matches_reference({3, 3, 9, 11}, {2, 3, 2, 4}, false, Conv2dParams().stride(3, 2).padding(1, 2),
+                                       130, algo));
+    EXPECT_TRUE(conv_matches_reference({4, 6, 8, 8}, {5, 6, 1, 1}, false, Conv2dParams().stride(2), 140, algo));
+    EXPECT_TRUE(conv_matches_reference({2, 2, 7, 7}, {3, 2, 5, 5}, true, Conv2dParams().padding(2), 150, algo));
+    // Kernel as large as the padded input: a single output pixel.
+    EXPECT_TRUE(conv_matches_reference({2, 2, 3, 3}, {2, 2, 5, 5}, true, Conv2dParams().padding(1), 160, algo));
+  }
 }
 
 TEST(Conv2d, IsDeterministic) {
@@ -179,10 +192,9 @@ TEST(Conv2d, ErrorsNameTheOpAndShapes) {
   EXPECT_NE(e.find("conv2d: weight must be 4-D [O, C, kh, kw], got [4, 3, 3]"), std::string::npos) << e;
 }
 
-
 // ---- the direct path -----------------------------------------------------------------------------
 
-TEST(Conv2d, DirectMatchesLoopOnEveryBlockingRemainder) {
+TEST(Conv2d, EveryAlgorithmMatchesLoopOnEveryBlockingRemainder) {
   struct Case {
     Shape x, w;
     bool bias;
@@ -210,8 +222,9 @@ TEST(Conv2d, DirectMatchesLoopOnEveryBlockingRemainder) {
   uint64_t seed = 300;
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
-    EXPECT_TRUE(conv_matches_reference(c.x, c.w, c.bias, c.p, seed, ConvAlgo::kDirect));
-    EXPECT_TRUE(conv_matches_reference(c.x, c.w, c.bias, c.p, seed, ConvAlgo::kIm2col));
+    for (ConvAlgo algo : {ConvAlgo::kDirect, ConvAlgo::kIm2col, ConvAlgo::kIm2colRows, ConvAlgo::kAuto}) {
+      EXPECT_TRUE(conv_matches_reference(c.x, c.w, c.bias, c.p, seed, algo));
+    }
     seed += 10;
   }
 }
