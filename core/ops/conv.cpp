@@ -49,12 +49,13 @@ namespace {
 
 using conv_detail::ConvGeom;
 
-// Direct path (auto choice, measured with bench_conv): C*kh*kw within [kDirectMinCkk, kDirectMaxCkk],
-// at most kDirectMaxOut output channels, output rows at least kDirectMinWidth wide.
+// Direct path (auto choice): C*kh*kw within [kDirectMinCkk, kDirectMaxCkk], at most kDirectMaxOut
+// output channels, output rows at least kDirectMinWidth wide (kDirectMinWidthStrided when strided).
 constexpr int64_t kDirectMinCkk = 64;
 constexpr int64_t kDirectMaxCkk = 1152;
 constexpr int64_t kDirectMaxOut = 128;
 constexpr int64_t kDirectMinWidth = 8;
+constexpr int64_t kDirectMinWidthStrided = 16;
 // im2col with pixel-major rows (auto choice): output rows at most kRowsMaxWidth wide, at least
 // kRowsMinChannels input channels.
 constexpr int64_t kRowsMaxWidth = 16;
@@ -104,14 +105,15 @@ void check_conv_args(const Tensor& x, const Tensor& weight, const Tensor& bias, 
 // that dX is again a valid convolution of dY).
 bool direct_applicable(const ConvGeom& g) { return (g.sh > 1 || g.sw > 1) || (g.ph < g.kh && g.pw < g.kw); }
 
-// Auto choice, from the shapes only (measured with bench_conv on the ResNet-18 layers): the direct
-// kernels win at stride 1 while the channel counts are small and the output rows are wide enough
-// that the padded grid wastes little. Strided layers stay on im2col: their phase-split input
-// gradient was no faster there (README, Performance).
+// Auto choice, from the shapes only (measured with bench_conv and inside the ResNet-18 step): the
+// direct kernels win while the channel counts are small and the output rows are wide enough that
+// the padded grid wastes little; strided layers need wider rows (kDirectMinWidthStrided), since
+// their input gradient runs one small convolution per phase. 1x1 kernels stay on im2col.
 bool prefer_direct(const ConvGeom& g) {
-  if (!direct_applicable(g) || g.sh != 1 || g.sw != 1 || g.kh * g.kw == 1) return false;
+  if (!direct_applicable(g) || g.kh * g.kw == 1) return false;
   const int64_t ckk = g.ckk();
-  return ckk >= kDirectMinCkk && ckk <= kDirectMaxCkk && g.O <= kDirectMaxOut && g.Wo >= kDirectMinWidth;
+  const int64_t min_width = (g.sh == 1 && g.sw == 1) ? kDirectMinWidth : kDirectMinWidthStrided;
+  return ckk >= kDirectMinCkk && ckk <= kDirectMaxCkk && g.O <= kDirectMaxOut && g.Wo >= min_width;
 }
 
 // Auto choice between the two im2col layouts: pixel-major rows once the output rows are narrow

@@ -97,17 +97,21 @@ void col2im_channel(const float* col, int64_t ld, float* dx, const ConvGeom& g, 
 
 // For small output planes, im2col and col2im spend their time on rows of a few floats. There, a
 // per-call table gives, for every tap and output pixel, the offset into a zero-bordered copy of the
-// channel plane (H + 2ph) x (W + 2pw), so both become one gather / scatter loop per tap.
+// channel plane (H + 2ph) x (W + 2pw), so both become one gather / scatter loop per tap. Without
+// padding the offsets point into the channel plane itself and nothing is copied.
 struct TapTable {
   int64_t hp = 0, wp = 0;
+  bool bordered = false;     // padding > 0: offsets into a bordered copy
   std::vector<int32_t> idx;  // [kh*kw, Ho*Wo]
   bool used() const { return !idx.empty(); }
+  int64_t scratch() const { return bordered ? hp * wp : 0; }
 };
 
 TapTable make_tap_table(const ConvGeom& g) {
   TapTable t;
   if (g.Wo > kTableMaxWidth) return t;
   t.hp = g.H + 2 * g.ph, t.wp = g.W + 2 * g.pw;
+  t.bordered = g.ph > 0 || g.pw > 0;
   t.idx.resize(static_cast<size_t>(g.kh * g.kw * g.hw_out()));
   size_t i = 0;
   for (int64_t ki = 0; ki < g.kh; ++ki) {
@@ -128,15 +132,19 @@ void border_plane(const float* x, float* buf, const ConvGeom& g, const TapTable&
   for (int64_t i = 0; i < g.H; ++i) std::memcpy(buf + (i + g.ph) * t.wp + g.pw, xc + i * g.W, g.W * sizeof(float));
 }
 
-// im2col_channel through the table (buf: scratch of hp*wp floats).
+// im2col_channel through the table (buf: scratch of hp*wp floats when bordered).
 void im2col_channel_table(const float* x, float* col, int64_t ld, const ConvGeom& g, int64_t c, const TapTable& t,
                           float* buf) {
-  border_plane(x, buf, g, t, c);
+  const float* src = x + c * g.hw_in();
+  if (t.bordered) {
+    border_plane(x, buf, g, t, c);
+    src = buf;
+  }
   const int64_t hw = g.hw_out(), taps = g.kh * g.kw;
   for (int64_t k = 0; k < taps; ++k) {
     float* row = col + (c * taps + k) * ld;
     const int32_t* idx = t.idx.data() + k * hw;
-    for (int64_t q = 0; q < hw; ++q) row[q] = buf[idx[q]];
+    for (int64_t q = 0; q < hw; ++q) row[q] = src[idx[q]];
   }
 }
 
@@ -144,14 +152,22 @@ void im2col_channel_table(const float* x, float* col, int64_t ld, const ConvGeom
 // interior into dx channel c (taps and pixels in a fixed order).
 void col2im_channel_table(const float* col, int64_t ld, float* dx, const ConvGeom& g, int64_t c, const TapTable& t,
                           float* buf) {
-  std::fill(buf, buf + t.hp * t.wp, 0.0f);
   const int64_t hw = g.hw_out(), taps = g.kh * g.kw;
+  float* dxc = dx + c * g.hw_in();
+  if (!t.bordered) {  // straight into dx, in the same order
+    for (int64_t k = 0; k < taps; ++k) {
+      const float* row = col + (c * taps + k) * ld;
+      const int32_t* idx = t.idx.data() + k * hw;
+      for (int64_t q = 0; q < hw; ++q) dxc[idx[q]] += row[q];
+    }
+    return;
+  }
+  std::fill(buf, buf + t.hp * t.wp, 0.0f);
   for (int64_t k = 0; k < taps; ++k) {
     const float* row = col + (c * taps + k) * ld;
     const int32_t* idx = t.idx.data() + k * hw;
     for (int64_t q = 0; q < hw; ++q) buf[idx[q]] += row[q];
   }
-  float* dxc = dx + c * g.hw_in();
   for (int64_t i = 0; i < g.H; ++i) {
     const float* s = buf + (i + g.ph) * t.wp + g.pw;
     float* d = dxc + i * g.W;
@@ -164,7 +180,7 @@ void im2col_group(const float* x, float* col, const ConvGeom& g, const TapTable&
   const int64_t ld = gc * g.hw_out();
   const int64_t per_task = std::max<int64_t>(1, g.kh * g.kw * g.hw_out());
   parallel_for(gc * g.C, std::max<int64_t>(1, kernels::kGrain / per_task), [&](int64_t t0, int64_t t1) {
-    std::vector<float> buf(static_cast<size_t>(tab.hp * tab.wp));
+    std::vector<float> buf(static_cast<size_t>(tab.scratch()));
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t j = t / g.C, c = t % g.C;
       const float* xi = x + (n0 + j) * g.C * g.hw_in();
@@ -291,7 +307,7 @@ Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, 
                       col.data(), static_cast<int>(ld));
           const int64_t per_task = std::max<int64_t>(1, g.kh * g.kw * hw);
           parallel_for(gc * g.C, std::max<int64_t>(1, kernels::kGrain / per_task), [&](int64_t t0, int64_t t1) {
-            std::vector<float> buf(static_cast<size_t>(tab->hp * tab->wp));
+            std::vector<float> buf(static_cast<size_t>(tab->scratch()));
             for (int64_t t = t0; t < t1; ++t) {
               const int64_t j = t / g.C, c = t % g.C;
               float* dx = acc.data + (n0 + j) * g.C * g.hw_in();
