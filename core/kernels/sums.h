@@ -41,20 +41,25 @@ inline double row_sum(const float* r, int64_t n) {
   return s;
 }
 
-// r [n] -> sum of (r[i] - m)^2
-inline double row_sum_sq_dev(const float* r, int64_t n, double m) {
-  SumVecD a = {};
+// r [n] -> s1 = sum of (r[i] - k), s2 = sum of (r[i] - k)^2: one pass for a mean and a variance
+// (var = s2/n - (s1/n)^2). With k a value of the data itself the subtraction cancels any common
+// offset, and double accumulation keeps the difference of the two terms accurate.
+inline void row_shifted_sums(const float* r, int64_t n, double k, double& s1, double& s2) {
+  SumVecD a = {}, b = {};
   int64_t i = 0;
   for (; i + kSumLanes <= n; i += kSumLanes) {
-    const SumVecD d = load_widen(r + i) - m;
-    a += d * d;
+    const SumVecD d = load_widen(r + i) - k;
+    a += d;
+    b += d * d;
   }
-  double s = sum_lanes(a);
+  double sa = sum_lanes(a), sb = sum_lanes(b);
   for (; i < n; ++i) {
-    const double d = static_cast<double>(r[i]) - m;
-    s += d * d;
+    const double d = static_cast<double>(r[i]) - k;
+    sa += d;
+    sb += d * d;
   }
-  return s;
+  s1 = sa;
+  s2 = sb;
 }
 
 // g [n], x [n] -> sum of g[i] and sum of g[i] * (x[i] - m), (x[i] - m) rounded to float first
@@ -78,25 +83,27 @@ inline void row_sum_and_dot_dev(const float* g, const float* x, int64_t n, float
   sum_gx = sb;
 }
 
-// The same with g[i] replaced by g[i] * (y[i] > 0 ? 1 : 0): the gradient through a ReLU whose
-// output is y, rounded exactly as relu's own backward rounds it (batch_norm_relu).
-inline void row_sum_and_dot_dev_masked(const float* g, const float* y, const float* x, int64_t n, float m,
-                                       double& sum_g, double& sum_gx) {
+// The same with g[i] replaced by g[i] * (x[i] * scale + shift > 0 ? 1 : 0): the gradient through
+// the ReLU of batch_norm_relu, whose mask is recomputed from x exactly as the forward computed the
+// output, and rounded as relu's own backward rounds it.
+inline void row_sum_and_dot_dev_relu(const float* g, const float* x, int64_t n, float m, float scale, float shift,
+                                     double& sum_g, double& sum_gx) {
   SumVecD a = {}, b = {};
   const SumVecF zero = {}, one = zero + 1.0f;
   int64_t i = 0;
   for (; i + kSumLanes <= n; i += kSumLanes) {
-    SumVecF gf, yf, xf;
+    SumVecF gf, xf;
     std::memcpy(&gf, g + i, sizeof gf);
-    std::memcpy(&yf, y + i, sizeof yf);
     std::memcpy(&xf, x + i, sizeof xf);
-    const SumVecD gi = __builtin_convertvector(gf * (yf > zero ? one : zero), SumVecD);
+    const SumVecF v = xf * scale + shift;
+    const SumVecD gi = __builtin_convertvector(gf * (v > zero ? one : zero), SumVecD);
     a += gi;
     b += gi * __builtin_convertvector(xf - m, SumVecD);
   }
   double sa = sum_lanes(a), sb = sum_lanes(b);
   for (; i < n; ++i) {
-    const double gi = static_cast<double>(g[i] * (y[i] > 0.0f ? 1.0f : 0.0f));
+    const float v = x[i] * scale + shift;
+    const double gi = static_cast<double>(g[i] * (v > 0.0f ? 1.0f : 0.0f));
     sa += gi;
     sb += gi * static_cast<double>(x[i] - m);
   }

@@ -1,8 +1,9 @@
 // Normalization: batch_norm (and batch_norm_relu, the same with a ReLU on the output) and
 // layer_norm, fused, forward and backward side by side.
 //
-// Statistics are two-pass (mean, then the mean of squared deviations) accumulated in double, so a
-// large common offset does not destroy the variance. Forward saves the per-channel (batch_norm) or
+// batch_norm statistics take one pass of shifted sums in double (the shift is the channel's first
+// value, so a large common offset cancels before squaring); layer_norm's are two-pass (mean, then
+// the mean of squared deviations) in double. Forward saves the per-channel (batch_norm) or
 // per-row (layer_norm) mean and inverse standard deviation; backward uses the closed forms
 //   xhat = (x - mean) * invstd,  dxhat = dy * weight,
 //   batch_norm (training): dx = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) over N and
@@ -12,6 +13,7 @@
 // Every sum has a fixed order independent of the thread count (batch_norm: channels are split across
 // threads, each channel summed n-major; layer_norm: rows split for dx, columns split for
 // dweight/dbias), so results are reproducible bit for bit.
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <stdexcept>
@@ -50,7 +52,8 @@ namespace {
 
 // batch_norm, and with relu = true the fused relu(batch_norm(...)): the ReLU is applied as the
 // output is written, and backward multiplies dy by (out > 0 ? 1 : 0) inside its two passes, exactly
-// as relu's backward would. `op` names errors.
+// as relu's backward would, recomputing out > 0 from x (x * scale + shift, the forward's own
+// arithmetic) instead of reading the output back. `op` names errors.
 Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
                        Tensor running_var, bool training, float momentum, float eps, bool relu) {
   if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
@@ -90,27 +93,25 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
   const int64_t grain = std::max<int64_t>(1, kernels::kGrain / std::max<int64_t>(M, 1));
 
   if (training) {
-    // Per-channel two-pass statistics; channels [c0, c1) per task, each summed n-major.
+    // Per-channel statistics; channels [c0, c1) per task, each summed n-major.
     parallel_for(C, grain, [&](int64_t c0, int64_t c1) {
-      std::vector<double> acc(static_cast<size_t>(c1 - c0), 0.0);
+      std::vector<double> s1(static_cast<size_t>(c1 - c0), 0.0), s2(s1.size(), 0.0), k(s1.size());
+      for (int64_t c = c0; c < c1; ++c) k[c - c0] = px[c * S];  // the channel's first value
       for (int64_t n = 0; n < N; ++n) {
         for (int64_t c = c0; c < c1; ++c) {
-          acc[c - c0] += kernels::row_sum(px + (n * C + c) * S, S);
-        }
-      }
-      std::vector<double> mu(acc.size());
-      for (int64_t c = c0; c < c1; ++c) mu[c - c0] = acc[c - c0] / static_cast<double>(M);
-      std::fill(acc.begin(), acc.end(), 0.0);
-      for (int64_t n = 0; n < N; ++n) {
-        for (int64_t c = c0; c < c1; ++c) {
-          acc[c - c0] += kernels::row_sum_sq_dev(px + (n * C + c) * S, S, mu[c - c0]);
+          double a = 0.0, b2 = 0.0;
+          kernels::row_shifted_sums(px + (n * C + c) * S, S, k[c - c0], a, b2);
+          s1[c - c0] += a;
+          s2[c - c0] += b2;
         }
       }
       for (int64_t c = c0; c < c1; ++c) {
-        const double var = acc[c - c0] / static_cast<double>(M);
-        batch_mean[c] = mu[c - c0];
+        const double d = s1[c - c0] / static_cast<double>(M);
+        const double mu = k[c - c0] + d;
+        const double var = std::max(0.0, s2[c - c0] / static_cast<double>(M) - d * d);
+        batch_mean[c] = mu;
         batch_var[c] = var;
-        (*mean)[c] = static_cast<float>(mu[c - c0]);
+        (*mean)[c] = static_cast<float>(mu);
         (*invstd)[c] = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
       }
     });
@@ -138,7 +139,9 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
   // out = x * scale + shift per channel, scale = weight * invstd, shift = bias - mean * scale.
   Tensor out = make_tensor(x.shape());
   float* po = out.data();
-  std::vector<float> scale(static_cast<size_t>(C)), shift(static_cast<size_t>(C));
+  FloatVec scale_v = make_vec(C), shift_v = make_vec(C);
+  std::vector<float>& scale = *scale_v;
+  std::vector<float>& shift = *shift_v;
   for (int64_t c = 0; c < C; ++c) {
     scale[c] = w[c] * (*invstd)[c];
     shift[c] = b[c] - (*mean)[c] * scale[c];
@@ -163,13 +166,12 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
   if (should_record({x, weight, bias})) {
     const bool x_grad = x.requires_grad();
     record(op, out, {x, weight, bias},
-           [sx = save(xc, op), sy = relu ? save(out, op) : SavedTensor(), mean, invstd,
-            w = x_grad ? w : std::vector<float>(), training, relu, N, C, S, M,
-            grain](const Tensor& grad_out, GradSink& s) {
+           [sx = save(xc, op), mean, invstd, scale_v = relu ? scale_v : FloatVec(),
+            shift_v = relu ? shift_v : FloatVec(), w = x_grad ? w : std::vector<float>(), training, relu, N, C, S,
+            M, grain](const Tensor& grad_out, GradSink& s) {
              const Tensor gy = grad_out.contiguous();
              const float* pg = gy.data();
              const float* px = sx.get().data();
-             const float* py = relu ? sy.get().data() : nullptr;  // ReLU mask: out > 0
              // Per-channel sums: sum(dy) and sum(dy * xhat).
              std::vector<double> sum_dy(static_cast<size_t>(C)), sum_dy_xhat(static_cast<size_t>(C));
              parallel_for(C, grain, [&](int64_t c0, int64_t c1) {
@@ -178,8 +180,9 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
                  for (int64_t c = c0; c < c1; ++c) {
                    double a = 0.0, bsum = 0.0;
                    const int64_t r = (n * C + c) * S;
-                   if (relu) {
-                     kernels::row_sum_and_dot_dev_masked(pg + r, py + r, px + r, S, (*mean)[c], a, bsum);
+                   if (relu) {  // ReLU mask recomputed from x: x * scale + shift > 0, as in forward
+                     kernels::row_sum_and_dot_dev_relu(pg + r, px + r, S, (*mean)[c], (*scale_v)[c], (*shift_v)[c],
+                                                       a, bsum);
                    } else {
                      kernels::row_sum_and_dot_dev(pg + r, px + r, S, (*mean)[c], a, bsum);
                    }
@@ -203,14 +206,16 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
                                 const float* gr = pg + r * S;
                                 float* d = acc.data + r * S;
                                 const float xb = is * bcoef;
-                                const float* yr = relu ? py + r * S : nullptr;
+                                const float sc = relu ? (*scale_v)[c] : 0.0f, sh = relu ? (*shift_v)[c] : 0.0f;
                                 if (relu && fresh) {
                                   for (int64_t i = 0; i < S; ++i) {
-                                    d[i] = k * (gr[i] * (yr[i] > 0.0f ? 1.0f : 0.0f) - a - (xr[i] - m) * xb);
+                                    const float on = xr[i] * sc + sh > 0.0f ? 1.0f : 0.0f;
+                                    d[i] = k * (gr[i] * on - a - (xr[i] - m) * xb);
                                   }
                                 } else if (relu) {
                                   for (int64_t i = 0; i < S; ++i) {
-                                    d[i] += k * (gr[i] * (yr[i] > 0.0f ? 1.0f : 0.0f) - a - (xr[i] - m) * xb);
+                                    const float on = xr[i] * sc + sh > 0.0f ? 1.0f : 0.0f;
+                                    d[i] += k * (gr[i] * on - a - (xr[i] - m) * xb);
                                   }
                                 } else if (fresh) {
                                   for (int64_t i = 0; i < S; ++i) d[i] = k * (gr[i] - a - (xr[i] - m) * xb);
