@@ -15,6 +15,11 @@
 #include "core/parallel.h"
 #include "core/tensor.h"
 
+// On the contiguous fast paths of map/map2: inline the whole element function (and what it calls)
+// into the loop, so that the loop can vectorize even when the function is large (GELU's derivative
+// with its exp and erf).
+#define SCALPEL_FLATTEN __attribute__((flatten))
+
 namespace scalpel {
 namespace kernels {
 
@@ -111,7 +116,7 @@ Tensor map(const Tensor& a, F f) {
   float* po = out.data();
   const float* pa = a.data();
   if (a.is_contiguous()) {
-    parallel_for(a.numel(), kGrain, [=](int64_t b, int64_t e) {
+    parallel_for(a.numel(), kGrain, [=](int64_t b, int64_t e) SCALPEL_FLATTEN {
       for (int64_t i = b; i < e; ++i) po[i] = f(pa[i]);
     });
     return out;
@@ -134,7 +139,7 @@ Tensor map2(const Tensor& a, const Tensor& b, const Shape& out_shape, F f) {
   const float* pb = b.data();
   const int64_t n = out.numel();
   if (a.shape() == out_shape && b.shape() == out_shape && a.is_contiguous() && b.is_contiguous()) {
-    parallel_for(n, kGrain, [=](int64_t s, int64_t e) {
+    parallel_for(n, kGrain, [=](int64_t s, int64_t e) SCALPEL_FLATTEN {
       for (int64_t i = s; i < e; ++i) po[i] = f(pa[i], pb[i]);
     });
     return out;

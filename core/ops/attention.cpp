@@ -21,6 +21,8 @@
 #include <string>
 
 #include "core/kernels/loops.h"
+#include "core/kernels/sums.h"
+#include "core/kernels/vmath.h"
 #include "core/ops.h"
 
 namespace scalpel {
@@ -56,12 +58,8 @@ void masked_softmax_rows(float* p, const AttnGeom& g) {
     float m = -std::numeric_limits<float>::infinity();
     for (int64_t j = 0; j < n; ++j) m = std::max(m, row[j]);
     if (!std::isfinite(m)) m = 0.0f;  // all -inf (or a +inf): let exp() decide, as softmax() does
-    float sum = 0.0f;
-    for (int64_t j = 0; j < n; ++j) {
-      row[j] = std::exp(row[j] - m);
-      sum += row[j];
-    }
-    const float inv = 1.0f / sum;
+    for (int64_t j = 0; j < n; ++j) row[j] = kernels::exp_approx(row[j] - m);
+    const float inv = static_cast<float>(1.0 / kernels::row_sum(row, n));
     for (int64_t j = 0; j < n; ++j) row[j] *= inv;
     for (int64_t j = n; j < g.Tk; ++j) row[j] = 0.0f;
   }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/kernels/loops.h"
+#include "core/kernels/vmath.h"
 #include "core/ops.h"
 
 namespace scalpel {
@@ -202,7 +203,7 @@ Tensor square(const Tensor& a) {
 
 Tensor exp(const Tensor& a) {
   check_defined(a, "exp", "a");
-  Tensor out = kernels::map(a, [](float x) { return std::exp(x); });
+  Tensor out = kernels::map(a, [](float x) { return kernels::exp_approx(x); });
   if (should_record({a})) record_unary_y("exp", out, a, [](float y) { return y; });
   return out;
 }
@@ -272,10 +273,15 @@ Tensor gelu(const Tensor& a, GeluApprox approx) {
     }
     return out;
   }
-  Tensor out = kernels::map(a, [](float x) { return 0.5f * x * (1.0f + std::erf(x * kInvSqrt2)); });
+  // Explicit fused multiply-adds (and vmath.h inside): the same bits whether a loop is vectorized.
+  Tensor out = kernels::map(a, [](float x) {
+    const float h = 0.5f * x;
+    return __builtin_fmaf(h, kernels::erf_approx(x * kInvSqrt2), h);
+  });
   if (should_record({a})) {
     record_unary_x("gelu", out, a, [](float x) {
-      return 0.5f * (1.0f + std::erf(x * kInvSqrt2)) + x * kInvSqrt2Pi * std::exp(-0.5f * x * x);
+      const float phi = kInvSqrt2Pi * kernels::exp_approx((-0.5f * x) * x);  // standard normal pdf
+      return __builtin_fmaf(x, phi, __builtin_fmaf(0.5f, kernels::erf_approx(x * kInvSqrt2), 0.5f));
     });
   }
   return out;

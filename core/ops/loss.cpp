@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/kernels/loops.h"
+#include "core/kernels/vmath.h"
 #include "core/ops.h"
 
 namespace scalpel {
@@ -30,7 +31,7 @@ void softmax_kernel(const float* x, float* y, const Split3& s, bool log) {
       if (!std::isfinite(m)) m = 0.0f;
       float sum = 0.0f;
       for (int64_t r = 0; r < s.r; ++r) {
-        const float v = std::exp(p[r * s.inner] - m);
+        const float v = kernels::exp_approx(p[r * s.inner] - m);
         q[r * s.inner] = v;
         sum += v;
       }
@@ -100,7 +101,7 @@ Tensor log_softmax(const Tensor& a, int64_t dim) {
           for (int64_t r = 0; r < s.r; ++r) gs += pg[base + r * s.inner];
           for (int64_t r = 0; r < s.r; ++r) {
             const int64_t k = base + r * s.inner;
-            const float v = pg[k] - std::exp(py[k]) * gs;
+            const float v = pg[k] - kernels::exp_approx(py[k]) * gs;
             acc.data[k] = acc.beta == 0.0f ? v : acc.data[k] + v;
           }
         }
@@ -182,7 +183,7 @@ Tensor cross_entropy(const Tensor& logits, const IndexTensor& targets, const Cro
                    float v = 0.0f;
                    if (t != options.ignore_index) {
                      const float target_p = (c == t ? 1.0f - e : 0.0f) + e / static_cast<float>(C);
-                     v = scale * (std::exp(row[c] - l) - target_p);
+                     v = scale * (kernels::exp_approx(row[c] - l) - target_p);
                    }
                    d[c] = acc.beta == 0.0f ? v : d[c] + v;
                  }
