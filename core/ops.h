@@ -43,6 +43,8 @@ Tensor abs(const Tensor& a);  // subgradient 0 at 0
 Tensor tanh(const Tensor& a);
 Tensor sigmoid(const Tensor& a);
 Tensor relu(const Tensor& a);          // subgradient 0 at 0
+// relu(add(a, b)) in one pass each way, the same bits (a residual block's output).
+Tensor add_relu(const Tensor& a, const Tensor& b);
 enum class GeluApprox { None, Tanh };  // None: exact erf form
 Tensor gelu(const Tensor& a, GeluApprox approx = GeluApprox::None);
 Tensor clamp(const Tensor& a, float low, float high);  // gradient passes where low <= a <= high

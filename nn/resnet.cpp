@@ -28,7 +28,7 @@ BasicBlock::BasicBlock(int64_t in_channels, int64_t out_channels, int64_t stride
 Tensor BasicBlock::forward(const Tensor& x) {
   Tensor out = bn1->forward(conv1->forward(x));  // bn1 applies the ReLU (fused)
   out = bn2->forward(conv2->forward(out));
-  return relu(add(out, downsample ? downsample->forward(x) : x));
+  return add_relu(out, downsample ? downsample->forward(x) : x);
 }
 
 ResNet18::ResNet18(const ResNetOptions& options, Generator& gen) : Module("ResNet18"), options_(options) {

@@ -257,6 +257,26 @@ Tensor relu(const Tensor& a) {
   return out;
 }
 
+// a (A), b (B) -> out (broadcast(A, B)) = relu(a + b); dA = dB = g * (out > 0 ? 1 : 0), as relu's
+// backward followed by add's.
+Tensor add_relu(const Tensor& a, const Tensor& b) {
+  check_defined(a, "add_relu", "a");
+  check_defined(b, "add_relu", "b");
+  Tensor out = kernels::map2(a, b, broadcast_shapes(a.shape(), b.shape(), "add_relu"), [](float x, float y) {
+    const float v = x + y;
+    return v > 0.0f ? v : 0.0f;
+  });
+  if (should_record({a, b})) {
+    record("add_relu", out, {a, b}, [so = save(out, "add_relu")](const Tensor& g, GradSink& s) {
+      const Tensor gm =
+          kernels::map2(g, so.get(), g.shape(), [](float gv, float y) { return gv * (y > 0.0f ? 1.0f : 0.0f); });
+      s.add(0, gm);
+      s.add(1, gm);
+    });
+  }
+  return out;
+}
+
 Tensor gelu(const Tensor& a, GeluApprox approx) {
   check_defined(a, "gelu", "a");
   if (approx == GeluApprox::Tanh) {

@@ -91,6 +91,9 @@ TEST(Gradcheck, Unary) {
   EXPECT_TRUE(
       gradcheck("clamp inside", [](const auto& x) { return clamp(x[0], -2.0f, 2.0f); }, {randn({4, 5}, 31, 0.5f)}));
   EXPECT_TRUE(gradcheck("square", [](const auto& x) { return square(x[0]); }, {randn({3, 4}, 32)}));
+  // a + b stays at least 0.1 away from the kink: |a| >= 0.3 and |b| <= 0.2 by construction.
+  const Tensor a = away_from_zero({3, 4}, 33), b = clamp(randn({1, 4}, 34, 0.1f), -0.2f, 0.2f);
+  EXPECT_TRUE(gradcheck("add_relu broadcast", [](const auto& x) { return add_relu(x[0], x[1]); }, {a, b}));
 }
 
 // ---- reductions ----

@@ -347,6 +347,24 @@ TEST(NNOps, BatchNormReluIsTheCompositionBitForBit) {
   EXPECT_GT(std::count_if(ov.begin(), ov.end(), [](float v) { return v > 0.0f; }), 10);
 }
 
+// add_relu must be relu(add(...)) bit for bit, values and both gradients, with broadcasting.
+TEST(NNOps, AddReluIsTheCompositionBitForBit) {
+  const Tensor a = randn({4, 3, 5}, 700), b = randn({3, 1}, 701), seed = randn({4, 3, 5}, 702);
+  std::vector<std::vector<float>> results[2];
+  for (int fused = 0; fused < 2; ++fused) {
+    Tensor al = a.clone().set_requires_grad(), bl = b.clone().set_requires_grad();
+    const Tensor out = fused ? add_relu(al, bl) : relu(add(al, bl));
+    const std::vector<Tensor> g = grad({out}, {al, bl}, GradOptions().set_seeds({seed}));
+    for (const Tensor& t : {out, g[0], g[1]}) results[fused].push_back(t.to_vector());
+  }
+  const char* names[3] = {"out", "da", "db"};
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(0, std::memcmp(results[0][i].data(), results[1][i].data(), results[0][i].size() * sizeof(float)))
+        << names[i];
+  }
+  EXPECT_GT(std::count(results[1][0].begin(), results[1][0].end(), 0.0f), 5);  // the ReLU clamps some
+}
+
 TEST(NNOps, NormalizationIsStableUnderALargeOffset) {
   // Two-pass statistics: adding 300 to every value must not change the normalized output beyond
   // the float spacing of the shifted inputs (3e-5 around 300).
