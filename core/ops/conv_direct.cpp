@@ -17,6 +17,16 @@ namespace conv_detail {
 
 namespace {
 
+// Per-thread scratch buffers, reused from call to call: slot `slot` of the calling thread, at least
+// n floats, contents undefined until written (every user writes all it reads). Fresh vectors cost a
+// zero-fill plus cache misses on every call; a few hundred KiB per thread stay allocated instead.
+float* scratch(int slot, int64_t n) {
+  thread_local std::vector<float> buffers[2];
+  std::vector<float>& b = buffers[slot];
+  if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
+  return b.data();
+}
+
 constexpr int64_t kDirectWgradChunks = 8;             // image chunks of the direct weight gradient
 constexpr int64_t kDirectMaxPartialFloats = 1 << 22;  // 16 MiB cap on all chunks' partial sums
 
@@ -40,11 +50,12 @@ Tensor conv2d_direct(const Tensor& x, const Tensor& weight, const Tensor& bias, 
     const float* pb = bc.defined() ? bc.data() : nullptr;
     float* po = out.data();
     parallel_for(g.N, 1, [&](int64_t n0, int64_t n1) {
-      std::vector<float> xp(static_cast<size_t>(g.C * fg.cstride)), outv(static_cast<size_t>(g.O * fg.pv));
+      float* xp = scratch(0, g.C * fg.cstride);
+      float* outv = scratch(1, g.O * fg.pv);
       for (int64_t n = n0; n < n1; ++n) {
-        kernels::pad_planes(px + n * g.C * g.hw_in(), xp.data(), fg);
-        kernels::direct_conv_forward(xp.data(), pw, outv.data(), fg);
-        kernels::unpad_outputs(outv.data(), pb, po + n * g.O * g.hw_out(), fg, false);
+        kernels::pad_planes(px + n * g.C * g.hw_in(), xp, fg);
+        kernels::direct_conv_forward(xp, pw, outv, fg);
+        kernels::unpad_outputs(outv, pb, po + n * g.O * g.hw_out(), fg, false);
       }
     });
   }
@@ -63,15 +74,15 @@ Tensor conv2d_direct(const Tensor& x, const Tensor& weight, const Tensor& bias, 
       const float* px = sx.get().data();
       const int64_t per_chunk = (g.N + chunks - 1) / chunks;
       parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
-        std::vector<float> xp(static_cast<size_t>(per_chunk * g.C * fg.cstride));
-        std::vector<float> dyt(static_cast<size_t>(per_chunk * fg.pv * opad));
+        float* xp = scratch(0, per_chunk * g.C * fg.cstride);
+        float* dyt = scratch(1, per_chunk * fg.pv * opad);
         for (int64_t k = c0; k < c1; ++k) {
           const int64_t n0 = g.N * k / chunks, n1 = g.N * (k + 1) / chunks;
           for (int64_t n = n0; n < n1; ++n) {
-            kernels::pad_planes(px + n * g.C * g.hw_in(), xp.data() + (n - n0) * g.C * fg.cstride, fg);
-            kernels::place_on_grid_t(pg + n * g.O * g.hw_out(), dyt.data() + (n - n0) * fg.pv * opad, fg);
+            kernels::pad_planes(px + n * g.C * g.hw_in(), xp + (n - n0) * g.C * fg.cstride, fg);
+            kernels::place_on_grid_t(pg + n * g.O * g.hw_out(), dyt + (n - n0) * fg.pv * opad, fg);
           }
-          kernels::direct_conv_weight_grad(dyt.data(), xp.data(), n1 - n0, partial.data() + k * pfloats, fg);
+          kernels::direct_conv_weight_grad(dyt, xp, n1 - n0, partial.data() + k * pfloats, fg);
         }
       });
       for (int64_t k = 1; k < chunks; ++k) {
@@ -106,22 +117,23 @@ Tensor conv2d_direct(const Tensor& x, const Tensor& weight, const Tensor& bias, 
         }
       }
       parallel_for(g.N, 1, [&](int64_t n0, int64_t n1) {
-        std::vector<float> dyp(static_cast<size_t>(dyp_floats)), outv(static_cast<size_t>(outv_floats));
+        float* dyp = scratch(0, dyp_floats);
+        float* outv = scratch(1, outv_floats);
         for (int64_t n = n0; n < n1; ++n) {
           const float* dy = pg + n * g.O * g.hw_out();
           float* dx = acc.data + n * g.C * g.hw_in();
           if (unit) {
             const Phase& phase = phases[0];
-            kernels::pad_planes(dy, dyp.data(), phase.geom);
-            kernels::direct_conv_forward(dyp.data(), phase.wt.data(), outv.data(), phase.geom);
-            kernels::unpad_outputs(outv.data(), nullptr, dx, phase.geom, accumulate);
+            kernels::pad_planes(dy, dyp, phase.geom);
+            kernels::direct_conv_forward(dyp, phase.wt.data(), outv, phase.geom);
+            kernels::unpad_outputs(outv, nullptr, dx, phase.geom, accumulate);
             continue;
           }
           if (!accumulate) std::fill(dx, dx + g.C * g.hw_in(), 0.0f);  // positions no tap reads stay 0
           for (const Phase& phase : phases) {
-            kernels::pad_planes(dy, dyp.data(), phase.geom);
-            kernels::direct_conv_forward(dyp.data(), phase.wt.data(), outv.data(), phase.geom);
-            kernels::add_phase_outputs(outv.data(), phase.geom, dx, g.H, g.W, g.sh, g.sw, g.ph, g.pw, phase.a, phase.b);
+            kernels::pad_planes(dy, dyp, phase.geom);
+            kernels::direct_conv_forward(dyp, phase.wt.data(), outv, phase.geom);
+            kernels::add_phase_outputs(outv, phase.geom, dx, g.H, g.W, g.sh, g.sw, g.ph, g.pw, phase.a, phase.b);
           }
         }
       });
