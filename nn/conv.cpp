@@ -39,6 +39,7 @@ Tensor Conv2d::forward(const Tensor& x) {
   Conv2dParams p;
   p.stride_h = p.stride_w = options_.stride();
   p.pad_h = p.pad_w = options_.padding();
+  p.algo(options_.algo());
   return conv2d(x, weight, bias, p);
 }
 

@@ -1,5 +1,5 @@
-// Convolutional layers: Conv2d (im2col + sgemm), BatchNorm2d, MaxPool2d, AvgPool2d and
-// GlobalAvgPool2d, all over NCHW tensors.
+// Convolutional layers: Conv2d (im2col + sgemm or direct kernels, see core ConvAlgo), BatchNorm2d
+// (optionally with a fused ReLU), MaxPool2d, AvgPool2d and GlobalAvgPool2d, all over NCHW tensors.
 //
 //   auto conv = std::make_shared<nn::Conv2d>(nn::Conv2dOptions(3, 64, 3).stride(1).padding(1).bias(false), gen);
 //   auto bn = std::make_shared<nn::BatchNorm2d>(nn::BatchNorm2dOptions(64));
@@ -25,6 +25,9 @@ struct Conv2dOptions {
   SCALPEL_ARG(int64_t, stride) = 1;
   SCALPEL_ARG(int64_t, padding) = 0;
   SCALPEL_ARG(bool, bias) = true;
+  // How to compute (core ConvAlgo): kAuto picks from the shapes; tests and benchmarks can force
+  // kIm2col, kIm2colRows or kDirect. Every choice gives the same values up to rounding.
+  SCALPEL_ARG(ConvAlgo, algo) = ConvAlgo::kAuto;
 };
 
 // x [N, C_in, H, W] -> [N, C_out, Ho, Wo]; weight [C_out, C_in, k, k], bias [C_out]

@@ -189,3 +189,23 @@ TEST(Layers, WrongInputShapeNamesTheLayerAndShapes) {
             }).find("exceeds max_len 4"),
             std::string::npos);
 }
+
+// Conv2dOptions::algo reaches core conv2d: every algorithm gives the layer's output to float
+// rounding, and a choice the direct kernels cannot take is refused with core's message.
+TEST(Layers, Conv2dAlgorithmOptionIsPassedThrough) {
+  Generator gen(21);
+  const Tensor x = Tensor::normal({2, 8, 9, 9}, gen);
+  std::vector<float> reference;
+  for (ConvAlgo algo : {ConvAlgo::kAuto, ConvAlgo::kIm2col, ConvAlgo::kIm2colRows, ConvAlgo::kDirect}) {
+    Generator init(22);  // same weights every time
+    nn::Conv2d conv(nn::Conv2dOptions(8, 12, 3).padding(1).algo(algo), init);
+    const std::vector<float> y = conv.forward(x).to_vector();
+    if (reference.empty()) reference = y;
+    ASSERT_EQ(y.size(), reference.size());
+    for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], reference[i], 1e-5f) << i;
+  }
+  Generator init(23);
+  nn::Conv2d bad(nn::Conv2dOptions(8, 12, 3).padding(3).algo(ConvAlgo::kDirect), init);
+  EXPECT_NE(message_of([&] { bad.forward(x); }).find("ConvAlgo::kDirect at stride 1 needs padding smaller"),
+            std::string::npos);
+}
