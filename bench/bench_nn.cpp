@@ -8,7 +8,8 @@
 //   fwdbwd  the same plus zero_grad() and loss.backward() into every parameter's .grad.
 // The backward time is fwdbwd - fwd.
 //
-// FLOPs are counted analytically for the GEMM-heavy work only (Linear, Conv2d as im2col GEMM,
+// FLOPs are counted analytically for the GEMM-heavy work only (Linear, Conv2d as the product of
+// its im2col matrix, 2·N·Ho·Wo·O·C·k² whichever algorithm computes it,
 // the two attention products per head, the tied/untied LM head): forward 2·M·N·K per product;
 // backward 2·M·N·K for the weight gradient plus 2·M·N·K for the input gradient, the latter only
 // where the input needs one (not for the first layer fed by data). Attention is counted as the

@@ -1,5 +1,5 @@
-// Row sums in double that vectorize and keep a fixed order: the reductions behind batch_norm and
-// the conv2d bias gradient.
+// Row reductions that vectorize and keep a fixed order: sums in double behind batch_norm, the conv2d
+// bias gradient and softmax, and a row maximum.
 //
 // A plain `double s; for (i) s += r[i];` is one long dependency chain (the compiler may not reorder
 // floating-point adds), so it runs at one add per 4 cycles. These helpers keep kSumLanes independent
@@ -29,6 +29,21 @@ inline double sum_lanes(SumVecD a) {
   double s = 0.0;
   for (int l = 0; l < kSumLanes; ++l) s += a[l];
   return s;
+}
+
+// r [n] -> the largest r[i], NaNs skipped as std::max(m, r[i]) skips them (-inf for n = 0 or all
+// NaN). Lane maxima then their maximum: max is exact, so the order does not change the result.
+inline float row_max(const float* r, int64_t n) {
+  float m[kSumLanes];
+  for (int l = 0; l < kSumLanes; ++l) m[l] = -__builtin_inff();
+  int64_t i = 0;
+  for (; i + kSumLanes <= n; i += kSumLanes) {
+    for (int l = 0; l < kSumLanes; ++l) m[l] = m[l] < r[i + l] ? r[i + l] : m[l];
+  }
+  float best = -__builtin_inff();
+  for (int l = 0; l < kSumLanes; ++l) best = best < m[l] ? m[l] : best;
+  for (; i < n; ++i) best = best < r[i] ? r[i] : best;
+  return best;
 }
 
 // r [n] -> sum of r[i]

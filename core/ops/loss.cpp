@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/kernels/loops.h"
+#include "core/kernels/sums.h"
 #include "core/kernels/vmath.h"
 #include "core/ops.h"
 
@@ -27,13 +28,20 @@ void softmax_kernel(const float* x, float* y, const Split3& s, bool log) {
       const float* p = x + o * s.r * s.inner + i;
       float* q = y + o * s.r * s.inner + i;
       float m = -std::numeric_limits<float>::infinity();
-      for (int64_t r = 0; r < s.r; ++r) m = std::max(m, p[r * s.inner]);
-      if (!std::isfinite(m)) m = 0.0f;
       float sum = 0.0f;
-      for (int64_t r = 0; r < s.r; ++r) {
-        const float v = kernels::exp_approx(p[r * s.inner] - m);
-        q[r * s.inner] = v;
-        sum += v;
+      if (s.inner == 1) {  // a contiguous row: lane-wise max, vectorised exp, lane-wise double sum
+        m = kernels::row_max(p, s.r);
+        if (!std::isfinite(m)) m = 0.0f;
+        for (int64_t r = 0; r < s.r; ++r) q[r] = kernels::exp_approx(p[r] - m);
+        sum = static_cast<float>(kernels::row_sum(q, s.r));
+      } else {
+        for (int64_t r = 0; r < s.r; ++r) m = std::max(m, p[r * s.inner]);
+        if (!std::isfinite(m)) m = 0.0f;
+        for (int64_t r = 0; r < s.r; ++r) {
+          const float v = kernels::exp_approx(p[r * s.inner] - m);
+          q[r * s.inner] = v;
+          sum += v;
+        }
       }
       if (log) {
         const float lse = std::log(sum);
