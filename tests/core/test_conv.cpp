@@ -13,32 +13,14 @@
 
 #include "core/ops.h"
 #include "core/parallel.h"
+#include "test_util.h"
 
 using namespace scalpel;
+using scalpel::testing::bit_equal;
+using scalpel::testing::error_of;
+using scalpel::testing::randn;
 
 namespace {
-
-Tensor randn(const Shape& s, uint64_t seed, float scale = 1.0f) {
-  Generator g(seed);
-  return mul(Tensor::normal(s, g), scale);
-}
-
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("wrong exception type: ") + e.what();
-  }
-  return "no exception";
-}
-
-bool bit_equal(const Tensor& a, const Tensor& b) {
-  const std::vector<float> x = a.to_vector(), y = b.to_vector();
-  return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
-}
 
 std::string algo_name(ConvAlgo a) {
   switch (a) {

@@ -23,9 +23,13 @@
 #include "core/ops.h"
 #include "golden.h"
 #include "gradcheck.h"
+#include "test_util.h"
 
 using namespace scalpel;
+using scalpel::testing::bit_equal;
+using scalpel::testing::error_of;
 using scalpel::testing::GoldenFile;
+using scalpel::testing::randn;
 using scalpel::testing::tensors_close;
 
 namespace {
@@ -132,28 +136,6 @@ int run_golden(const std::string& op, double atol, double rtol) {
     ++n;
   }
   return n;
-}
-
-Tensor randn(const Shape& s, uint64_t seed, float scale = 1.0f) {
-  Generator g(seed);
-  return mul(Tensor::normal(s, g), scale);
-}
-
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("wrong exception type: ") + e.what();
-  }
-  return "no exception";
-}
-
-bool bit_equal(const Tensor& a, const Tensor& b) {
-  const std::vector<float> x = a.to_vector(), y = b.to_vector();
-  return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
 }
 
 }  // namespace
