@@ -28,6 +28,7 @@ float* scratch(int slot, int64_t n) {
 }
 
 constexpr int64_t kDirectWgradChunks = 8;             // image chunks of the direct weight gradient
+constexpr int64_t kDirectWgradImages = 4;             // images per weight-gradient kernel call
 constexpr int64_t kDirectMaxPartialFloats = 1 << 22;  // 16 MiB cap on all chunks' partial sums
 
 // Chunks of images of the direct weight gradient: the partial sums [C, taps, Opad] of each
@@ -72,17 +73,22 @@ Tensor conv2d_direct(const Tensor& x, const Tensor& weight, const Tensor& bias, 
       const int64_t chunks = direct_wgrad_chunks(g, pfloats);
       std::vector<float> partial(static_cast<size_t>(chunks * pfloats), 0.0f);
       const float* px = sx.get().data();
-      const int64_t per_chunk = (g.N + chunks - 1) / chunks;
+      // A chunk's images go through the kernel kDirectWgradImages at a time, which bounds the
+      // scratch memory whatever the batch size.
+      const int64_t per_call = std::min<int64_t>(kDirectWgradImages, (g.N + chunks - 1) / chunks);
       parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
-        float* xp = scratch(0, per_chunk * g.C * fg.cstride);
-        float* dyt = scratch(1, per_chunk * fg.pv * opad);
+        float* xp = scratch(0, per_call * g.C * fg.cstride);
+        float* dyt = scratch(1, per_call * fg.pv * opad);
         for (int64_t k = c0; k < c1; ++k) {
-          const int64_t n0 = g.N * k / chunks, n1 = g.N * (k + 1) / chunks;
-          for (int64_t n = n0; n < n1; ++n) {
-            kernels::pad_planes(px + n * g.C * g.hw_in(), xp + (n - n0) * g.C * fg.cstride, fg);
-            kernels::place_on_grid_t(pg + n * g.O * g.hw_out(), dyt + (n - n0) * fg.pv * opad, fg);
+          const int64_t k0 = g.N * k / chunks, k1 = g.N * (k + 1) / chunks;
+          for (int64_t n0 = k0; n0 < k1; n0 += per_call) {
+            const int64_t n1 = std::min(k1, n0 + per_call);
+            for (int64_t n = n0; n < n1; ++n) {
+              kernels::pad_planes(px + n * g.C * g.hw_in(), xp + (n - n0) * g.C * fg.cstride, fg);
+              kernels::place_on_grid_t(pg + n * g.O * g.hw_out(), dyt + (n - n0) * fg.pv * opad, fg);
+            }
+            kernels::direct_conv_weight_grad(dyt, xp, n1 - n0, partial.data() + k * pfloats, fg);
           }
-          kernels::direct_conv_weight_grad(dyt, xp, n1 - n0, partial.data() + k * pfloats, fg);
         }
       });
       for (int64_t k = 1; k < chunks; ++k) {

@@ -194,6 +194,7 @@ TEST(Conv2d, EveryAlgorithmMatchesLoopOnEveryBlockingRemainder) {
       {{2, 3, 6, 5}, {4, 3, 2, 4}, true, Conv2dParams().padding(1, 2), "2x4 kernel, padding (1, 2)"},
       {{1, 2, 40, 37}, {3, 2, 3, 3}, true, Conv2dParams().padding(1), "long planes: every pixel tile width"},
       {{1, 1, 3, 3}, {1, 1, 3, 3}, true, Conv2dParams().padding(1), "one channel each way"},
+      {{40, 3, 5, 5}, {4, 3, 3, 3}, true, Conv2dParams().padding(1), "40 images: 5 per weight-gradient chunk"},
       {{3, 4, 9, 8}, {6, 4, 3, 3}, true, Conv2dParams().stride(2).padding(1), "stride 2, odd height"},
       {{2, 3, 7, 6}, {4, 3, 3, 3}, false, Conv2dParams().stride(2), "stride 2, no padding"},
       {{2, 3, 8, 8}, {5, 3, 1, 1}, false, Conv2dParams().stride(2), "1x1 stride 2: inputs no tap reads"},
