@@ -42,7 +42,7 @@ Tensor sqrt(const Tensor& a);
 Tensor abs(const Tensor& a);  // subgradient 0 at 0
 Tensor tanh(const Tensor& a);
 Tensor sigmoid(const Tensor& a);
-Tensor relu(const Tensor& a);          // subgradient 0 at 0
+Tensor relu(const Tensor& a);  // subgradient 0 at 0
 // relu(add(a, b)) in one pass each way, the same bits (a residual block's output).
 Tensor add_relu(const Tensor& a, const Tensor& b);
 enum class GeluApprox { None, Tanh };  // None: exact erf form

@@ -167,8 +167,8 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
     const bool x_grad = x.requires_grad();
     record(op, out, {x, weight, bias},
            [sx = save(xc, op), mean, invstd, scale_v = relu ? scale_v : FloatVec(),
-            shift_v = relu ? shift_v : FloatVec(), w = x_grad ? w : std::vector<float>(), training, relu, N, C, S,
-            M, grain](const Tensor& grad_out, GradSink& s) {
+            shift_v = relu ? shift_v : FloatVec(), w = x_grad ? w : std::vector<float>(), training, relu, N, C, S, M,
+            grain](const Tensor& grad_out, GradSink& s) {
              const Tensor gy = grad_out.contiguous();
              const float* pg = gy.data();
              const float* px = sx.get().data();
@@ -181,8 +181,8 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
                    double a = 0.0, bsum = 0.0;
                    const int64_t r = (n * C + c) * S;
                    if (relu) {  // ReLU mask recomputed from x: x * scale + shift > 0, as in forward
-                     kernels::row_sum_and_dot_dev_relu(pg + r, px + r, S, (*mean)[c], (*scale_v)[c], (*shift_v)[c],
-                                                       a, bsum);
+                     kernels::row_sum_and_dot_dev_relu(pg + r, px + r, S, (*mean)[c], (*scale_v)[c], (*shift_v)[c], a,
+                                                       bsum);
                    } else {
                      kernels::row_sum_and_dot_dev(pg + r, px + r, S, (*mean)[c], a, bsum);
                    }

@@ -76,8 +76,7 @@ TEST(GradcheckNN, Conv2dDirectPath) {
       {randn({2, 3, 5, 4}, 15), randn({5, 3, 3, 3}, 16), randn({5}, 17)}, kLinear));
   const Conv2dParams q = Conv2dParams().padding(0, 1).algo(ConvAlgo::kDirect);
   EXPECT_TRUE(gradcheck(
-      "conv2d direct 2x3 kernel, pad (0, 1), no bias",
-      [q](const auto& x) { return conv2d(x[0], x[1], Tensor(), q); },
+      "conv2d direct 2x3 kernel, pad (0, 1), no bias", [q](const auto& x) { return conv2d(x[0], x[1], Tensor(), q); },
       {randn({3, 2, 4, 5}, 18), randn({3, 2, 2, 3}, 19)}, kLinear));
   const Conv2dParams r = Conv2dParams().stride(2).padding(1).algo(ConvAlgo::kDirect);
   EXPECT_TRUE(gradcheck(
