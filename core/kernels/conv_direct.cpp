@@ -100,52 +100,41 @@ void forward_tile_any(int64_t ob, const float* xp, const float* w, float* outv, 
 
 // ---- weight gradient ----------------------------------------------------------------------------
 
-// partial[c0+cb, t0+t, ov*kLanes .. +kLanes) += sums over images n and positions p of
-// dyt[n, p, ov*kLanes ..] * xp[n, c0+cb, p + off[t0+t]], for CB input channels and KK consecutive
-// taps from t0. Vectorized over output channels: dY is transposed to pixel-major rows, and the
+// partial[c0+cb, t, ov*kLanes .. +kLanes) += sums over images n and positions p of
+// dyt[n, p, ov*kLanes ..] * xp[n, c0+cb, p + off[t]], for CB input channels and one tap t (any
+// kernel shape). Vectorized over output channels: dY is transposed to pixel-major rows, and the
 // input value is a broadcast, so no load ever straddles a cache line.
-template <int CB, int KK>
+template <int CB>
 void weight_grad_tile(const float* dyt, int64_t opad, const float* xp, int64_t images, float* partial,
-                      const DirectConvGeom& g, const int64_t* off, int64_t ov, int64_t c0, int64_t t0) {
-  vf acc[CB][KK];
+                      const DirectConvGeom& g, int64_t ov, int64_t c0, int64_t t) {
+  vf acc[CB];
 #pragma GCC unroll 16
-  for (int cb = 0; cb < CB; ++cb) {
-#pragma GCC unroll 16
-    for (int t = 0; t < KK; ++t) acc[cb][t] = vf{};
-  }
-  const int64_t* o = off + t0;
+  for (int cb = 0; cb < CB; ++cb) acc[cb] = vf{};
+  const int64_t off = g.off[static_cast<size_t>(t)];
   for (int64_t n = 0; n < images; ++n) {
     const float* dn = dyt + n * g.pv * opad + ov * kLanes;
-    const float* xn = xp + (n * g.cin + c0) * g.cstride;
+    const float* xn = xp + (n * g.cin + c0) * g.cstride + off;
     for (int64_t p = 0; p < g.pv; ++p) {
       const vf d = load(dn + p * opad);
 #pragma GCC unroll 16
-      for (int cb = 0; cb < CB; ++cb) {
-        const float* xs = xn + cb * g.cstride + p;
-#pragma GCC unroll 16
-        for (int t = 0; t < KK; ++t) acc[cb][t] += d * xs[o[t]];
-      }
+      for (int cb = 0; cb < CB; ++cb) acc[cb] += d * xn[cb * g.cstride + p];
     }
   }
-  const int64_t taps = g.taps();
 #pragma GCC unroll 16
   for (int cb = 0; cb < CB; ++cb) {
-#pragma GCC unroll 16
-    for (int t = 0; t < KK; ++t) {
-      float* dst = partial + ((c0 + cb) * taps + t0 + t) * opad + ov * kLanes;
-      store(dst, load(dst) + acc[cb][t]);
-    }
+    float* dst = partial + ((c0 + cb) * g.taps() + t) * opad + ov * kLanes;
+    store(dst, load(dst) + acc[cb]);
   }
 }
 
 template <int CB = kOB>
 void weight_grad_tile_any(int64_t cb, const float* dyt, int64_t opad, const float* xp, int64_t images, float* partial,
-                          const DirectConvGeom& g, const int64_t* off, int64_t ov, int64_t c0, int64_t t0) {
+                          const DirectConvGeom& g, int64_t ov, int64_t c0, int64_t t) {
   if constexpr (CB >= 1) {
     if (cb == CB) {
-      weight_grad_tile<CB, 1>(dyt, opad, xp, images, partial, g, off, ov, c0, t0);
+      weight_grad_tile<CB>(dyt, opad, xp, images, partial, g, ov, c0, t);
     } else {
-      weight_grad_tile_any<CB - 1>(cb, dyt, opad, xp, images, partial, g, off, ov, c0, t0);
+      weight_grad_tile_any<CB - 1>(cb, dyt, opad, xp, images, partial, g, ov, c0, t);
     }
   }
 }
@@ -223,8 +212,6 @@ void weight_grad_tile_3x3_any(int64_t cb, const float* dyt, int64_t opad, const 
 }
 
 }  // namespace
-
-int64_t direct_conv_lanes() { return kLanes; }
 
 DirectConvGeom direct_conv_geom(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t sh,
                                 int64_t sw, int64_t ph, int64_t pw) {
@@ -304,7 +291,7 @@ void pad_planes(const float* x, float* xp, const DirectConvGeom& g) {
   }
 }
 
-// xp [cin, plane], w [cout, cin, kh, kw] -> outv [cout, pv]
+// xp [cin, cstride], w [cout, cin, kh, kw] -> outv [cout, pv]
 void direct_conv_forward(const float* xp, const float* w, float* outv, const DirectConvGeom& g) {
   const std::vector<int64_t>& off = g.off;
   const int64_t nvec = g.pv / kLanes;
@@ -351,10 +338,9 @@ void place_on_grid_t(const float* dy, float* dyt, const DirectConvGeom& g) {
   std::fill(dyt + g.ho * g.wp * opad, dyt + g.pv * opad, 0.0f);  // tail
 }
 
-// dyt [images, pv, opad], xp [images, cin, plane] -> partial [cin, taps, opad] (added)
+// dyt [images, pv, opad], xp [images, cin, cstride] -> partial [cin, taps, opad] (added)
 void direct_conv_weight_grad(const float* dyt, const float* xp, int64_t images, float* partial,
                              const DirectConvGeom& g) {
-  const std::vector<int64_t>& off = g.off;
   const int64_t taps = g.taps(), opad = padded_out_channels(g);
   // 3x3 at column stride 1 or 2 (any row stride: rows are offsets in g.off).
   const bool three = g.kh == 3 && g.kw == 3 && (g.sw == 1 || g.sw == 2);
@@ -367,8 +353,7 @@ void direct_conv_weight_grad(const float* dyt, const float* xp, int64_t images, 
       } else if (three) {
         weight_grad_tile_3x3_any<2>(cb, dyt, opad, xp, images, partial, g, ov, c0);
       } else {
-        for (int64_t t = 0; t < taps; ++t)
-          weight_grad_tile_any(cb, dyt, opad, xp, images, partial, g, off.data(), ov, c0, t);
+        for (int64_t t = 0; t < taps; ++t) weight_grad_tile_any(cb, dyt, opad, xp, images, partial, g, ov, c0, t);
       }
     }
   }

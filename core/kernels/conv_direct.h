@@ -45,9 +45,6 @@ struct DirectConvGeom {
   int64_t taps() const { return kh * kw; }
 };
 
-// Vector width in floats of the compiled kernels (16, 8 or 4).
-int64_t direct_conv_lanes();
-
 // Fills every derived field; stride 1 needs ph < kh and pw < kw (checked by the caller).
 DirectConvGeom direct_conv_geom(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t sh,
                                 int64_t sw, int64_t ph, int64_t pw);
