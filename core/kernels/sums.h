@@ -77,32 +77,13 @@ inline void row_shifted_sums(const float* r, int64_t n, double k, double& s1, do
   s2 = sb;
 }
 
-// g [n], x [n] -> sum of g[i] and sum of g[i] * (x[i] - m), (x[i] - m) rounded to float first
-inline void row_sum_and_dot_dev(const float* g, const float* x, int64_t n, float m, double& sum_g, double& sum_gx) {
-  SumVecD a = {}, b = {};
-  int64_t i = 0;
-  for (; i + kSumLanes <= n; i += kSumLanes) {
-    SumVecF xf;
-    std::memcpy(&xf, x + i, sizeof xf);
-    const SumVecD gi = load_widen(g + i);
-    a += gi;
-    b += gi * __builtin_convertvector(xf - m, SumVecD);
-  }
-  double sa = sum_lanes(a), sb = sum_lanes(b);
-  for (; i < n; ++i) {
-    const double gi = static_cast<double>(g[i]);
-    sa += gi;
-    sb += gi * static_cast<double>(x[i] - m);
-  }
-  sum_g = sa;
-  sum_gx = sb;
-}
-
-// The same with g[i] replaced by g[i] * (x[i] * scale + shift > 0 ? 1 : 0): the gradient through
-// the ReLU of batch_norm_relu, whose mask is recomputed from x exactly as the forward computed the
-// output, and rounded as relu's own backward rounds it.
-inline void row_sum_and_dot_dev_relu(const float* g, const float* x, int64_t n, float m, float scale, float shift,
-                                     double& sum_g, double& sum_gx) {
+// g [n], x [n] -> sum_g = sum of g'[i] and sum_gx = sum of g'[i] * (x[i] - m), (x[i] - m) rounded to
+// float first, where g' = g, or with kRelu g'[i] = g[i] * (x[i] * scale + shift > 0 ? 1 : 0): the
+// gradient through the ReLU of batch_norm_relu, whose mask is recomputed from x exactly as the
+// forward computed the output, and rounded as relu's own backward rounds it.
+template <bool kRelu>
+inline void row_sum_and_dot_dev(const float* g, const float* x, int64_t n, float m, float scale, float shift,
+                                double& sum_g, double& sum_gx) {
   SumVecD a = {}, b = {};
   const SumVecF zero = {}, one = zero + 1.0f;
   int64_t i = 0;
@@ -110,15 +91,16 @@ inline void row_sum_and_dot_dev_relu(const float* g, const float* x, int64_t n, 
     SumVecF gf, xf;
     std::memcpy(&gf, g + i, sizeof gf);
     std::memcpy(&xf, x + i, sizeof xf);
-    const SumVecF v = xf * scale + shift;
-    const SumVecD gi = __builtin_convertvector(gf * (v > zero ? one : zero), SumVecD);
+    if constexpr (kRelu) gf = gf * (xf * scale + shift > zero ? one : zero);
+    const SumVecD gi = __builtin_convertvector(gf, SumVecD);
     a += gi;
     b += gi * __builtin_convertvector(xf - m, SumVecD);
   }
   double sa = sum_lanes(a), sb = sum_lanes(b);
   for (; i < n; ++i) {
-    const float v = x[i] * scale + shift;
-    const double gi = static_cast<double>(g[i] * (v > 0.0f ? 1.0f : 0.0f));
+    float gv = g[i];
+    if constexpr (kRelu) gv = gv * (x[i] * scale + shift > 0.0f ? 1.0f : 0.0f);
+    const double gi = static_cast<double>(gv);
     sa += gi;
     sb += gi * static_cast<double>(x[i] - m);
   }

@@ -6,6 +6,7 @@
 // rows [G*Ho*Wo, kh*kw*C], is kh*kw runs of C consecutive floats (or zeros at the padding):
 //   out_rows [G*HoWo, O]  = rows · Wrᵀ       (Wr [O, kh*kw*C]: the weight with channels innermost)
 //   dWr [O, kh*kw*C]     += dY_rowsᵀ · rows  (sgemm, summed over the groups in order)
+// (backward transposes each group's dY once for both products)
 //   drows                 = dY_rows · Wr     then added back run by run into dX (NHWC), transposed
 //   db [O]               += sum of dY over n, h, w
 // G comes from group_size (shapes only). Copies and transposes are parallel over the images of a
@@ -180,25 +181,23 @@ Tensor conv2d_rows(const Tensor& x, const Tensor& weight, const Tensor& bias, co
     }
     Tensor dy_rows = make_tensor({G * hw * g.O}), rows = make_tensor({G * hw * K});
     Tensor xt = make_tensor({G * g.hw_in() * g.C});
-    if (s.needs(1)) {  // dWr [O, K] = sum over groups of dY_rowsᵀ · rows, then reordered into dW
-      std::vector<float> dwr(static_cast<size_t>(g.O * K));
-      for (int64_t n0 = 0; n0 < g.N; n0 += G) {
-        const int64_t gc = std::min(G, g.N - n0), m = gc * hw;
+    // One pass over the groups: dY is transposed once per group for both products. dW is summed
+    // into a local dWr (reordered into the sink after the loop), so only dX writes into the sink
+    // while the loop runs.
+    const bool want_dw = s.needs(1), want_dx = s.needs(0);
+    std::vector<float> dwr(want_dw ? static_cast<size_t>(g.O * K) : 0);
+    GradSink::Accum dx = want_dx ? s.accumulate(0) : GradSink::Accum{nullptr, 0.0f, Tensor()};
+    const bool accumulate = dx.beta != 0.0f;
+    for (int64_t n0 = 0; n0 < g.N; n0 += G) {
+      const int64_t gc = std::min(G, g.N - n0), m = gc * hw;
+      dy_to_rows(pg, dy_rows.data(), g, n0, gc);
+      if (want_dw) {  // dWr [O, K] += dY_rowsᵀ · rows
         unfold_group(sx.get().data(), xt.data(), rows.data(), g, n0, gc);
-        dy_to_rows(pg, dy_rows.data(), g, n0, gc);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(g.O), static_cast<int>(K),
                     static_cast<int>(m), 1.0f, dy_rows.data(), static_cast<int>(g.O), rows.data(), static_cast<int>(K),
                     n0 == 0 ? 0.0f : 1.0f, dwr.data(), static_cast<int>(K));
       }
-      GradSink::Accum acc = s.accumulate(1);
-      weight_from_rows(dwr.data(), acc.data, g, acc.beta != 0.0f);
-    }
-    if (s.needs(0)) {  // drows = dY_rows · Wr, folded into dX (NHWC scratch), transposed into dX
-      GradSink::Accum acc = s.accumulate(0);
-      const bool accumulate = acc.beta != 0.0f;
-      for (int64_t n0 = 0; n0 < g.N; n0 += G) {
-        const int64_t gc = std::min(G, g.N - n0), m = gc * hw;
-        dy_to_rows(pg, dy_rows.data(), g, n0, gc);
+      if (want_dx) {  // drows = dY_rows · Wr, folded into dX (NHWC scratch), transposed into dX
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(K),
                     static_cast<int>(g.O), 1.0f, dy_rows.data(), static_cast<int>(g.O), wr->data(), static_cast<int>(K),
                     0.0f, rows.data(), static_cast<int>(K));
@@ -207,10 +206,14 @@ Tensor conv2d_rows(const Tensor& x, const Tensor& weight, const Tensor& bias, co
             float* dxt = xt.data() + j * g.hw_in() * g.C;
             std::fill(dxt, dxt + g.hw_in() * g.C, 0.0f);
             fold_rows(rows.data() + j * hw * K, dxt, g);
-            transpose(dxt, g.hw_in(), g.C, acc.data + (n0 + j) * g.C * g.hw_in(), accumulate);
+            transpose(dxt, g.hw_in(), g.C, dx.data + (n0 + j) * g.C * g.hw_in(), accumulate);
           }
         });
       }
+    }
+    if (want_dw) {
+      GradSink::Accum acc = s.accumulate(1);
+      weight_from_rows(dwr.data(), acc.data, g, acc.beta != 0.0f);
     }
   });
   return out;

@@ -181,10 +181,10 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
                    double a = 0.0, bsum = 0.0;
                    const int64_t r = (n * C + c) * S;
                    if (relu) {  // ReLU mask recomputed from x: x * scale + shift > 0, as in forward
-                     kernels::row_sum_and_dot_dev_relu(pg + r, px + r, S, (*mean)[c], (*scale_v)[c], (*shift_v)[c], a,
-                                                       bsum);
+                     kernels::row_sum_and_dot_dev<true>(pg + r, px + r, S, (*mean)[c], (*scale_v)[c], (*shift_v)[c], a,
+                                                        bsum);
                    } else {
-                     kernels::row_sum_and_dot_dev(pg + r, px + r, S, (*mean)[c], a, bsum);
+                     kernels::row_sum_and_dot_dev<false>(pg + r, px + r, S, (*mean)[c], 0.0f, 0.0f, a, bsum);
                    }
                    sum_dy[c] += a;
                    sum_dy_xhat[c] += bsum * (*invstd)[c];
