@@ -6,9 +6,9 @@
 // rows [G*Ho*Wo, kh*kw*C], is kh*kw runs of C consecutive floats (or zeros at the padding):
 //   out_rows [G*HoWo, O]  = rows · Wrᵀ       (Wr [O, kh*kw*C]: the weight with channels innermost)
 //   dWr [O, kh*kw*C]     += dY_rowsᵀ · rows  (sgemm, summed over the groups in order)
-// (backward transposes each group's dY once for both products)
 //   drows                 = dY_rows · Wr     then added back run by run into dX (NHWC), transposed
 //   db [O]               += sum of dY over n, h, w
+// Backward makes one pass over the groups, transposing each group's dY once for both products.
 // G comes from group_size (shapes only). Copies and transposes are parallel over the images of a
 // group (each image written by one thread), so results depend only on the thread count through
 // OpenBLAS, as on the other im2col path.
