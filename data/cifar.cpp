@@ -70,16 +70,14 @@ std::shared_ptr<U8ImageDataset> load_cifar10_files(const std::vector<std::string
                                           std::vector<std::vector<std::string>>{kCifar10Classes});
 }
 
-namespace {
-std::vector<std::string> cifar_names(Split split) {
+std::vector<std::string> cifar10_file_names(Split split) {
   if (split == Split::Test) return {"test_batch.bin"};
   return {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"};
 }
-}  // namespace
 
 std::vector<std::string> find_cifar10_files(const std::string& dir, Split split) {
   std::vector<std::string> out;
-  for (const std::string& n : cifar_names(split)) {
+  for (const std::string& n : cifar10_file_names(split)) {
     const std::string p = join_path(dir, n);
     if (!file_exists(p)) return {};
     out.push_back(p);
@@ -89,7 +87,7 @@ std::vector<std::string> find_cifar10_files(const std::string& dir, Split split)
 
 std::shared_ptr<U8ImageDataset> load_cifar10(const std::string& dir, Split split) {
   std::vector<std::string> paths;
-  for (const std::string& n : cifar_names(split)) {
+  for (const std::string& n : cifar10_file_names(split)) {
     const std::string p = join_path(dir, n);
     if (!file_exists(p)) {
       throw std::runtime_error(p + ": CIFAR-10 " + split_name(split) + " file not found (expected " +
@@ -110,7 +108,7 @@ void write_cifar10(const U8ImageDataset& ds, const std::string& dir, Split split
   if (ds.num_label_sets() < 1)
     throw std::invalid_argument("write_cifar10(" + ds.info().name + "): the dataset has no labels");
   make_dirs(dir);
-  const std::vector<std::string> names = cifar_names(split);
+  const std::vector<std::string> names = cifar10_file_names(split);
   const int64_t n = ds.size(), parts = static_cast<int64_t>(names.size());
   if (n < parts) {
     throw std::invalid_argument("write_cifar10(" + ds.info().name + "): a " + split_name(split) +

@@ -33,6 +33,8 @@ std::shared_ptr<U8ImageDataset> parse_cifar10(const std::vector<std::vector<uint
 std::shared_ptr<U8ImageDataset> load_cifar10_files(const std::vector<std::string>& paths,
                                                    const std::string& name = "cifar10");
 // The standard file names of a split inside `dir` (all must exist); empty when any is missing.
+// The file names of a split: data_batch_1.bin .. data_batch_5.bin, or test_batch.bin.
+std::vector<std::string> cifar10_file_names(Split split);
 std::vector<std::string> find_cifar10_files(const std::string& dir, Split split);
 // Loads a split from `dir`; throws std::runtime_error naming the missing file.
 std::shared_ptr<U8ImageDataset> load_cifar10(const std::string& dir, Split split);

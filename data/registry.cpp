@@ -1,11 +1,14 @@
 #include "data/registry.h"
 
+#include <filesystem>
 #include <stdexcept>
 
 #include "data/cifar.h"
 #include "data/composite.h"
 #include "data/io.h"
 #include "data/mnist.h"
+
+namespace fs = std::filesystem;
 
 namespace scalpel {
 namespace data {
@@ -44,35 +47,125 @@ std::shared_ptr<const Dataset> make_dataset(const std::string& name, Split split
   throw std::invalid_argument("make_dataset: unknown dataset '" + name + "' (expected one of: " + valid + ")");
 }
 
+namespace {
+
+// What one candidate folder holds of a data set's complete file set.
+struct Inspection {
+  std::string dir;
+  bool exists = false;
+  std::vector<std::string> present, missing;
+  bool complete() const { return exists && missing.empty(); }
+  std::string describe() const {
+    if (!exists) return dir + " (no such folder)";
+    std::string s = dir + " (";
+    if (present.empty()) s += "none of the files";
+    for (size_t i = 0; i < present.size(); ++i) s += (i ? ", " : "has ") + fs::path(present[i]).filename().string();
+    if (!missing.empty()) {
+      s += "; missing ";
+      for (size_t i = 0; i < missing.size(); ++i) s += (i ? ", " : "") + missing[i];
+    }
+    return s + ")";
+  }
+};
+
+Inspection inspect_mnist(const std::string& dir) {
+  Inspection in;
+  in.dir = dir;
+  in.exists = fs::is_directory(dir);
+  for (Split sp : {Split::Train, Split::Test}) {
+    const MnistFiles f = find_mnist_files(dir, sp);
+    const std::string prefix = sp == Split::Train ? "train" : "t10k";
+    for (const auto& [path, name] : {std::pair<std::string, std::string>{f.images, prefix + "-images-idx3-ubyte[.gz]"},
+                                     {f.labels, prefix + "-labels-idx1-ubyte[.gz]"}}) {
+      if (path.empty())
+        in.missing.push_back(name);
+      else
+        in.present.push_back(path);
+    }
+  }
+  return in;
+}
+
+Inspection inspect_cifar10(const std::string& dir) {
+  Inspection in;
+  in.dir = dir;
+  in.exists = fs::is_directory(dir);
+  for (Split sp : {Split::Train, Split::Test}) {
+    for (const std::string& n : cifar10_file_names(sp)) {
+      const std::string p = join_path(dir, n);
+      if (file_exists(p))
+        in.present.push_back(p);
+      else
+        in.missing.push_back(n);
+    }
+  }
+  return in;
+}
+
+// The folder to read a real data set from, per the rules in registry.h; "" for synthetic data.
+std::string locate(const std::string& title, const std::string& sub, const std::string& exporter,
+                   Inspection (*inspect)(const std::string&), const DatasetOptions& o) {
+  std::vector<Inspection> tried;
+  if (o.required_) tried.push_back(inspect(o.data_dir_));
+  tried.push_back(inspect(join_path(o.data_dir_, sub)));
+  for (const Inspection& in : tried) {
+    if (in.complete()) return in.dir;
+  }
+  const Inspection& nested = tried.back();
+  if (!o.required_ && !nested.exists) return "";
+  std::string msg = title + " not found: ";
+  if (o.required_) {
+    msg += "--data-dir " + o.data_dir_ + " was given, so the data must come from there; tried ";
+  } else {
+    msg += nested.dir + " exists but does not hold the complete set, so it is not replaced by synthetic data; tried ";
+  }
+  for (size_t i = 0; i < tried.size(); ++i) msg += (i ? " and " : "") + tried[i].describe();
+  msg += ". Complete the folder, " + std::string(o.required_ ? "fix --data-dir" : "remove it to use synthetic data") +
+         ", or write a synthetic stand-in with 'scalpel-data export " + exporter + " --out " + o.data_dir_ + "'";
+  throw DataNotFound(msg);
+}
+
+}  // namespace
+
 Resolved resolve_mnist(Split split, const DatasetOptions& o) {
-  const std::string dir = join_path(o.data_dir_, "mnist");
+  const std::string dir = locate("MNIST", "mnist", "synthetic-digits", inspect_mnist, o);
   Resolved r;
-  if (find_mnist_files(dir, split).found()) {
+  if (!dir.empty()) {
     r.dataset = cap(load_mnist(dir, split), o);
+    r.name = "mnist";
+    r.dir = dir;
+    const MnistFiles f = find_mnist_files(dir, split);
+    r.files = {f.images, f.labels};
     r.message = "using MNIST " + std::string(split_name(split)) + " from " + dir + " (" +
                 std::to_string(r.dataset->size()) + " images)";
     return r;
   }
   r.dataset = make_synthetic_digits(split, o.synthetic_);
   r.synthetic = true;
-  r.message = "MNIST not found in " + dir + ": using synthetic-digits " + split_name(split) + " (" +
-              std::to_string(r.dataset->size()) + " images; " + kHint + ")";
+  r.name = "synthetic-digits";
+  r.message = "MNIST not found in " + join_path(o.data_dir_, "mnist") + ": using synthetic-digits " +
+              split_name(split) + " (" + std::to_string(r.dataset->size()) + " images; " + kHint + ")";
   return r;
 }
 
 Resolved resolve_cifar10(Split split, const DatasetOptions& o) {
-  const std::string dir = join_path(o.data_dir_, "cifar-10-batches-bin");
+  const std::string dir = locate("CIFAR-10", "cifar-10-batches-bin", "synthetic-textures", inspect_cifar10, o);
   Resolved r;
-  if (!find_cifar10_files(dir, split).empty()) {
+  if (!dir.empty()) {
     r.dataset = cap(load_cifar10(dir, split), o);
+    r.name = "cifar10";
+    r.dir = dir;
+    r.files = find_cifar10_files(dir, split);
     r.message = "using CIFAR-10 " + std::string(split_name(split)) + " from " + dir + " (" +
                 std::to_string(r.dataset->size()) + " images)";
     return r;
   }
   r.dataset = make_synthetic_textures(split, o.synthetic_);
   r.synthetic = true;
-  r.message = "CIFAR-10 not found in " + dir + ": using synthetic-textures " + split_name(split) + " (" +
-              std::to_string(r.dataset->size()) + " images; " + kHint + ")";
+  r.name = "synthetic-textures";
+  r.message = "CIFAR-10 not found in " + join_path(o.data_dir_, "cifar-10-batches-bin") +
+              ": using synthetic-textures " + split_name(split) + " (" + std::to_string(r.dataset->size()) +
+              " images; " + kHint + ")";
   return r;
 }
 
@@ -85,6 +178,10 @@ Resolved resolve_cifar10_mnist(Split split, const DatasetOptions& o) {
   r.synthetic = bg.synthetic || dg.synthetic;
   const std::string name = bg.synthetic && dg.synthetic ? "synthetic-composite" : "cifar10-mnist";
   r.dataset = std::make_shared<CompositeDataset>(bg.dataset, dg.dataset, name + " " + split_name(split));
+  r.name = bg.synthetic == dg.synthetic ? name : "cifar10-mnist (" + bg.name + " + " + dg.name + ")";
+  r.dir = o.data_dir_;
+  r.files = bg.files;
+  r.files.insert(r.files.end(), dg.files.begin(), dg.files.end());
   if (!r.synthetic) {
     r.message = "using Cifar10Mnist " + std::string(split_name(split)) + " built from " + bg.message.substr(6) +
                 " and " + dg.message.substr(6);

@@ -9,7 +9,11 @@
 // Each step runs one forward/backward per corpus batch — the same work as Mixed.
 // Evaluation: per corpus, cross-entropy in nats (train_* on a fixed set of training windows,
 // eval_* on the held-out part) and bits per byte (eval_main_bpb, eval_aux_bpb).
+#include <zlib.h>
+
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "data/loader.h"
@@ -22,10 +26,13 @@
 using namespace scalpel;
 using namespace scalpel::experiments;
 
+namespace fs = std::filesystem;
+
 namespace {
 
 struct Corpora {
   data::ByteCorpus main_train, main_eval, aux_train, aux_eval;
+  nlohmann::json description;  // for config.json / summary.json "data"
 };
 
 Corpora& corpora(const Config& c, Progress& progress) {
@@ -36,8 +43,49 @@ Corpora& corpora(const Config& c, Progress& progress) {
   so.seed(c.extra_int("data-seed", 0));
   if (c.extra_int("synthetic-generic-bytes", -1) > 0) so.generic_bytes(c.extra_int("synthetic-generic-bytes", -1));
   if (c.extra_int("synthetic-specific-bytes", -1) > 0) so.specific_bytes(c.extra_int("synthetic-specific-bytes", -1));
-  data::ResolvedText t = data::resolve_text(c.extra_string("main-text", ""), c.extra_string("aux-text", ""), so);
+  std::string main_text = c.extra_string("main-text", ""), aux_text = c.extra_string("aux-text", "");
+  if (c.data_dir_given) {
+    // --data-dir D: D/generic.txt and D/specific.txt (what scalpel-data export text writes), or D/text/.
+    if (!main_text.empty() || !aux_text.empty()) {
+      throw UsageError("--data-dir cannot be combined with --main-text / --aux-text: give one or the other");
+    }
+    std::string tried;
+    for (const std::string& dir : {c.data_dir, c.data_dir + "/text"}) {
+      const bool g = fs::is_regular_file(dir + "/generic.txt"), s = fs::is_regular_file(dir + "/specific.txt");
+      if (g && s) {
+        main_text = dir + "/generic.txt";
+        aux_text = dir + "/specific.txt";
+        break;
+      }
+      tried += (tried.empty() ? "" : " and ") + dir +
+               (g   ? " (has generic.txt; missing specific.txt)"
+                : s ? " (has specific.txt; missing generic.txt)"
+                    : " (neither generic.txt nor specific.txt)");
+    }
+    if (main_text.empty()) {
+      throw UsageError("text corpora not found: --data-dir " + c.data_dir +
+                       " was given, so they must come from there; tried " + tried +
+                       ". Write them there, or use 'scalpel-data export text --out " + c.data_dir + "'");
+    }
+  }
+  data::ResolvedText t;
+  try {
+    t = data::resolve_text(main_text, aux_text, so);
+  } catch (const std::invalid_argument& err) {
+    throw UsageError(std::string("--main-text / --aux-text: ") + err.what());
+  }
   progress.message(t.message);
+  auto crc_of = [](const data::ByteCorpus& b) {
+    char hex[16];
+    std::snprintf(hex, sizeof(hex), "%08x",
+                  static_cast<unsigned>(crc32(crc32(0L, Z_NULL, 0), b.data(), static_cast<uInt>(b.size()))));
+    return std::string(hex);
+  };
+  d->description = {
+      {"name", t.synthetic ? "synthetic-text" : "text"},
+      {"synthetic", t.synthetic},
+      {"generic", {{"path", main_text}, {"size", t.corpora.generic.size()}, {"crc32", crc_of(t.corpora.generic)}}},
+      {"specific", {{"path", aux_text}, {"size", t.corpora.specific.size()}, {"crc32", crc_of(t.corpora.specific)}}}};
   const double frac = 1.0 - c.extra_double("heldout-fraction", 0.1);
   auto [mtr, mev] = t.corpora.generic.split(frac);
   auto [atr, aev] = t.corpora.specific.split(frac);
@@ -173,22 +221,23 @@ int main(int argc, char** argv) {
                       {"lambdas", "0.01,0.1,1,10"}};
   e.options = {{"main-text", "generic corpus: a file or a folder (with --aux-text; else synthetic-text)"},
                {"aux-text", "specific corpus: a file or a folder"},
-               {"layers", "transformer blocks"},
-               {"heads", "attention heads"},
-               {"d-model", "model width"},
-               {"d-ff", "MLP width"},
-               {"seq-len", "sequence length T"},
-               {"tied", "tie the output head to the embedding (default true)"},
-               {"heldout-fraction", "held-out fraction of each corpus (default 0.1)"},
-               {"eval-bytes", "held-out bytes evaluated per corpus (0: all)"},
-               {"eval-train-windows", "training windows used for train_* (default 64)"},
-               {"synthetic-generic-bytes", "size of the synthetic generic corpus"},
-               {"synthetic-specific-bytes", "size of the synthetic specific corpus"},
-               {"data-seed", "seed of the synthetic corpora"},
-               {"warmup-steps", "learning-rate warm-up steps"},
-               {"weight-decay", "optimizer weight decay (default 0)"}};
+               int_option("layers", "transformer blocks", 1, 1000),
+               int_option("heads", "attention heads", 1, 1024),
+               int_option("d-model", "model width", 1, 65536),
+               int_option("d-ff", "MLP width", 1, 1048576),
+               int_option("seq-len", "sequence length T", 1, 1048576),
+               bool_option("tied", "tie the output head to the embedding (default true)"),
+               real_option("heldout-fraction", "held-out fraction of each corpus (default 0.1)", 1e-6, 0.9),
+               int_option("eval-bytes", "held-out bytes evaluated per corpus (0: all)", 0, 1000000000000),
+               int_option("eval-train-windows", "training windows used for train_* (default 64)", 1, 10000000),
+               int_option("synthetic-generic-bytes", "size of the synthetic generic corpus", 1024, 1000000000),
+               int_option("synthetic-specific-bytes", "size of the synthetic specific corpus", 1024, 1000000000),
+               int_option("data-seed", "seed of the synthetic corpora", 0, INT64_MAX),
+               int_option("warmup-steps", "learning-rate warm-up steps", 0, 1000000000000),
+               real_option("weight-decay", "optimizer weight decay (default 0)", 0.0, 1e6)};
   e.main_label = "generic-corpus cross-entropy (nats/byte)";
   e.aux_label = "specific-corpus cross-entropy (nats/byte)";
+  e.prepare_data = [](const Config& c, Progress& progress) { return corpora(c, progress).description; };
   e.run = run;
   return run_main(argc, argv, e);
 }

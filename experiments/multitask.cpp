@@ -101,19 +101,21 @@ int main(int argc, char** argv) {
                       {"methods", "mixed,pcgrad,dynamic-barrier,bloop"},
                       {"lambdas", "0.01,0.1,1,10"}};
   e.options = {
-      {"width", "ResNet-18 base width (64 = standard)"},
-      {"bloop-rho", "EMA rate for bloop only (default 0.001, the paper's; baselines keep rho 1; --rho overrides all)"},
-      {"augment", "random crop + flip (default true)"},
-      {"lr-lambda-scaling", "scale the learning rate by 1/(1+lambda) (default true, the paper's recipe)"},
-      {"train-size", "training examples (synthetic size, or a cap on real data)"},
-      {"test-size", "test examples"},
-      {"data-seed", "seed of the synthetic data set"},
-      {"eval-train-size", "training examples used for the train_* metrics"},
-      {"warmup-steps", "learning-rate warm-up steps"},
-      {"momentum", "SGD momentum (default 0.9)"},
-      {"weight-decay", "optimizer weight decay (default 0)"}};
+      int_option("width", "ResNet-18 base width (64 = standard)", 1, 4096),
+      real_option("bloop-rho",
+                  "EMA rate for bloop only (default 0.001, the paper's; baselines keep rho 1; --rho overrides all)",
+                  1e-12, 1.0),
+      bool_option("augment", "random crop + flip (default true)"),
+      bool_option("lr-lambda-scaling", "scale the learning rate by 1/(1+lambda) (default true, the paper's recipe)"),
+      int_option("eval-train-size", "training examples used for the train_* metrics", 1, 10000000),
+      int_option("warmup-steps", "learning-rate warm-up steps", 0, 1000000000000),
+      real_option("momentum", "SGD momentum (default 0.9)", 0.0, 1.0),
+      real_option("weight-decay", "optimizer weight decay (default 0)", 0.0, 1e6)};
   e.main_label = "cross-entropy, background class (head 0)";
   e.aux_label = "cross-entropy, digit (head 1)";
+  for (const OptionSpec& o : data_options()) e.options.push_back(o);
+  e.prepare_data =
+      prepare_splits([](data::Split sp, const data::DatasetOptions& o) { return data::resolve_cifar10_mnist(sp, o); });
   e.run = run;
   return run_main(argc, argv, e);
 }

@@ -32,9 +32,12 @@ int main(int argc, char** argv) {
                       {"sigma-min", "0.3"}, {"sigma-max", "100"}, {"sigma-count", "13"}, {"ema-rho", "0.0001"}};
   e.presets["paper"] = e.presets["cpu"];
   e.presets["paper"]["samples"] = "50000";
-  e.options = {{"samples", "Monte-Carlo samples per sigma"},    {"dim", "parameter dimension p"},
-               {"sigma-min", "smallest noise level"},           {"sigma-max", "largest noise level"},
-               {"sigma-count", "noise levels on the log grid"}, {"ema-rho", "EMA rate for the second curve"}};
+  e.options = {int_option("samples", "Monte-Carlo samples per sigma", 1, 100000000),
+               int_option("dim", "parameter dimension p", 1, 100000000),
+               real_option("sigma-min", "smallest noise level", 1e-30, 1e30),
+               real_option("sigma-max", "largest noise level", 1e-30, 1e30),
+               int_option("sigma-count", "noise levels on the log grid", 1, 10000),
+               real_option("ema-rho", "EMA rate for the second curve", 1e-12, 1.0)};
   e.pareto = false;
   e.run = [](RunContext& ctx) {
     const Config& c = ctx.config();

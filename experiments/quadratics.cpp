@@ -110,7 +110,8 @@ int main(int argc, char** argv) {
                         {"methods", "mixed,pcgrad,dynamic-barrier,bloop"},
                         {"lambdas", "logspace:-3:3:10"}};
   e.presets["cpu"] = e.presets["paper"];  // the full recipe takes seconds
-  e.options = {{"n", "training samples (default 256)"}, {"p", "parameters (default 300)"}};
+  e.options = {int_option("n", "training samples (default 256)", 1, 10000000),
+               int_option("p", "parameters (default 300)", 1, 10000000)};
   e.main_label = "main loss ½ mean((Xθ-y)²)";
   e.aux_label = "auxiliary loss ½||θ-t||²";
   e.log_axes = true;

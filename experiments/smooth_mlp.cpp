@@ -114,18 +114,19 @@ int main(int argc, char** argv) {
                       {"train-size", "20000"},
                       {"test-size", "5000"},
                       {"eval-train-size", "5000"}};
-  e.options = {{"train-size", "training examples (synthetic size, or a cap on real data)"},
-               {"test-size", "test examples"},
-               {"data-seed", "seed of the synthetic data set"},
-               {"eval-train-size", "training examples used for train_main/train_acc"},
-               {"power-iterations", "power-iteration steps per training step (default 1)"},
-               {"eval-power-iterations", "extra power iterations when evaluating the bound (default 20)"},
-               {"warmup-steps", "learning-rate warm-up steps"},
-               {"weight-decay", "optimizer weight decay (default 0)"},
-               {"momentum", "SGD momentum (default 0.9)"}};
+  e.options = {
+      int_option("eval-train-size", "training examples used for train_main/train_acc", 1, 10000000),
+      int_option("power-iterations", "power-iteration steps per training step (default 1)", 1, 1000),
+      int_option("eval-power-iterations", "extra power iterations when evaluating the bound (default 20)", 0, 100000),
+      int_option("warmup-steps", "learning-rate warm-up steps", 0, 1000000000000),
+      real_option("weight-decay", "optimizer weight decay (default 0)", 0.0, 1e6),
+      real_option("momentum", "SGD momentum (default 0.9)", 0.0, 1.0)};
   e.main_label = "cross-entropy";
   e.aux_label = "log Lipschitz bound";
   e.plot_log_x = true;  // cross-entropy spans decades; the log bound can be negative
+  for (const OptionSpec& o : data_options()) e.options.push_back(o);
+  e.prepare_data =
+      prepare_splits([](data::Split sp, const data::DatasetOptions& o) { return data::resolve_mnist(sp, o); });
   e.run = run;
   return run_main(argc, argv, e);
 }

@@ -1,23 +1,81 @@
 #include "experiments/study_common.h"
 
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+
 namespace scalpel {
 namespace experiments {
+
+namespace {
+
+// CRC-32 of every example of `ds` as the training loop sees it (inputs and labels).
+uint32_t dataset_crc(const data::Dataset& ds) {
+  const data::DatasetInfo info = ds.info();
+  const int64_t n_in = shape_numel(info.input_shape);
+  std::vector<float> input(static_cast<size_t>(std::max<int64_t>(n_in, 1)));
+  std::vector<int64_t> labels(std::max<size_t>(info.num_classes.size(), 1));
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (int64_t i = 0; i < ds.size(); ++i) {
+    ds.read(i, input.data(), labels.data());
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(input.data()), static_cast<uInt>(n_in * sizeof(float)));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(labels.data()),
+                static_cast<uInt>(info.num_classes.size() * sizeof(int64_t)));
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+nlohmann::json describe(const data::Resolved& r) {
+  char hex[16];
+  std::snprintf(hex, sizeof(hex), "%08x", dataset_crc(*r.dataset));
+  return {{"name", r.name},   {"synthetic", r.synthetic},  {"path", r.dir},
+          {"files", r.files}, {"size", r.dataset->size()}, {"crc32", hex}};
+}
+
+}  // namespace
 
 const Splits& load_splits(const Config& c, Progress& progress,
                           const std::function<data::Resolved(data::Split, const data::DatasetOptions&)>& resolve) {
   static std::unique_ptr<Splits> cached;
   if (cached) return *cached;
-  const data::DatasetOptions base = data::DatasetOptions().data_dir(c.data_dir).seed(c.extra_int("data-seed", 0));
+  const data::DatasetOptions base = data::DatasetOptions()
+                                        .data_dir(c.data_dir)
+                                        .required(c.data_dir_given)
+                                        .seed(static_cast<uint64_t>(c.extra_int("data-seed", 0)));
   data::DatasetOptions train = base, test = base;
   if (c.extra_int("train-size", -1) > 0) train.size(c.extra_int("train-size", -1));
   if (c.extra_int("test-size", -1) > 0) test.size(c.extra_int("test-size", -1));
   auto s = std::make_unique<Splits>();
-  const data::Resolved tr = resolve(data::Split::Train, train);
-  progress.message(tr.message);
-  s->train = tr.dataset;
-  s->test = resolve(data::Split::Test, test).dataset;
+  try {
+    const data::Resolved tr = resolve(data::Split::Train, train);
+    progress.message(tr.message);
+    const data::Resolved te = resolve(data::Split::Test, test);
+    progress.message(te.message);
+    s->train = tr.dataset;
+    s->test = te.dataset;
+    s->description = {{"train", describe(tr)}, {"test", describe(te)}};
+  } catch (const data::DataNotFound& err) {
+    throw UsageError(err.what());
+  }
+  if (c.batch_size > s->train->size()) {
+    throw UsageError("--batch-size: " + std::to_string(c.batch_size) + " is larger than the training set (" +
+                     std::to_string(s->train->size()) + " examples of " + s->train->info().name + ")");
+  }
   cached = std::move(s);
   return *cached;
+}
+
+std::function<nlohmann::json(const Config&, Progress&)> prepare_splits(
+    std::function<data::Resolved(data::Split, const data::DatasetOptions&)> resolve) {
+  return [resolve](const Config& c, Progress& progress) { return load_splits(c, progress, resolve).description; };
+}
+
+std::vector<OptionSpec> data_options() {
+  return {int_option("train-size", "training examples (synthetic size, or a cap on real data)", 1, 10000000),
+          int_option("test-size", "test examples", 1, 10000000),
+          int_option("data-seed", "seed of the synthetic data set", 0, INT64_MAX)};
 }
 
 void next_batch(data::DataLoader& loader, data::Batch& batch) {

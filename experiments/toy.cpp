@@ -121,9 +121,9 @@ int main(int argc, char** argv) {
                       {"methods", "mixed,pcgrad,dynamic-barrier,bloop"},
                       {"lambdas", "0.01,0.1,1"}};
   e.presets["paper"] = e.presets["cpu"];
-  e.options = {{"a0", "starting a (default 1)"},
-               {"b0", "starting b (default 1)"},
-               {"tol", "distance counted as converged for steps_to_tol (default 1e-6)"}};
+  e.options = {real_option("a0", "starting a (default 1)", -1e30, 1e30),
+               real_option("b0", "starting b (default 1)", -1e30, 1e30),
+               real_option("tol", "distance counted as converged for steps_to_tol (default 1e-6)", 0.0, 1e30)};
   e.main_label = "main loss ½a²";
   e.aux_label = "auxiliary loss ½((a-1)²+b²)";
   e.run = run_toy;

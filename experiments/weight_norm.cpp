@@ -102,19 +102,20 @@ int main(int argc, char** argv) {
                       {"eval-train-size", "2000"},
                       {"methods", "mixed,pcgrad,dynamic-barrier,bloop"},
                       {"lambdas", "1e-4,1e-3,1e-2,3e-2"}};
-  e.options = {{"width", "ResNet-18 base width (64 = standard)"},
-               {"weights-only", "true: ½||θ||² over tensors with >= 2 dims only (default false: all parameters)"},
-               {"augment", "random crop + flip (default true)"},
-               {"train-size", "training examples (synthetic size, or a cap on real data)"},
-               {"test-size", "test examples"},
-               {"data-seed", "seed of the synthetic data set"},
-               {"eval-train-size", "training examples used for train_main/train_acc"},
-               {"warmup-steps", "learning-rate warm-up steps"},
-               {"momentum", "SGD momentum (default 0.9)"},
-               {"weight-decay", "optimizer weight decay (default 0; the auxiliary loss plays that role)"}};
+  e.options = {
+      int_option("width", "ResNet-18 base width (64 = standard)", 1, 4096),
+      bool_option("weights-only", "true: ½||θ||² over tensors with >= 2 dims only (default false: all parameters)"),
+      bool_option("augment", "random crop + flip (default true)"),
+      int_option("eval-train-size", "training examples used for train_main/train_acc", 1, 10000000),
+      int_option("warmup-steps", "learning-rate warm-up steps", 0, 1000000000000),
+      real_option("momentum", "SGD momentum (default 0.9)", 0.0, 1.0),
+      real_option("weight-decay", "optimizer weight decay (default 0; the auxiliary loss plays that role)", 0.0, 1e6)};
   e.main_label = "cross-entropy";
   e.aux_label = "½||θ||²";
   e.log_axes = true;  // ½||θ||² spans decades over the λ grid
+  for (const OptionSpec& o : data_options()) e.options.push_back(o);
+  e.prepare_data =
+      prepare_splits([](data::Split sp, const data::DatasetOptions& o) { return data::resolve_cifar10(sp, o); });
   e.run = run;
   return run_main(argc, argv, e);
 }

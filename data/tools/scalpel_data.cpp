@@ -95,9 +95,10 @@ int run_export(const Args& a) {
       continue;
     }
     if (a.name == "synthetic-digits") {
-      write_mnist(*make_synthetic_digits(split, o.synthetic_), a.out, split, a.gzip);
+      // The layout --data-dir reads (and the default data/ folder has): <out>/mnist, <out>/cifar-10-batches-bin.
+      write_mnist(*make_synthetic_digits(split, o.synthetic_), join_path(a.out, "mnist"), split, a.gzip);
     } else if (a.name == "synthetic-textures") {
-      write_cifar10(*make_synthetic_textures(split, o.synthetic_), a.out, split);
+      write_cifar10(*make_synthetic_textures(split, o.synthetic_), join_path(a.out, "cifar-10-batches-bin"), split);
     } else {
       // The composite's real on-disk form is its two sources: a data dir that resolve_cifar10_mnist reads.
       SyntheticOptions so = o.synthetic_;
@@ -105,7 +106,11 @@ int run_export(const Args& a) {
       write_mnist(*make_synthetic_digits(split, so), join_path(a.out, "mnist"), split, a.gzip);
       write_cifar10(*make_synthetic_textures(split, so), join_path(a.out, "cifar-10-batches-bin"), split);
     }
-    std::cout << "wrote " << a.name << " " << split_name(split) << " to " << a.out << "\n";
+    const std::string where = a.name == "synthetic-digits"     ? join_path(a.out, "mnist")
+                              : a.name == "synthetic-textures" ? join_path(a.out, "cifar-10-batches-bin")
+                                                               : a.out;
+    std::cout << "wrote " << a.name << " " << split_name(split) << " to " << where << " (read it with --data-dir "
+              << a.out << ")\n";
   }
   return 0;
 }
@@ -195,9 +200,9 @@ int main(int argc, char** argv) {
     sub->add_option("--seed", a.seed, "seed of the synthetic sets");
     sub->add_option("--data-dir", a.data_dir, "folder holding mnist/ and cifar-10-batches-bin/ (real sets)");
     sub->add_option("--train-size", a.train_size, "training examples (-1 = default)")
-        ->check(CLI::Range(int64_t{-1}, int64_t{1} << 40));
+        ->check(CLI::Range(int64_t{-1}, int64_t{10000000}));
     sub->add_option("--test-size", a.test_size, "test examples (-1 = default)")
-        ->check(CLI::Range(int64_t{-1}, int64_t{1} << 40));
+        ->check(CLI::Range(int64_t{-1}, int64_t{10000000}));
   };
   CLI::App* exp = app.add_subcommand("export", "write a synthetic set in its real on-disk format");
   common(exp);
@@ -206,9 +211,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"native", "png"}));
   exp->add_flag("--gzip", a.gzip, "gzip the idx files, as MNIST is distributed");
   exp->add_option("--generic-bytes", a.generic_bytes, "synthetic-text: size of the generic corpus")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 34));
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 31));
   exp->add_option("--specific-bytes", a.specific_bytes, "synthetic-text: size of the specific corpus")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 34));
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 31));
   CLI::App* show = app.add_subcommand("show", "write a PNG grid of samples");
   common(show);
   show->add_option("--out", a.out, "output PNG file (required for image sets)");
@@ -236,6 +241,9 @@ int main(int argc, char** argv) {
   } catch (const std::invalid_argument& e) {
     std::cerr << "scalpel-data: " << e.what() << "\n";
     return 2;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "scalpel-data: out of memory building the data set; use a smaller --train-size / --test-size\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "scalpel-data: " << e.what() << "\n";
     return 1;

@@ -41,7 +41,8 @@ bool run_gnuplot(const std::string& script_path, std::string* error) {
       std::string msg;
       try {
         msg = read_text(log);
-      } catch (...) {
+      } catch (const std::exception& e) {
+        msg = std::string("(its log ") + log + " is unreadable: " + e.what() + ")";
       }
       *error = "gnuplot failed on " + script_path + (msg.empty() ? "" : ": " + msg.substr(0, 400));
     }
@@ -107,7 +108,7 @@ std::string pareto_script(const std::string& split, const std::vector<RunSummary
     std::vector<Point2> finals;
     std::vector<double> lambdas;
     for (const RunSummary& r : runs) {
-      if (r.method != m || r.status != "done") continue;
+      if (r.method != m || !r.on_fronts) continue;
       const Point2 p = split == "train" ? Point2{r.train_main, r.train_aux} : Point2{r.eval_main, r.eval_aux};
       if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
       finals.push_back(p);
@@ -163,7 +164,7 @@ std::string curves_script(const std::vector<RunSummary>& runs, const std::vector
     for (size_t mi = 0; mi < methods.size(); ++mi) {
       bool titled = false;
       for (const RunSummary& r : runs) {
-        if (r.method != methods[mi] || r.status != "done") continue;
+        if (r.method != methods[mi] || !r.on_fronts) continue;
         const std::string csv = r.dir + "/metrics.csv";
         std::string title = titled ? "notitle" : "title " + gp_quote(methods[mi]);
         titled = true;
@@ -212,6 +213,7 @@ SweepReport build_sweep_report(const std::string& dir) {
     spec.log_x = cfg["plot"].value("log_x", spec.log_axes);
     spec.log_y = cfg["plot"].value("log_y", spec.log_axes);
   }
+  const bool keep_diverged = cfg.value("keep_diverged", false);
   std::map<std::string, std::vector<Point2>> train_pts, eval_pts;
   // The run list is config.json "runs" (method, lambda, dir); older folders fall back to the grid.
   if (cfg.contains("runs")) {
@@ -255,7 +257,8 @@ SweepReport build_sweep_report(const std::string& dir) {
       rep.warnings.push_back(sp + ": " + e.what());
       continue;
     }
-    if (r.status == "done") {
+    r.on_fronts = r.status == "done" || (r.status == "diverged" && keep_diverged);
+    if (r.on_fronts) {
       train_pts[r.method].push_back({r.train_main, r.train_aux});
       eval_pts[r.method].push_back({r.eval_main, r.eval_aux});
     }
@@ -271,7 +274,7 @@ SweepReport build_sweep_report(const std::string& dir) {
   {
     std::map<std::string, std::vector<size_t>> idx;  // run indices per method (done only)
     for (size_t i = 0; i < rep.runs.size(); ++i) {
-      if (rep.runs[i].status == "done") idx[rep.runs[i].method].push_back(i);
+      if (rep.runs[i].on_fronts) idx[rep.runs[i].method].push_back(i);
     }
     std::vector<char> on_train(rep.runs.size(), 0), on_eval(rep.runs.size(), 0);
     for (auto& [m, ids] : idx) {
@@ -376,9 +379,9 @@ std::string format_report_summary(const SweepReport& r, const std::string& dir) 
     os << "  " << std::left << std::setw(18) << m << std::setw(12) << fmt(r.hv_train.at(m), 4)
        << fmt(r.hv_eval.at(m), 4) << "\n";
   }
-  int done = 0, failed = 0;
-  for (const RunSummary& s : r.runs) (s.status == "done" ? done : failed) += 1;
-  os << "\nRuns: " << done << " done, " << failed << " not done\n";
+  int done = 0, diverged = 0, failed = 0;
+  for (const RunSummary& s : r.runs) (s.status == "done" ? done : s.status == "diverged" ? diverged : failed) += 1;
+  os << "\nRuns: " << done << " done, " << diverged << " diverged, " << failed << " not done\n";
   for (const RunSummary& s : r.runs) {
     if (s.status != "done")
       os << "  " << s.method << " lambda=" << s.lambda << ": " << s.status << (s.error.empty() ? "" : ": " + s.error)

@@ -24,7 +24,8 @@ namespace experiments {
 struct RunSummary {
   std::string method;
   double lambda = 0.0;
-  std::string status;  // "done", "failed", "running"
+  std::string status;      // "done", "diverged", "failed", "running", "missing", "unreadable"
+  bool on_fronts = false;  // done, or diverged with --keep-diverged
   std::string error;
   std::string dir;
   double train_main = 0, train_aux = 0, eval_main = 0, eval_aux = 0;

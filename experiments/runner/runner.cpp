@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -13,6 +14,7 @@
 
 #include "core/parallel.h"
 #include "experiments/runner/report.h"
+#include "experiments/runner/sweep_dir.h"
 #include "optim/surgery/surgeon.h"
 
 namespace fs = std::filesystem;
@@ -50,6 +52,8 @@ nlohmann::json Config::to_json() const {
   j["checkpoint_every"] = checkpoint_every;
   j["clip_grad_norm"] = clip_grad_norm;
   j["fused_mixed"] = fused_mixed;
+  j["keep_diverged"] = keep_diverged;
+  j["data_dir_given"] = data_dir_given;
   j["options"] = extra;
   return j;
 }
@@ -76,8 +80,9 @@ int64_t Config::extra_int(const std::string& key, int64_t fallback) const {
   const std::string* v = find_extra(*this, key);
   if (!v) return fallback;
   char* end = nullptr;
+  errno = 0;
   const long long d = std::strtoll(v->c_str(), &end, 10);
-  if (end == v->c_str() || *end != '\0') {
+  if (end == v->c_str() || *end != '\0' || errno == ERANGE) {
     throw std::invalid_argument("--" + key + ": '" + *v + "' is not an integer");
   }
   return d;
@@ -96,6 +101,41 @@ std::string Config::extra_string(const std::string& key, const std::string& fall
   return v ? *v : fallback;
 }
 
+OptionSpec int_option(std::string name, std::string help, int64_t lo, int64_t hi) {
+  OptionSpec o(std::move(name), std::move(help));
+  o.kind = OptionSpec::Kind::Integer;
+  o.lo = static_cast<double>(lo);
+  o.hi = static_cast<double>(hi);
+  return o;
+}
+
+OptionSpec real_option(std::string name, std::string help, double lo, double hi) {
+  OptionSpec o(std::move(name), std::move(help));
+  o.kind = OptionSpec::Kind::Real;
+  o.lo = lo;
+  o.hi = hi;
+  return o;
+}
+
+OptionSpec bool_option(std::string name, std::string help) {
+  OptionSpec o(std::move(name), std::move(help));
+  o.kind = OptionSpec::Kind::Boolean;
+  return o;
+}
+
+bool diverged(const MetricsLog& m) {
+  const std::vector<double> v = m.column("eval_main");
+  double first = NAN, last = NAN;
+  for (double x : v) {
+    if (std::isnan(x)) continue;
+    if (std::isnan(first) && std::isfinite(x)) first = x;
+    last = x;
+  }
+  if (std::isnan(last)) return false;  // nothing evaluated
+  if (!std::isfinite(last)) return true;
+  return std::isfinite(first) && last > 10.0 * std::fabs(first) && last - first > 1.0;
+}
+
 // ---- RunContext ---------------------------------------------------------------------------------
 
 RunContext::RunContext(const Config& config, RunSpec spec, MetricsLog& metrics, Progress& progress)
@@ -109,14 +149,38 @@ bool RunContext::checkpoint_due(int64_t step) const {
 
 void RunContext::save_checkpoint(const StateDict& state) {
   metrics_.flush();
-  state.save(spec_.dir + "/checkpoint.ckpt");
+  // The last good checkpoint is kept as checkpoint.prev.ckpt (a rename: atomic), then the new one
+  // is written atomically; at every instant at least one complete checkpoint exists.
+  const std::string path = spec_.dir + "/checkpoint.ckpt", prev = spec_.dir + "/checkpoint.prev.ckpt";
+  std::error_code ec;
+  if (fs::exists(path)) fs::rename(path, prev, ec);
+  state.save(path);
 }
 
 std::optional<StateDict> RunContext::resume_checkpoint() const {
   if (config_.resume.empty()) return std::nullopt;
-  const std::string path = spec_.dir + "/checkpoint.ckpt";
-  if (!fs::exists(path)) return std::nullopt;
-  return StateDict::load(path);
+  const std::string path = spec_.dir + "/checkpoint.ckpt", prev = spec_.dir + "/checkpoint.prev.ckpt";
+  std::string first_error;
+  if (fs::exists(path)) {
+    try {
+      return StateDict::load(path);
+    } catch (const std::exception& err) {
+      first_error = err.what();
+    }
+  }
+  if (!fs::exists(prev)) {
+    if (first_error.empty()) return std::nullopt;
+    throw std::runtime_error(first_error + "; no previous checkpoint " + prev + " to fall back to");
+  }
+  try {
+    StateDict s = StateDict::load(prev);
+    progress_.message("[" + spec_.label + "] " + (first_error.empty() ? path + " is missing" : first_error) +
+                      ": resuming from the previous checkpoint " + prev);
+    return s;
+  } catch (const std::exception& err) {
+    throw std::runtime_error((first_error.empty() ? path + " is missing" : first_error) +
+                             "; the previous checkpoint is unreadable too: " + err.what());
+  }
 }
 
 void RunContext::truncate_metrics_after(int64_t step) { metrics_.truncate_after(step); }
@@ -164,8 +228,8 @@ std::vector<double> parse_lambdas(const std::string& text, const std::string& fl
     }
     const double a = number(parts[0]), b = number(parts[1]);
     const double n = number(parts[2]);
-    if (n < 1 || n != std::floor(n))
-      throw std::invalid_argument(flag + ": N in '" + text + "' must be a positive integer");
+    if (n < 1 || n != std::floor(n) || n > 10000)
+      throw std::invalid_argument(flag + ": N in '" + text + "' must be an integer from 1 to 10000");
     for (int i = 0; i < static_cast<int>(n); ++i) {
       const double e = n == 1 ? a : a + (b - a) * i / (n - 1);
       out.push_back(std::pow(10.0, e));
@@ -211,10 +275,49 @@ std::string now_iso() {
   return buf;
 }
 
-class UsageError : public std::invalid_argument {
- public:
-  using std::invalid_argument::invalid_argument;
-};
+// Strict integer parsing for a flag: the whole text, no overflow, within [lo, hi].
+int64_t parse_int_flag(const std::string& flag, const std::string& text, int64_t lo, int64_t hi) {
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || end == text.c_str() || *end != '\0') {
+    throw UsageError(flag + ": '" + text + "' is not an integer");
+  }
+  if (errno == ERANGE || v < lo || v > hi) {
+    throw UsageError(flag + ": " + text + " is out of range (expected " + std::to_string(lo) + " to " +
+                     std::to_string(hi) + ")");
+  }
+  return v;
+}
+
+// Strict real parsing for a flag: finite, within [lo, hi].
+double parse_real_flag(const std::string& flag, const std::string& text, double lo, double hi) {
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || end == text.c_str() || *end != '\0') throw UsageError(flag + ": '" + text + "' is not a number");
+  if (!std::isfinite(v) || errno == ERANGE) {
+    throw UsageError(flag + ": '" + text + "' is not a finite number");
+  }
+  if (v < lo || v > hi) {
+    std::ostringstream os;
+    os << flag << ": " << text << " is out of range (expected " << lo << " to " << hi << ")";
+    throw UsageError(os.str());
+  }
+  return v;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
+  return out;
+}
+
+const std::vector<std::string> kOptimizers{"sgd", "sgd-nesterov", "adam", "adamw"};
+const std::vector<std::string> kSchedules{"constant", "cosine", "warmup-cosine", "step", "warmup-rsqrt"};
+constexpr int64_t kMaxSteps = 1000000000000LL;  // 1e12: beyond any run this code can finish
+constexpr int64_t kMaxThreads = 64;             // OpenBLAS's thread limit in the Debian build
+constexpr size_t kMaxGrid = 100000;             // runs in one sweep
 
 struct Parsed {
   Config cfg;
@@ -244,27 +347,32 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
   app.add_option("--ema-init", ema_init, "first_grad | zeros | random");
   app.add_option("--rescale", rescale, "true: multiply d by 1/(1+lambda)");
   app.add_option("--ratio-only", ratio_only, "bloop: d = (1 - lambda r) g0 + lambda g1");
-  app.add_option("--steps", c.steps, "training steps per run");
-  app.add_option("--epochs", c.epochs, "training epochs per run (when --steps is 0)");
-  app.add_option("--batch-size", c.batch_size, "batch size");
-  app.add_option("--lr", c.lr, "learning rate");
-  app.add_option("--schedule", c.schedule,
-                 "learning-rate schedule: constant, cosine, warmup-cosine, step, warmup-rsqrt");
-  app.add_option("--optimizer", c.optimizer, "sgd, sgd-nesterov, adam, adamw");
-  app.add_option("--seed", c.seed, "random seed");
-  app.add_option("--threads", c.threads, "threads for BLAS and Scalpel's loops (0: default)");
-  app.add_option("--data-dir", c.data_dir, "where real data sets are looked for");
-  app.add_option("--out", c.out, "output folder");
+  // Numbers are taken as text and checked strictly below (no silent clamping or wrapping).
+  std::map<std::string, std::string> num;
+  app.add_option("--steps", num["steps"], "training steps per run");
+  app.add_option("--epochs", num["epochs"], "training epochs per run (when --steps is not given)");
+  app.add_option("--batch-size", num["batch-size"], "batch size");
+  app.add_option("--lr", num["lr"], "learning rate");
+  app.add_option("--schedule", c.schedule, "learning-rate schedule: " + join(kSchedules));
+  app.add_option("--optimizer", c.optimizer, join(kOptimizers));
+  app.add_option("--seed", num["seed"], "random seed");
+  app.add_option("--threads", num["threads"], "threads for BLAS and Scalpel's loops (0: default)");
+  app.add_option("--data-dir", c.data_dir,
+                 "read the data set from here (DIR or DIR/<dataset>; never replaced by synthetic data)");
+  bool out_given = false;
+  app.add_option("--out", c.out, "output folder")->each([&](const std::string&) { out_given = true; });
+  app.add_flag("--overwrite", c.overwrite, "replace the earlier sweep in --out");
+  app.add_flag("--keep-diverged", c.keep_diverged, "keep diverged runs on the fronts");
   app.add_option("--preset", c.preset, "cpu (default) or paper")->check(CLI::IsMember({"cpu", "paper"}));
-  app.add_option("--eval-every", c.eval_every, "evaluate every N steps");
-  app.add_option("--checkpoint-every", c.checkpoint_every, "write a checkpoint every N steps (0: never)");
+  app.add_option("--eval-every", num["eval-every"], "evaluate every N steps");
+  app.add_option("--checkpoint-every", num["checkpoint-every"], "write a checkpoint every N steps (0: never)");
   app.add_option("--resume", c.resume, "continue the sweep in this folder from its checkpoints");
-  app.add_option("--clip-grad-norm", c.clip_grad_norm, "clip the global norm of d (0: off)");
+  app.add_option("--clip-grad-norm", num["clip-grad-norm"], "clip the global norm of d (0: off)");
   app.add_flag("--fused-mixed", c.fused_mixed, "mixed: one backward of L0 + lambda L1 (faster; no cosine diagnostics)");
   app.add_flag("--quiet", c.quiet, "no progress output");
   app.add_option("--inject-nan", inject_nan, "test hook: STEP[:LOSS]")->group("");
   std::map<std::string, std::string> extra_values;
-  for (const auto& [name, help] : e.options) app.add_option("--" + name, extra_values[name], help);
+  for (const OptionSpec& o : e.options) app.add_option("--" + o.name, extra_values[o.name], o.help);
 
   std::vector<std::string> rev(args.rbegin(), args.rend());
   try {
@@ -295,38 +403,63 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
         for (const std::string& f : ov->second) replaced = replaced || given(f);
       }
       if (replaced) continue;
-      try {
-        if (key == "steps")
-          c.steps = std::stoll(value);
-        else if (key == "epochs")
-          c.epochs = std::stoll(value);
-        else if (key == "batch-size")
-          c.batch_size = std::stoll(value);
-        else if (key == "lr")
-          c.lr = std::stod(value);
-        else if (key == "schedule")
-          c.schedule = value;
-        else if (key == "optimizer")
-          c.optimizer = value;
-        else if (key == "eval-every")
-          c.eval_every = std::stoll(value);
-        else if (key == "checkpoint-every")
-          c.checkpoint_every = std::stoll(value);
-        else if (key == "clip-grad-norm")
-          c.clip_grad_norm = std::stod(value);
-        else if (key == "methods")
-          methods = value;
-        else if (key == "lambdas")
-          lambdas = value;
-        else if (key == "rho") {
-          if (!given("rhos")) rho = value;
-        } else
-          extra_values[key] = value;
-      } catch (const std::exception&) {
-        throw std::logic_error(e.name + ": preset '" + c.preset + "' has a bad value for " + key + ": '" + value + "'");
+      if (num.count(key)) {
+        num[key] = value;
+      } else if (key == "schedule") {
+        c.schedule = value;
+      } else if (key == "optimizer") {
+        c.optimizer = value;
+      } else if (key == "methods") {
+        methods = value;
+      } else if (key == "lambdas") {
+        lambdas = value;
+      } else if (key == "rho") {
+        if (!given("rhos")) rho = value;
+      } else {
+        extra_values[key] = value;
       }
     }
   }
+  // Numbers (given or from the preset), strictly: a run length or count given as 0 means nothing.
+  auto num_int = [&](const std::string& k, int64_t lo, int64_t hi, int64_t& dst) {
+    if (!num[k].empty()) dst = parse_int_flag("--" + k, num[k], lo, hi);
+  };
+  num_int("steps", 1, kMaxSteps, c.steps);
+  num_int("epochs", 1, 1000000, c.epochs);
+  num_int("batch-size", 1, 1 << 24, c.batch_size);
+  num_int("eval-every", 1, kMaxSteps, c.eval_every);
+  num_int("checkpoint-every", 0, kMaxSteps, c.checkpoint_every);
+  int64_t threads = 0;
+  num_int("threads", 0, kMaxThreads, threads);
+  c.threads = static_cast<int>(threads);
+  if (!num["seed"].empty()) {
+    const std::string& t = num["seed"];
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(t.c_str(), &end, 10);
+    if (t.empty() || t[0] == '-' || t[0] == '+' || end == t.c_str() || *end != '\0' || errno == ERANGE) {
+      throw UsageError("--seed: '" + t + "' is not a non-negative integer below 2^64");
+    }
+    c.seed = v;
+  }
+  if (!num["lr"].empty()) c.lr = parse_real_flag("--lr", num["lr"], 0.0, 1e30);
+  if (!num["clip-grad-norm"].empty()) {
+    c.clip_grad_norm = parse_real_flag("--clip-grad-norm", num["clip-grad-norm"], 0.0, 1e30);
+  }
+  if (std::find(kOptimizers.begin(), kOptimizers.end(), c.optimizer) == kOptimizers.end()) {
+    throw UsageError("--optimizer: unknown optimizer '" + c.optimizer + "' (expected " + join(kOptimizers) + ")");
+  }
+  if (std::find(kSchedules.begin(), kSchedules.end(), c.schedule) == kSchedules.end()) {
+    throw UsageError("--schedule: unknown schedule '" + c.schedule + "' (expected " + join(kSchedules) + ")");
+  }
+  for (const OptionSpec& o : e.options) {
+    auto it = extra_values.find(o.name);
+    if (it != extra_values.end() && !it->second.empty()) check_option_value(o, it->second);
+  }
+  c.data_dir_given = given("data-dir");
+  if (c.data_dir_given && c.data_dir.empty()) throw UsageError("--data-dir: expected a folder, got an empty path");
+  if (out_given && c.out.empty()) throw UsageError("--out: expected a folder, got an empty path");
+  if (c.overwrite && !c.resume.empty()) throw UsageError("--overwrite and --resume cannot be combined");
   for (const auto& [k, v] : extra_values) {
     if (!v.empty()) c.extra[k] = v;
   }
@@ -378,11 +511,10 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
     }
     c.surgeon[k] = v;
   }
-  if (c.steps < 0 || c.epochs < 0 || c.batch_size < 0 || c.eval_every < 0 || c.checkpoint_every < 0) {
-    throw UsageError("--steps, --epochs, --batch-size, --eval-every and --checkpoint-every must be non-negative");
+  if (given("steps") && given("epochs")) throw UsageError("--steps and --epochs cannot be combined");
+  if (c.methods.size() * c.lambdas.size() * std::max<size_t>(c.rhos.size(), 1) > kMaxGrid) {
+    throw UsageError("--lambdas: the grid has more than " + std::to_string(kMaxGrid) + " runs");
   }
-  if (c.lr < 0) throw UsageError("--lr: must be non-negative, got " + std::to_string(c.lr));
-  if (c.threads < 0) throw UsageError("--threads: must be non-negative");
   if (!inject_nan.empty()) {
     const size_t colon = inject_nan.find(':');
     try {
@@ -401,7 +533,7 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
 }
 
 void write_summary(const RunSpec& spec, const std::string& status, const std::string& error, double seconds,
-                   const RunContext* ctx) {
+                   const RunContext* ctx, const nlohmann::json& data) {
   nlohmann::json s;
   s["method"] = spec.variant;
   s["surgeon"] = spec.method;
@@ -421,10 +553,37 @@ void write_summary(const RunSpec& spec, const std::string& status, const std::st
     for (const auto& [k, v] : ctx->final_texts()) fin[k] = v;
   }
   s["final"] = fin;
+  if (!data.is_null()) s["data"] = data;
   write_text_atomic(spec.dir + "/summary.json", s.dump(2) + "\n");
 }
 
 }  // namespace
+
+void check_option_value(const OptionSpec& o, const std::string& value) {
+  const std::string flag = "--" + o.name;
+  switch (o.kind) {
+    case OptionSpec::Kind::Text:
+      return;
+    case OptionSpec::Kind::Integer:
+      parse_int_flag(flag, value, static_cast<int64_t>(o.lo), static_cast<int64_t>(o.hi));
+      return;
+    case OptionSpec::Kind::Real:
+      parse_real_flag(flag, value, o.lo, o.hi);
+      return;
+    case OptionSpec::Kind::Boolean:
+      if (value == "1" || value == "true" || value == "yes" || value == "on" || value == "0" || value == "false" ||
+          value == "no" || value == "off")
+        return;
+      throw UsageError(flag + ": '" + value + "' is not a boolean (expected true/false/1/0)");
+  }
+}
+
+std::optional<Config> parse_config(const Experiment& e, const std::vector<std::string>& args) {
+  Parsed p;
+  int code = 0;
+  if (!parse(e, args, p, code)) return std::nullopt;
+  return p.cfg;
+}
 
 int run_main(int argc, char** argv, const Experiment& e) {
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -473,9 +632,35 @@ int run_main(int argc, char** argv, const Experiment& e) {
     return 2;
   }
   Config& cfg = p.cfg;
+  SweepLock lock;
+  nlohmann::json data_used;
+  try {
+    if (cfg.data_dir_given && !e.prepare_data) {
+      throw UsageError("--data-dir: " + e.name + " reads no data set, so --data-dir would have no effect");
+    }
+    lock = claim_sweep_dir(cfg.out, !cfg.resume.empty(), cfg.overwrite);
+  } catch (const UsageError& err) {
+    std::cerr << e.name << ": " << err.what() << "\n";
+    return 2;
+  } catch (const std::exception& err) {
+    std::cerr << e.name << ": " << err.what() << "\n";
+    return 1;
+  }
   try {
     if (cfg.threads > 0) set_num_threads(cfg.threads);
-    fs::create_directories(cfg.out);
+    // The data every run uses, loaded and checked once before the first run.
+    if (e.prepare_data) {
+      Progress data_progress(false);  // where the data comes from is said even with --quiet
+      try {
+        data_used = e.prepare_data(cfg, data_progress);
+      } catch (const UsageError& err) {
+        std::cerr << e.name << ": " << err.what() << "\n";
+        return 2;
+      } catch (const std::bad_alloc&) {
+        std::cerr << e.name << ": out of memory while loading the data set; use a smaller --train-size / --test-size\n";
+        return 2;
+      }
+    }
     std::vector<RunSpec> specs;
     std::vector<std::string> variants;
     for (const std::string& m : cfg.methods) {
@@ -526,26 +711,34 @@ int run_main(int argc, char** argv, const Experiment& e) {
     }
     cj["runs"] = runs;
     cj.erase("resume");
+    cj.erase("overwrite");
+    if (!data_used.is_null()) cj["data"] = data_used;
     write_text_atomic(cfg.out + "/config.json", cj.dump(2) + "\n");
     if (!cfg.quiet) {
       std::cerr << e.name << ": " << specs.size() << " run(s) -> " << cfg.out << " (" << threading_summary() << ")\n";
     }
 
     Progress progress(cfg.quiet);
+    int n_failed = 0, n_diverged = 0;
     for (const RunSpec& spec : specs) {
       fs::create_directories(spec.dir);
       if (!cfg.resume.empty() && fs::exists(spec.dir + "/summary.json")) {
         try {
           const auto s = nlohmann::json::parse(read_text(spec.dir + "/summary.json"));
-          if (s.value("status", std::string()) == "done") {
-            progress.message("[" + spec.label + "] already done, kept");
+          const std::string st = s.value("status", std::string());
+          if (st == "done" || st == "diverged") {
+            progress.message("[" + spec.label + "] already " + st + ", kept");
+            if (st == "diverged") ++n_diverged;
             continue;
           }
-        } catch (const std::exception&) {
+        } catch (const std::exception& err) {
+          std::cerr << e.name << ": " << spec.dir << "/summary.json is unreadable (" << err.what() << "): running "
+                    << spec.label << " again\n";
         }
       }
       MetricsLog metrics(spec.dir + "/metrics.csv");
-      if (!cfg.resume.empty() && fs::exists(spec.dir + "/metrics.csv") && fs::exists(spec.dir + "/checkpoint.ckpt")) {
+      if (!cfg.resume.empty() && fs::exists(spec.dir + "/metrics.csv") &&
+          (fs::exists(spec.dir + "/checkpoint.ckpt") || fs::exists(spec.dir + "/checkpoint.prev.ckpt"))) {
         MetricsLog old = MetricsLog::read_csv(spec.dir + "/metrics.csv");
         for (size_t i = 0; i < old.rows(); ++i) {
           std::vector<std::pair<std::string, double>> row;
@@ -559,24 +752,47 @@ int run_main(int argc, char** argv, const Experiment& e) {
         metrics.flush();
       }
       RunContext ctx(cfg, spec, metrics, progress);
-      write_summary(spec, "running", "", 0.0, nullptr);
+      write_summary(spec, "running", "", 0.0, nullptr, data_used);
       const auto t0 = std::chrono::steady_clock::now();
       std::string status = "done", error;
       try {
         e.run(ctx);
+      } catch (const std::bad_alloc&) {
+        status = "failed";
+        error = "out of memory (std::bad_alloc); use a smaller --batch-size, --train-size or model";
+        progress.message("[" + spec.label + "] FAILED: " + error);
       } catch (const std::exception& err) {
         status = "failed";
         error = err.what();
         progress.message("[" + spec.label + "] FAILED: " + error);
       }
+      if (status == "done" && diverged(metrics)) {
+        status = "diverged";
+        error = "eval_main grew from " + std::to_string(metrics.column("eval_main").front()) + " to " +
+                std::to_string(metrics.last("eval_main")) +
+                (cfg.keep_diverged ? " (kept on the fronts: --keep-diverged)" : " (left off the fronts)");
+        progress.message("[" + spec.label + "] DIVERGED: " + error);
+      }
+      n_failed += status == "failed";
+      n_diverged += status == "diverged";
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       metrics.flush();
-      write_summary(spec, status, error, secs, &ctx);
+      write_summary(spec, status, error, secs, &ctx, data_used);
     }
     if (e.after_sweep) e.after_sweep(cfg, cfg.out);
     if (e.pareto) {
       const SweepReport rep = build_sweep_report(cfg.out);
       std::cout << format_report_summary(rep, cfg.out);
+    }
+    if (n_diverged > 0) {
+      std::cerr << e.name << ": " << n_diverged << " of " << specs.size() << " runs diverged"
+                << (cfg.keep_diverged ? " (kept on the fronts)" : " (left off the fronts; --keep-diverged keeps them)")
+                << "\n";
+    }
+    if (n_failed > 0) {
+      std::cerr << e.name << ": " << n_failed << " of " << specs.size()
+                << " runs failed (see their summary.json); the others are kept\n";
+      return 1;
     }
     return 0;
   } catch (const std::exception& err) {

@@ -68,10 +68,13 @@ struct Config {
   uint64_t seed = 0;
   int threads = 0;  // 0: OpenMP default
   std::string data_dir = "data";
+  bool data_dir_given = false;  // --data-dir on the command line: the data must come from there
   std::string out;
   int64_t eval_every = 0;
   int64_t checkpoint_every = 0;  // 0: no checkpoints
   std::string resume;
+  bool overwrite = false;      // --overwrite: replace an earlier sweep in --out
+  bool keep_diverged = false;  // --keep-diverged: diverged runs stay on the fronts
   double clip_grad_norm = 0.0;
   bool fused_mixed = false;  // Mixed with one backward of the weighted loss sum (no per-loss diagnostics)
   bool quiet = false;
@@ -146,6 +149,28 @@ class RunContext {
   std::map<std::string, std::string> final_text_;
 };
 
+// Thrown for a bad flag or value; run_main prints it and exits with code 2.
+class UsageError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+// An experiment-specific flag: its name, help, and the values it accepts, checked when the flags
+// are parsed (also for preset values). Text options accept anything.
+struct OptionSpec {
+  enum class Kind { Text, Integer, Real, Boolean };
+  std::string name, help;
+  Kind kind = Kind::Text;
+  double lo = 0.0, hi = 0.0;  // inclusive range of Integer and Real values
+  OptionSpec(std::string n, std::string h) : name(std::move(n)), help(std::move(h)) {}
+  OptionSpec(const char* n, const char* h) : name(n), help(h) {}
+};
+OptionSpec int_option(std::string name, std::string help, int64_t lo, int64_t hi);
+OptionSpec real_option(std::string name, std::string help, double lo, double hi);
+OptionSpec bool_option(std::string name, std::string help);
+// Throws UsageError naming --<name>, what it accepts and what it got.
+void check_option_value(const OptionSpec& option, const std::string& value);
+
 struct Experiment {
   std::string name;     // binary name, e.g. "scalpel-smooth-mlp"
   std::string summary;  // one line: what it reproduces
@@ -154,7 +179,7 @@ struct Experiment {
   // experiment-specific key). "cpu" is the default preset.
   std::map<std::string, std::map<std::string, std::string>> presets;
   // Experiment-specific flags: (name, help). Values land in Config::extra.
-  std::vector<std::pair<std::string, std::string>> options;
+  std::vector<OptionSpec> options;
   // Axis labels for plots and reports.
   std::string main_label = "main loss";
   std::string aux_label = "auxiliary loss";
@@ -166,13 +191,28 @@ struct Experiment {
   bool pareto = true;
   // Performs one run. Throws to mark the run as failed (the sweep goes on).
   std::function<void(RunContext&)> run;
+  // Optional, for experiments that read a data set: resolves and loads the data every run will use,
+  // once, before the first run, and describes it (name, path, synthetic or not, sizes, checksum);
+  // the description goes into config.json and every summary.json under "data". Throws UsageError
+  // (exit 2) when the data is not where the flags say, anything else (exit 1) for unreadable data.
+  // Without it, --data-dir is refused as a flag the experiment does not use.
+  std::function<nlohmann::json(const Config&, Progress&)> prepare_data;
   // Optional: called once after the sweep (e.g. extra plots); gets the sweep folder.
   std::function<void(const Config&, const std::string& out_dir)> after_sweep;
 };
 
-// Parses argv, runs the sweep and writes every output. Returns the process exit code: 0 on success
-// (even when some runs failed: they are recorded), 2 on a usage error, 1 on any other error.
+// Parses argv, runs the sweep and writes every output. Returns the process exit code: 0 when every
+// run finished (diverged runs included: they are marked and reported), 1 when some runs failed
+// (the count is printed; the others are kept) or on another error, 2 on a usage error.
 int run_main(int argc, char** argv, const Experiment& experiment);
+
+// The flags of `args` (argv without the program name) as a Config, every value checked; throws
+// UsageError naming the flag. std::nullopt for --help (the help text goes to stdout).
+std::optional<Config> parse_config(const Experiment& experiment, const std::vector<std::string>& args);
+
+// A diverged run: its last eval_main is not finite, or it grew to more than 10 times its first
+// value and by more than 1 (e.g. a cross-entropy of 5e5 after starting at 2.3).
+bool diverged(const MetricsLog& metrics);
 
 // The surgeon options of a run: λ, the EMA rate (--rhos, else --rho), the other surgeon flags,
 // and the seed. `defaults` holds experiment defaults that flags override (e.g. the toy's eps).

@@ -37,13 +37,10 @@ TEST(Cli, ExportWritesRealFormatsTheLoadersRead) {
   TempDir dir;
   std::string out;
   ASSERT_EQ(
-      run_tool("export synthetic-digits --out " + dir / "mnist" + " --seed 5 --train-size 40 --test-size 10 --gzip",
-               out),
+      run_tool("export synthetic-digits --out " + dir.path() + " --seed 5 --train-size 40 --test-size 10 --gzip", out),
       0)
       << out;
-  ASSERT_EQ(run_tool("export synthetic-textures --out " + dir / "cifar-10-batches-bin" +
-                         " --seed 5 --train-size 40 --test-size 10",
-                     out),
+  ASSERT_EQ(run_tool("export synthetic-textures --out " + dir.path() + " --seed 5 --train-size 40 --test-size 10", out),
             0)
       << out;
   const auto d = load_mnist(dir / "mnist", Split::Test);

@@ -131,6 +131,9 @@ TEST(Synthetic, ExportedFilesLoadBackIdentically) {
   write_mnist(*digits, dir / "mnist", Split::Train, true);
   const auto textures = make_synthetic_textures(Split::Train, opts);
   write_cifar10(*textures, dir / "cifar-10-batches-bin", Split::Train);
+  // Resolvers take only complete sets (both splits).
+  write_mnist(*make_synthetic_digits(Split::Test, opts), dir / "mnist", Split::Test, true);
+  write_cifar10(*make_synthetic_textures(Split::Test, opts), dir / "cifar-10-batches-bin", Split::Test);
   const auto d2 = load_mnist(dir / "mnist", Split::Train);
   const auto t2 = load_cifar10(dir / "cifar-10-batches-bin", Split::Train);
   EXPECT_EQ(all_pixels(*digits), all_pixels(*d2));

@@ -12,40 +12,15 @@
 #include <sstream>
 
 #include "experiments/runner/metrics.h"
+#include "tests/experiments/run_util.h"
 
 namespace fs = std::filesystem;
 using scalpel::experiments::MetricsLog;
 using scalpel::experiments::read_text;
 
+using namespace scalpel_test;
+
 namespace {
-
-struct Result {
-  int code;
-  std::string output;
-};
-
-Result run(const std::string& cmd) {
-  // One log per test process and call: CTest runs tests in parallel.
-  static int calls = 0;
-  const std::string log =
-      ::testing::TempDir() + "/cmd_output_" + std::to_string(::getpid()) + "_" + std::to_string(calls++) + ".txt";
-  const std::string full = "OMP_WAIT_POLICY=passive " + cmd + " >" + log + " 2>&1";
-  const int status = std::system(full.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.output = read_text(log);
-  return r;
-}
-
-std::string fresh_dir(const std::string& name) {
-  const std::string d = ::testing::TempDir() + "/scalpel_" + std::to_string(::getpid()) + "_" + name;
-  fs::remove_all(d);
-  return d;
-}
-
-nlohmann::json summary(const std::string& run_dir) {
-  return nlohmann::json::parse(read_text(run_dir + "/summary.json"));
-}
 
 // Every cell of every CSV row is a finite number.
 void expect_all_finite_csv(const std::string& path) {
@@ -176,7 +151,8 @@ TEST(SmoothMlp, ResumeIsBitExact) {
   ASSERT_EQ(run(common + " --out " + a).code, 0);
   // Interrupted run: stop it by injecting a NaN at step 20 (after the checkpoint at step 16) ...
   const Result broken = run(common + " --out " + b + " --inject-nan 20:1");
-  ASSERT_EQ(broken.code, 0) << broken.output;
+  ASSERT_EQ(broken.code, 1) << broken.output;
+  ASSERT_NE(broken.output.find("1 of 1 runs failed"), std::string::npos) << broken.output;
   ASSERT_EQ(summary(b + "/bloop/lambda_0.1")["status"], "failed");
   // ... then resume it. The resumed sweep re-reads its config.json (without the NaN hook? no: the
   // hook belongs to the original command line), so resume a copy whose config drops the hook.
@@ -213,7 +189,7 @@ TEST(SmoothMlp, InjectedNanStopsTheRunWithTheStepAndLoss) {
                        " --method mixed --lambda 0.1 --steps 10 --batch-size 16 --train-size 100 --test-size 50"
                        " --eval-train-size 50 --threads 1 --inject-nan 5:1 --out " +
                        out);
-  EXPECT_EQ(r.code, 0) << "a failed run is recorded and the sweep goes on";
+  EXPECT_EQ(r.code, 1) << "a failed run is recorded, the sweep goes on, and the exit code says so";
   const auto s = summary(out + "/mixed/lambda_0.1");
   EXPECT_EQ(s["status"], "failed");
   const std::string err = s["error"];
@@ -344,7 +320,7 @@ TEST(Studies, MultitaskResumeIsBitExact) {
                              " --method bloop --lambda 1 --steps 12 --eval-every 4 --checkpoint-every 4 --batch-size 8"
                              " --width 2 --train-size 64 --test-size 32 --eval-train-size 32 --threads 1 --quiet";
   ASSERT_EQ(run(common + " --out " + a).code, 0);
-  ASSERT_EQ(run(common + " --out " + b + " --inject-nan 10:0").code, 0);
+  ASSERT_EQ(run(common + " --out " + b + " --inject-nan 10:0").code, 1);
   ASSERT_EQ(summary(b + "/bloop/lambda_1")["status"], "failed");
   auto cfg = nlohmann::json::parse(read_text(b + "/config.json"));
   std::vector<std::string> argv = cfg["argv"], kept;
@@ -378,13 +354,13 @@ TEST(Studies, MultitaskResumeIsBitExact) {
 TEST(Studies, RealDataUnderDataDirIsUsed) {
   const std::string data = fresh_dir("realdata");
   ASSERT_EQ(run(std::string(SCALPEL_DATA_BIN) +
-                " export synthetic-digits --train-size 64 --test-size 32 --gzip --out " + data + "/mnist")
+                " export synthetic-digits --train-size 64 --test-size 32 --gzip --out " + data)
                 .code,
             0);
-  ASSERT_EQ(run(std::string(SCALPEL_DATA_BIN) + " export synthetic-textures --train-size 64 --test-size 32 --out " +
-                data + "/cifar-10-batches-bin")
-                .code,
-            0);
+  ASSERT_EQ(
+      run(std::string(SCALPEL_DATA_BIN) + " export synthetic-textures --train-size 64 --test-size 32 --out " + data)
+          .code,
+      0);
   const std::string tiny =
       " --method bloop --lambda 1 --steps 2 --eval-every 2 --batch-size 8 --threads 1 --data-dir " + data;
   const Result mt = run(std::string(SCALPEL_MULTITASK_BIN) + tiny + " --width 2 --out " + fresh_dir("rd_mt"));
@@ -398,11 +374,13 @@ TEST(Studies, RealDataUnderDataDirIsUsed) {
   const Result sm = run(std::string(SCALPEL_SMOOTH_MLP_BIN) + tiny + " --out " + fresh_dir("rd_sm"));
   ASSERT_EQ(sm.code, 0) << sm.output;
   EXPECT_EQ(sm.output.find("synthetic"), std::string::npos) << sm.output;
-  // A corrupt file is not silently replaced by the synthetic set: the run fails naming the file.
+  // A corrupt file is not silently replaced by the synthetic set: the sweep stops before its
+  // first run, naming the file.
   std::ofstream(data + "/mnist/train-images-idx3-ubyte.gz", std::ios::trunc) << "garbage";
   const std::string bad = fresh_dir("rd_bad");
   const Result broken = run(std::string(SCALPEL_SMOOTH_MLP_BIN) + tiny + " --out " + bad);
-  EXPECT_EQ(summary(bad + "/bloop/lambda_1")["status"], "failed") << broken.output;
+  EXPECT_EQ(broken.code, 1) << broken.output;
+  EXPECT_FALSE(fs::exists(bad + "/bloop/lambda_1")) << broken.output;
   EXPECT_NE(broken.output.find("train-images-idx3-ubyte"), std::string::npos) << broken.output;
 }
 
