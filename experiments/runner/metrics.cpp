@@ -34,6 +34,13 @@ void MetricsLog::append(const std::vector<std::pair<std::string, double>>& row) 
   if (now - last_flush_ >= flush_interval_) flush();
 }
 
+void MetricsLog::append_rows(const MetricsLog& other) {
+  for (const std::string& c : other.columns_) {
+    if (std::find(columns_.begin(), columns_.end(), c) == columns_.end()) columns_.push_back(c);
+  }
+  rows_.insert(rows_.end(), other.rows_.begin(), other.rows_.end());
+}
+
 void MetricsLog::truncate_after(int64_t step) {
   std::vector<std::map<std::string, double>> kept;
   for (auto& r : rows_) {

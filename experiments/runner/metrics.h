@@ -24,6 +24,9 @@ class MetricsLog {
       : path_(std::move(path)), flush_interval_(flush_interval) {}
 
   void append(const std::vector<std::pair<std::string, double>>& row);
+  // Appends every row of `other` without touching the file (a resumed run restores its rows this
+  // way: rewriting the file after the first restored row would lose the rest on a kill -9).
+  void append_rows(const MetricsLog& other);
   // Drops rows whose "step" is greater than `step`, and rewrites the file.
   void truncate_after(int64_t step);
   void flush() const;

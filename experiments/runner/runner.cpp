@@ -174,8 +174,9 @@ std::optional<StateDict> RunContext::resume_checkpoint() const {
   }
   try {
     StateDict s = StateDict::load(prev);
-    progress_.message("[" + spec_.label + "] " + (first_error.empty() ? path + " is missing" : first_error) +
-                      ": resuming from the previous checkpoint " + prev);
+    // A warning even under --quiet: the run continues from an older state than the user may think.
+    std::cerr << "[" << spec_.label << "] " << (first_error.empty() ? path + " is missing" : first_error)
+              << ": resuming from the previous checkpoint " << prev << "\n";
     return s;
   } catch (const std::exception& err) {
     throw std::runtime_error((first_error.empty() ? path + " is missing" : first_error) +
@@ -739,15 +740,7 @@ int run_main(int argc, char** argv, const Experiment& e) {
       MetricsLog metrics(spec.dir + "/metrics.csv");
       if (!cfg.resume.empty() && fs::exists(spec.dir + "/metrics.csv") &&
           (fs::exists(spec.dir + "/checkpoint.ckpt") || fs::exists(spec.dir + "/checkpoint.prev.ckpt"))) {
-        MetricsLog old = MetricsLog::read_csv(spec.dir + "/metrics.csv");
-        for (size_t i = 0; i < old.rows(); ++i) {
-          std::vector<std::pair<std::string, double>> row;
-          for (const std::string& col : old.columns()) {
-            const double v = old.at(i, col);
-            row.emplace_back(col, v);
-          }
-          metrics.append(row);
-        }
+        metrics.append_rows(MetricsLog::read_csv(spec.dir + "/metrics.csv"));
       } else {
         metrics.flush();
       }
