@@ -30,6 +30,7 @@ class GramAggregator : public Surgeon {
   // G: T×T row-major Gram matrix in double; writes w (T values).
   virtual void weights(const std::vector<double>& G, int T, std::vector<double>& w) = 0;
   void combine_impl(const Inputs& in, float* d, SurgeryDiagnostics* diag) override;
+  int min_tasks() const override { return 2; }
 
   // Option parsing (errors: "<method>: option '<key>' ...").
   double number_option(const std::string& key, double fallback) const;
@@ -41,13 +42,14 @@ class GramAggregator : public Surgeon {
 };
 
 // ---- K×K helpers (aggregator.cpp) -------------------------------------------------------------
-// min_{v >= lower} vᵀ G v (G PSD, T×T): cyclic coordinate descent on the box-constrained QP, run
-// to convergence (at most max_sweeps). Entries with G_jj = 0 stay at their bound.
+// min_{v >= lower} vᵀ G v (G PSD, T×T): primal active-set method (Lawson–Hanson style) on the
+// box-constrained QP; exact up to rounding. A zero G leaves v = lower.
 void box_qp(const std::vector<double>& G, int T, const std::vector<double>& lower, std::vector<double>& v,
-            int max_sweeps = 10000);
-// min_{w in simplex} wᵀ G w: exact for T = 2, Frank–Wolfe with exact line search otherwise.
-// TorchJD's preprocessing for upgrad/dualproj: G / trace(G) (0 when the trace < 1e-4), + 1e-4·I.
-void torchjd_normalize(const std::vector<double>& G, int T, std::vector<double>& out);
+            int max_iter = 1000);
+// min_{w in simplex} wᵀ G w: exact for T = 2, away-step Frank–Wolfe with exact line
+// search otherwise.
+// TorchJD's preprocessing for upgrad/dualproj: G / trace(G) (0 when the trace < norm_eps), + reg_eps·I.
+void torchjd_normalize(const std::vector<double>& G, int T, double norm_eps, double reg_eps, std::vector<double>& out);
 void min_norm_simplex(const std::vector<double>& G, int T, std::vector<double>& w, int max_iter = 20000);
 
 }  // namespace surgery

@@ -97,7 +97,7 @@ std::vector<std::string> SurgeonOptions::keys() {
 }
 
 std::vector<std::string> SurgeonOptions::method_keys() {
-  return {"c", "cagrad_rescale", "scale", "max_norm", "update_every", "beta", "normalize"};
+  return {"c", "cagrad_rescale", "scale", "normalize", "reg_eps", "norm_eps"};
 }
 
 SurgeonOptions& SurgeonOptions::method_option(const std::string& key, const std::string& value) {
@@ -268,6 +268,10 @@ void Surgeon::combine(const std::vector<const GradVector*>& grads, const std::ve
     }
   }
   const int K = static_cast<int>(grads.size()) - 1;
+  if (K + 1 < min_tasks()) {
+    throw std::invalid_argument(name_ + ".combine: " + name_ + " is a multi-task method and needs at least " +
+                                std::to_string(min_tasks()) + " task gradients, got " + std::to_string(K + 1));
+  }
   if (!losses.empty() && losses.size() != grads.size()) {
     throw std::invalid_argument(name_ + ".combine: " + std::to_string(losses.size()) + " loss values for " +
                                 std::to_string(grads.size()) + " gradients (pass K+1 values or none)");

@@ -105,7 +105,7 @@ class SurgeonOptions {
 
   // Method-specific options of the multi-task aggregators (optim/surgery/aggregator.h), kept as
   // strings and parsed and validated by the method when it is made (so the error names both the
-  // option and the method): c, cagrad_rescale, scale, max_norm, update_every, beta, normalize.
+  // option and the method): c, cagrad_rescale, scale, normalize, reg_eps, norm_eps.
   SurgeonOptions& method_option(const std::string& key, const std::string& value);
   const std::map<std::string, std::string>& method_options() const { return method_options_; }
   static std::vector<std::string> method_keys();
@@ -172,6 +172,8 @@ class Surgeon {
   // Writes d (P floats) and, when diag is non-null, the method-specific diagnostics (the base fills
   // lambdas and scale). Called with K >= 1.
   virtual void combine_impl(const Inputs& in, float* d, SurgeryDiagnostics* diag) = 0;
+  // Fewest gradients combine() accepts (multi-task aggregators: 2; K = 0 is then an error).
+  virtual int min_tasks() const { return 1; }
   virtual void save_state(StateDict& /*state*/) const {}
   virtual void load_state(const StateDict& /*state*/) {}
   void add_bytes_moved(uint64_t bytes) { bytes_moved_ += bytes; }
