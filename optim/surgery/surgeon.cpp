@@ -63,6 +63,7 @@ std::vector<std::pair<std::string, double>> SurgeryDiagnostics::to_map() const {
   m.emplace_back("scale", scale);
   m.emplace_back("db_clipped", db_clipped ? 1.0 : 0.0);
   m.emplace_back("pcgrad_projected", pcgrad_projected ? 1.0 : 0.0);
+  for (size_t k = 0; k < weights.size(); ++k) m.emplace_back("weight" + std::to_string(k), weights[k]);
   return m;
 }
 
@@ -90,7 +91,23 @@ SurgeonOptions& SurgeonOptions::lambda_schedules(std::vector<optim::ScheduleRef>
 }
 
 std::vector<std::string> SurgeonOptions::keys() {
-  return {"lambda", "rho", "eps", "ema_order", "ema_init", "rescale", "ratio_only", "seed"};
+  std::vector<std::string> k = {"lambda", "rho", "eps", "ema_order", "ema_init", "rescale", "ratio_only", "seed"};
+  for (const auto& m : method_keys()) k.push_back(m);
+  return k;
+}
+
+std::vector<std::string> SurgeonOptions::method_keys() {
+  return {"c", "cagrad_rescale", "scale", "normalize", "reg_eps", "norm_eps"};
+}
+
+SurgeonOptions& SurgeonOptions::method_option(const std::string& key, const std::string& value) {
+  const auto mk = method_keys();
+  if (std::find(mk.begin(), mk.end(), key) == mk.end()) {
+    throw std::invalid_argument("SurgeonOptions::method_option: unknown option '" + key + "' (known: " + join(mk) +
+                                ")");
+  }
+  method_options_[key] = value;
+  return *this;
 }
 
 namespace {
@@ -178,6 +195,10 @@ SurgeonOptions& SurgeonOptions::set(const std::string& key, const std::string& v
     }
     return seed(static_cast<uint64_t>(v));
   }
+  {
+    const auto mk = method_keys();
+    if (std::find(mk.begin(), mk.end(), key) != mk.end()) return method_option(key, value);
+  }
   throw std::invalid_argument("SurgeonOptions::set: unknown option '" + key + "' (known: " + join(keys()) + ")");
 }
 
@@ -189,6 +210,7 @@ std::string SurgeonOptions::describe() const {
      << " ema_order=" << to_string(ema_order_) << " ema_init=" << to_string(ema_init_)
      << " rescale=" << (rescale_ ? "true" : "false") << " ratio_only=" << (ratio_only_ ? "true" : "false")
      << " seed=" << seed_;
+  for (const auto& kv : method_options_) os << " " << kv.first << "=" << kv.second;
   return os.str();
 }
 
@@ -246,6 +268,10 @@ void Surgeon::combine(const std::vector<const GradVector*>& grads, const std::ve
     }
   }
   const int K = static_cast<int>(grads.size()) - 1;
+  if (K + 1 < min_tasks()) {
+    throw std::invalid_argument(name_ + ".combine: " + name_ + " is a multi-task method and needs at least " +
+                                std::to_string(min_tasks()) + " task gradients, got " + std::to_string(K + 1));
+  }
   if (!losses.empty() && losses.size() != grads.size()) {
     throw std::invalid_argument(name_ + ".combine: " + std::to_string(losses.size()) + " loss values for " +
                                 std::to_string(grads.size()) + " gradients (pass K+1 values or none)");

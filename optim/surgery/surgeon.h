@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -73,6 +74,7 @@ struct SurgeryDiagnostics {
   double scale = 1.0;             // 1/(1+Σλk) with rescale, else 1
   bool db_clipped = false;        // dynamic barrier: the ratio was clipped (r > 1/λ)
   bool pcgrad_projected = false;  // pcgrad: at least one conflicting projection happened
+  std::vector<double> weights;    // multi-task aggregators: d = Σ_i weights[i] g_i (tasks 0..K)
   // Flat (name, value) pairs in a stable order, for metric logs: g0_norm, g1_norm.., cos_g0_g1..,
   // ema_norm, cos_e_g0, ratio, d_norm, cos_d_g0, lambda1.., scale, db_clipped, pcgrad_projected.
   std::vector<std::pair<std::string, double>> to_map() const;
@@ -101,6 +103,13 @@ class SurgeonOptions {
  public:
   double rho_or(double method_default) const { return rho_ ? *rho_ : method_default; }
 
+  // Method-specific options of the multi-task aggregators (optim/surgery/aggregator.h), kept as
+  // strings and parsed and validated by the method when it is made (so the error names both the
+  // option and the method): c, cagrad_rescale, scale, normalize, reg_eps, norm_eps.
+  SurgeonOptions& method_option(const std::string& key, const std::string& value);
+  const std::map<std::string, std::string>& method_options() const { return method_options_; }
+  static std::vector<std::string> method_keys();
+
   // Sets an option from strings, for command lines. Keys: lambda (a number, a schedule such as
   // "linear:0:1:1000", or a comma-separated list, one per auxiliary loss), rho, eps, ema_order,
   // ema_init, rescale, ratio_only (true/false/1/0), seed. Throws std::invalid_argument naming the
@@ -112,6 +121,7 @@ class SurgeonOptions {
 
  private:
   std::vector<optim::ScheduleRef> lambda_schedules_{optim::constant(1.0)};
+  std::map<std::string, std::string> method_options_;
 };
 
 class Surgeon {
@@ -162,6 +172,8 @@ class Surgeon {
   // Writes d (P floats) and, when diag is non-null, the method-specific diagnostics (the base fills
   // lambdas and scale). Called with K >= 1.
   virtual void combine_impl(const Inputs& in, float* d, SurgeryDiagnostics* diag) = 0;
+  // Fewest gradients combine() accepts (multi-task aggregators: 2; K = 0 is then an error).
+  virtual int min_tasks() const { return 1; }
   virtual void save_state(StateDict& /*state*/) const {}
   virtual void load_state(const StateDict& /*state*/) {}
   void add_bytes_moved(uint64_t bytes) { bytes_moved_ += bytes; }
