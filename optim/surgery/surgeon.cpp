@@ -414,6 +414,19 @@ std::vector<std::string> surgeon_names() {
   return names;
 }
 
+namespace {
+std::vector<std::string> names_where(bool multi_task) {
+  std::vector<std::string> out;
+  for (const std::string& n : surgeon_names()) {
+    if (make_surgeon(n)->multi_task() == multi_task) out.push_back(n);
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<std::string> main_aux_surgeon_names() { return names_where(false); }
+std::vector<std::string> multi_task_surgeon_names() { return names_where(true); }
+
 std::vector<std::string> surgeon_aliases(const std::string& name) {
   check_registry();
   const Entry* e = find(name);

@@ -158,6 +158,8 @@ class Surgeon {
   // Bytes read + written from/to memory by the last combine() (each distinct O(P) buffer counted
   // once per fused pass), for bandwidth reporting.
   uint64_t last_bytes_moved() const { return bytes_moved_; }
+  // True for the symmetric multi-task aggregators (they need at least two task gradients).
+  bool multi_task() const { return min_tasks() > 1; }
 
  protected:
   struct Inputs {
@@ -202,6 +204,11 @@ struct SurgeonRegistration {
 std::unique_ptr<Surgeon> make_surgeon(const std::string& name, const SurgeonOptions& options = SurgeonOptions());
 // Canonical names, sorted.
 std::vector<std::string> surgeon_names();
+// The main + auxiliary methods (λ-weighted, asymmetric: mixed, bloop, dynamic-barrier, pcgrad, ...)
+// and the symmetric multi-task aggregators (mgda, cagrad, ...: every task alike, λ unused, at least
+// two gradients). Together they are surgeon_names().
+std::vector<std::string> main_aux_surgeon_names();
+std::vector<std::string> multi_task_surgeon_names();
 // Aliases of a canonical name, and its one-line summary.
 std::vector<std::string> surgeon_aliases(const std::string& name);
 std::string surgeon_summary(const std::string& name);
