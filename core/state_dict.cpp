@@ -270,8 +270,12 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
     }
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const std::string err = std::strerror(errno);
+  // The descriptor is closed on every path, also when fsync fails.
+  const bool synced = ::fsync(fd) == 0;
+  const int sync_errno = errno;
+  const bool closed = ::close(fd) == 0;
+  if (!synced || !closed) {
+    const std::string err = std::strerror(synced ? errno : sync_errno);
     ::unlink(tmp.c_str());
     throw std::runtime_error("cannot write " + path + ": " + err);
   }
@@ -279,6 +283,14 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
     const std::string err = std::strerror(errno);
     ::unlink(tmp.c_str());
     throw std::runtime_error("cannot rename " + tmp + " to " + path + ": " + err);
+  }
+  // Make the rename itself durable: sync the folder that holds the file.
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
   }
 }
 
