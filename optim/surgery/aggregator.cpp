@@ -5,13 +5,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <sstream>
 
 #include <Eigen/Dense>
 
 namespace scalpel {
 namespace surgery {
 
-GramAggregator::GramAggregator(std::string name, const SurgeonOptions& o, const std::vector<std::string>& allowed)
+MultiTaskSurgeon::MultiTaskSurgeon(std::string name, const SurgeonOptions& o, const std::vector<std::string>& allowed)
     : Surgeon(name, o) {
   for (const auto& kv : o.method_options()) {
     if (std::find(allowed.begin(), allowed.end(), kv.first) == allowed.end()) {
@@ -25,7 +26,7 @@ GramAggregator::GramAggregator(std::string name, const SurgeonOptions& o, const 
   if (o.ratio_only()) throw std::invalid_argument(name + ": option 'ratio_only' applies to bloop only");
 }
 
-double GramAggregator::number_option(const std::string& key, double fallback) const {
+double MultiTaskSurgeon::number_option(const std::string& key, double fallback) const {
   const auto& m = options().method_options();
   const auto it = m.find(key);
   if (it == m.end()) return fallback;
@@ -37,7 +38,27 @@ double GramAggregator::number_option(const std::string& key, double fallback) co
   return v;
 }
 
-std::string GramAggregator::string_option(const std::string& key, const std::string& fallback) const {
+double MultiTaskSurgeon::number_option(const std::string& key, double fallback, double lo, double hi) const {
+  const double v = number_option(key, fallback);
+  if (!(v >= lo && v <= hi)) {
+    std::ostringstream os;
+    os << name() << ": option '" << key << "' expects a number in [" << lo << ", " << hi << "], got " << v;
+    throw std::invalid_argument(os.str());
+  }
+  return v;
+}
+
+int64_t MultiTaskSurgeon::int_option(const std::string& key, int64_t fallback, int64_t lo) const {
+  const double v = number_option(key, static_cast<double>(fallback));
+  if (v != std::floor(v) || v < static_cast<double>(lo) || v > 9.007199254740992e15) {
+    std::ostringstream os;
+    os << name() << ": option '" << key << "' expects an integer >= " << lo << ", got " << v;
+    throw std::invalid_argument(os.str());
+  }
+  return static_cast<int64_t>(v);
+}
+
+std::string MultiTaskSurgeon::string_option(const std::string& key, const std::string& fallback) const {
   const auto& m = options().method_options();
   const auto it = m.find(key);
   return it == m.end() ? fallback : it->second;
@@ -192,6 +213,25 @@ void min_norm_simplex(const std::vector<double>& G, int T, std::vector<double>& 
       if (gamma == gmax) w[static_cast<size_t>(a)] = 0.0;
     }
   }
+}
+
+void project_simplex(std::vector<double>& v, std::vector<double>& scratch) {
+  // v [T] -> argmin_{x in simplex} ‖x - v‖ = max(v - θ, 0). The projection is invariant under
+  // v + c·1, so v is first shifted to max(v) = 0: then the sort-based θ stays accurate when the
+  // entries are huge (a step γGλ of a badly scaled G), where v_max - (v_max - 1) would round to 0.
+  const size_t T = v.size();
+  if (T == 0) return;
+  const double top = *std::max_element(v.begin(), v.end());
+  for (double& x : v) x -= top;
+  scratch = v;
+  std::sort(scratch.begin(), scratch.end(), [](double a, double b) { return a > b; });
+  double cum = 0, theta = -1.0;  // k = 0 always qualifies: θ = u_0 - 1 = -1
+  for (size_t k = 0; k < T; ++k) {
+    cum += scratch[k];
+    const double t = (cum - 1.0) / static_cast<double>(k + 1);
+    if (scratch[k] - t > 0) theta = t;
+  }
+  for (double& x : v) x = std::max(x - theta, 0.0);
 }
 
 }  // namespace surgery

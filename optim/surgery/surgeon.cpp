@@ -97,7 +97,23 @@ std::vector<std::string> SurgeonOptions::keys() {
 }
 
 std::vector<std::string> SurgeonOptions::method_keys() {
-  return {"c", "cagrad_rescale", "scale", "normalize", "reg_eps", "norm_eps"};
+  return {"c",
+          "cagrad_rescale",
+          "scale",
+          "normalize",
+          "reg_eps",
+          "norm_eps",
+          "max_norm",
+          "update_every",
+          "optim_niter",
+          "beta",
+          "shuffle",
+          "leak",
+          "moco_beta",
+          "moco_gamma",
+          "moco_rho",
+          "moco_beta_sigma",
+          "moco_gamma_sigma"};
 }
 
 SurgeonOptions& SurgeonOptions::method_option(const std::string& key, const std::string& value) {

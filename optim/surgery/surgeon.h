@@ -105,7 +105,9 @@ class SurgeonOptions {
 
   // Method-specific options of the multi-task aggregators (optim/surgery/aggregator.h), kept as
   // strings and parsed and validated by the method when it is made (so the error names both the
-  // option and the method): c, cagrad_rescale, scale, normalize, reg_eps, norm_eps.
+  // option and the method): c, cagrad_rescale, scale, normalize, reg_eps, norm_eps (see
+  // docs/mtl.md), max_norm, update_every, optim_niter (nash-mtl), beta, shuffle (gradvac), leak
+  // (graddrop), moco_beta, moco_gamma, moco_rho, moco_beta_sigma, moco_gamma_sigma (moco).
   SurgeonOptions& method_option(const std::string& key, const std::string& value);
   const std::map<std::string, std::string>& method_options() const { return method_options_; }
   static std::vector<std::string> method_keys();
