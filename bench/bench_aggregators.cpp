@@ -14,8 +14,9 @@
 //                          gradients), i.e. the achieved bandwidth;
 //   moved_per_TP           those bytes divided by 4·T·P.
 // Names: "aggregate/<method>/tasks:<T>", "aggregate/raw_memcpy/tasks:<T>",
-// "aggregate/raw_gram_pass/tasks:<T>", and "aggregate/moco_nodiag/tasks:<T>" (MoCo's diagnostics
-// form a (2T)² Gram matrix; without them it is T²).
+// "aggregate/raw_gram_pass/tasks:<T>", and "aggregate/{graddrop,moco}_nodiag/tasks:<T>" without
+// diagnostics (MoCo's form a (2T)² Gram matrix instead of T²; GradDrop's are 2T+1 extra dot
+// products per element).
 #include <cstring>
 #include <memory>
 #include <string>
@@ -118,10 +119,12 @@ void register_all() {
           ->UseRealTime()
           ->Unit(benchmark::kMillisecond);
     }
-    benchmark::RegisterBenchmark(("aggregate/moco_nodiag" + tail).c_str(),
-                                 [T](benchmark::State& s) { bench_method(s, "moco", T, false); })
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond);
+    for (const std::string m : {"graddrop", "moco"}) {
+      benchmark::RegisterBenchmark(("aggregate/" + m + "_nodiag" + tail).c_str(),
+                                   [m, T](benchmark::State& s) { bench_method(s, m, T, false); })
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond);
+    }
   }
 }
 

@@ -9,12 +9,16 @@
 // probability given by the purity. GradDrop is not a Gram method: it is one O(TP) pass reading each
 // gradient once and writing d, with no buffer of its own (no allocation after the first step).
 //
+// Arithmetic is float, block by block (kFusedBlock elements: sums, then the sign choice, then d), so
+// the loops vectorise; the result is exact for agreeing signs and leak 0 or 1 on small integers.
 // Random numbers: U_p is a counter-based hash of (seed, draw, p), where draw counts the steps, so
 // the result does not depend on the thread count or the chunking, and the stream position is a
 // single counter saved in the state ("graddrop.draws"; a restored run continues the same stream).
+// (U has 24 random bits: 64-bit seed and step hashed into two 32-bit keys, then two rounds of a
+// 32-bit mixer over the element index, which vectorise.) Diagnostics: the gradient norms,
+// cos(g0, gk), ‖d‖ and cos(d, g0), accumulated in the same pass over the block while it is in
+// cache (8 double lanes, chunk sums added in a fixed order: independent of the thread count).
 // Options: leak ℓ in [0, 1] (default 0, one value for every task), seed (the core option).
-// Diagnostics: the gradient norms, cos(g0, gk), ‖d‖ and cos(d, g0), accumulated in the same pass
-// (chunk partial sums added in a fixed order, so they too are independent of the thread count).
 #include <omp.h>
 
 #include <algorithm>
@@ -33,6 +37,58 @@ inline uint64_t mix64(uint64_t z) {  // splitmix64 finaliser
   return z ^ (z >> 31);
 }
 
+inline uint32_t mix32(uint32_t x) {  // "lowbias32" (C. Wellons): a 32-bit avalanche bijection
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  x ^= x >> 16;
+  return x;
+}
+
+// x [len], y [len] -> lanes[8] += x·y in double, element i into lane i mod 8 (fixed order).
+void dot_lanes(const float* x, const float* y, int64_t len, double* lanes) {
+  int64_t i = 0;
+  for (; i + 8 <= len; i += 8)
+    for (int k = 0; k < 8; ++k) lanes[k] += static_cast<double>(x[i + k]) * static_cast<double>(y[i + k]);
+  for (; i < len; ++i) lanes[i & 7] += static_cast<double>(x[i]) * static_cast<double>(y[i]);
+}
+
+// g[T] at offset i0 [len <= kFusedBlock] -> d [len]. ka, kb: this step's keys (ka already holds
+// the high 32 bits of the element index). All float, branch-free, so the loops vectorise.
+void drop_block(const float* const* g, int T, int64_t i0, int64_t len, uint32_t ka, uint32_t kb, float leak, float* d) {
+  // Four scratch rows 2064 floats apart: rows a multiple of 4 KiB apart would make every load of
+  // one alias the stores to another (4K aliasing), several times slower.
+  constexpr int64_t kRow = kFusedBlock + 16;
+  alignas(64) float buf[4 * kRow];
+  float *s = buf, *a = buf + kRow, *pos = buf + 2 * kRow, *neg = buf + 3 * kRow;
+  for (int64_t i = 0; i < len; ++i) s[i] = 0.0f, a[i] = 0.0f;
+  for (int k = 0; k < T; ++k) {
+    const float* x = g[k] + i0;
+    for (int64_t i = 0; i < len; ++i) {
+      s[i] += x[i];
+      a[i] += std::fabs(x[i]);
+    }
+  }
+  const uint32_t p0 = static_cast<uint32_t>(i0);
+  for (int64_t i = 0; i < len; ++i) {
+    const float purity = a[i] > 0.0f ? 0.5f * (1.0f + s[i] / a[i]) : 0.5f;
+    const uint32_t h = mix32(mix32(p0 + static_cast<uint32_t>(i) + ka) ^ kb);
+    const float u = static_cast<float>(h >> 8) * 0x1.0p-24f;  // [0, 1), 24 bits
+    pos[i] = purity > u ? 1.0f : 0.0f;
+    neg[i] = purity < u ? 1.0f : 0.0f;
+  }
+  for (int64_t i = 0; i < len; ++i) d[i] = 0.0f;
+  const float keep_w = 1.0f - leak;
+  for (int k = 0; k < T; ++k) {
+    const float* x = g[k] + i0;
+    for (int64_t i = 0; i < len; ++i) {
+      const float m = (x[i] > 0.0f ? pos[i] : 0.0f) + (x[i] < 0.0f ? neg[i] : 0.0f);
+      d[i] += (leak + keep_w * m) * x[i];
+    }
+  }
+}
+
 class GradDrop final : public MultiTaskSurgeon {
  public:
   explicit GradDrop(const SurgeonOptions& o) : MultiTaskSurgeon("graddrop", o, {"leak"}) {
@@ -48,43 +104,24 @@ class GradDrop final : public MultiTaskSurgeon {
     ++draws_;
     const int64_t blocks = (n + kFusedBlock - 1) / kFusedBlock;
     const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(kFusedChunks, blocks));
-    const size_t nacc = static_cast<size_t>(2 * T + 1);  // ‖g_i‖² (T), <g0, g_k> (T-1), ‖d‖², <d, g0>
+    // Per chunk, 8 double lanes each of: ‖g_i‖² (T), <g0, g_k> (T-1), ‖d‖², <d, g0>.
+    const size_t nacc = static_cast<size_t>(2 * T + 1) * 8;
     acc_.assign(static_cast<size_t>(chunks) * nacc, 0.0);
     const float* const* g = in.g.data();
-    const double leak = leak_;
+    const float leak = static_cast<float>(leak_);
+    const uint32_t kb = static_cast<uint32_t>(key >> 32);
     const bool want = diag != nullptr;
     auto run_chunk = [&](int64_t c) {
       double* acc = acc_.data() + static_cast<size_t>(c) * nacc;
-      const int64_t i0 = std::min(n, blocks * c / chunks * kFusedBlock);
-      const int64_t i1 = std::min(n, blocks * (c + 1) / chunks * kFusedBlock);
-      for (int64_t p = i0; p < i1; ++p) {
-        double s = 0, a = 0;
-        for (int k = 0; k < T; ++k) {
-          const double x = g[k][p];
-          s += x;
-          a += std::abs(x);
-        }
-        const double purity = a > 0 ? 0.5 * (1.0 + s / a) : 0.5;
-        const double u =
-            static_cast<double>(mix64(key + static_cast<uint64_t>(p) * 0xD1B54A32D192ED03ULL) >> 11) * 0x1.0p-53;
-        const bool pos = purity > u, neg = purity < u;
-        double out = 0;
-        for (int k = 0; k < T; ++k) {
-          const double x = g[k][p];
-          const bool keep = (pos && x > 0) || (neg && x < 0);
-          out += (keep ? 1.0 : leak) * x;
-        }
-        const float o = static_cast<float>(out);
-        d[p] = o;
+      for (int64_t blk = blocks * c / chunks; blk < blocks * (c + 1) / chunks; ++blk) {
+        const int64_t i0 = blk * kFusedBlock, len = std::min(kFusedBlock, n - i0);
+        const uint32_t ka = static_cast<uint32_t>(key) ^ mix32(static_cast<uint32_t>(i0 >> 32) * 0x85EBCA6BU);
+        drop_block(g, T, i0, len, ka, kb, leak, d + i0);
         if (want) {
-          const double x0 = g[0][p];
-          for (int k = 0; k < T; ++k) {
-            const double x = g[k][p];
-            acc[k] += x * x;
-            if (k > 0) acc[T + k - 1] += x0 * x;
-          }
-          acc[2 * T - 1] += static_cast<double>(o) * o;
-          acc[2 * T] += static_cast<double>(o) * x0;
+          for (int k = 0; k < T; ++k) dot_lanes(g[k] + i0, g[k] + i0, len, acc + 8 * k);
+          for (int k = 1; k < T; ++k) dot_lanes(g[0] + i0, g[k] + i0, len, acc + 8 * (T + k - 1));
+          dot_lanes(d + i0, d + i0, len, acc + 8 * (2 * T - 1));
+          dot_lanes(d + i0, g[0] + i0, len, acc + 8 * (2 * T));
         }
       }
     };
@@ -97,9 +134,12 @@ class GradDrop final : public MultiTaskSurgeon {
     }
     add_bytes_moved(static_cast<uint64_t>(T + 1) * static_cast<uint64_t>(std::max<int64_t>(n, 0)) * sizeof(float));
     if (diag) {
-      tot_.assign(nacc, 0.0);
+      tot_.assign(static_cast<size_t>(2 * T + 1), 0.0);
       for (int64_t c = 0; c < chunks; ++c)
-        for (size_t k = 0; k < nacc; ++k) tot_[k] += acc_[static_cast<size_t>(c) * nacc + k];
+        for (size_t k = 0; k < tot_.size(); ++k) {
+          const double* l = acc_.data() + static_cast<size_t>(c) * nacc + 8 * k;
+          tot_[k] += ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+        }
       auto cosine = [](double dot, double na, double nb) {
         return na > 0 && nb > 0 ? std::clamp(dot / (na * nb), -1.0, 1.0) : 0.0;
       };
