@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cerrno>
 #include <cstring>
@@ -10,6 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "core/checksum.h"
 #include "core/kernels/loops.h"
 
 namespace scalpel {
@@ -182,8 +182,7 @@ std::string StateDict::serialize() const {
     else
       put_name(out, s.s);
   }
-  const uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(out.data()), static_cast<uInt>(out.size()));
-  put<uint32_t>(out, static_cast<uint32_t>(crc));
+  put<uint32_t>(out, crc32_update(0, out.data(), out.size()));
   return out;
 }
 
@@ -199,8 +198,7 @@ StateDict StateDict::deserialize(const std::string& bytes, const std::string& so
   const size_t body = bytes.size() - 4;
   uint32_t stored_crc;
   std::memcpy(&stored_crc, bytes.data() + body, 4);
-  const uint32_t crc =
-      static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(body)));
+  const uint32_t crc = crc32_update(0, bytes.data(), body);
   Reader r(bytes, body, source);
   r.get<uint64_t>("magic");
   const uint32_t version = r.get<uint32_t>("version");
@@ -254,8 +252,22 @@ StateDict StateDict::deserialize(const std::string& bytes, const std::string& so
   return sd;
 }
 
+namespace {
+constexpr char kTempTag[] = ".tmp.";
+}  // namespace
+
+bool is_atomic_temp_name(const std::string& name) {
+  const size_t tag = sizeof(kTempTag) - 1;
+  const size_t pos = name.rfind(kTempTag);
+  if (pos == std::string::npos || pos + tag >= name.size()) return false;
+  for (size_t i = pos + tag; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return false;
+  }
+  return true;
+}
+
 void write_file_atomic(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const std::string tmp = path + kTempTag + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
   size_t done = 0;

@@ -71,4 +71,8 @@ class StateDict {
 // Writes `bytes` to `path` atomically (temp file in the same folder, fsync, rename).
 void write_file_atomic(const std::string& path, const std::string& bytes);
 
+// True for the name of write_file_atomic's temporary ("<name>.tmp.<pid>"): one left behind by a
+// killed writer can be removed by whoever holds the folder.
+bool is_atomic_temp_name(const std::string& file_name);
+
 }  // namespace scalpel

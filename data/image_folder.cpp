@@ -11,6 +11,7 @@
 
 #include "data/image_ops.h"
 #include "data/io.h"
+#include "data/png_check.h"
 
 namespace scalpel {
 namespace data {
@@ -50,6 +51,7 @@ std::vector<uint8_t> load_image_file(const std::string& path, const ImageFolderO
   const std::vector<uint8_t> file = read_file(path);
   if (file.size() > static_cast<size_t>(INT32_MAX))
     throw std::runtime_error(path + ": image file too large (" + std::to_string(file.size()) + " bytes)");
+  if (is_png(file.data(), file.size())) verify_png(file.data(), file.size(), path);
   int w = 0, h = 0, comp = 0;
   const int want = static_cast<int>(opt.channels_);
   stbi_uc* px = stbi_load_from_memory(file.data(), static_cast<int>(file.size()), &w, &h, &comp, want);

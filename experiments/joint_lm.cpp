@@ -9,13 +9,13 @@
 // Each step runs one forward/backward per corpus batch — the same work as Mixed.
 // Evaluation: per corpus, cross-entropy in nats (train_* on a fixed set of training windows,
 // eval_* on the held-out part) and bits per byte (eval_main_bpb, eval_aux_bpb).
-#include <zlib.h>
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 
+#include "core/checksum.h"
 #include "data/loader.h"
 #include "data/registry.h"
 #include "data/text.h"
@@ -75,12 +75,7 @@ Corpora& corpora(const Config& c, Progress& progress) {
     throw UsageError(std::string("--main-text / --aux-text: ") + err.what());
   }
   progress.message(t.message);
-  auto crc_of = [](const data::ByteCorpus& b) {
-    char hex[16];
-    std::snprintf(hex, sizeof(hex), "%08x",
-                  static_cast<unsigned>(crc32(crc32(0L, Z_NULL, 0), b.data(), static_cast<uInt>(b.size()))));
-    return std::string(hex);
-  };
+  auto crc_of = [](const data::ByteCorpus& b) { return crc32_hex(crc32_update(0, b.data(), b.size())); };
   d->description = {
       {"name", t.synthetic ? "synthetic-text" : "text"},
       {"synthetic", t.synthetic},
@@ -232,9 +227,8 @@ int main(int argc, char** argv) {
                int_option("eval-train-windows", "training windows used for train_* (default 64)", 1, 10000000),
                int_option("synthetic-generic-bytes", "size of the synthetic generic corpus", 1024, 1000000000),
                int_option("synthetic-specific-bytes", "size of the synthetic specific corpus", 1024, 1000000000),
-               int_option("data-seed", "seed of the synthetic corpora", 0, INT64_MAX),
-               int_option("warmup-steps", "learning-rate warm-up steps", 0, 1000000000000),
-               real_option("weight-decay", "optimizer weight decay (default 0)", 0.0, 1e6)};
+               int_option("data-seed", "seed of the synthetic corpora", 0, INT64_MAX)};
+  for (const OptionSpec& o : trainer_options()) e.options.push_back(o);
   e.main_label = "generic-corpus cross-entropy (nats/byte)";
   e.aux_label = "specific-corpus cross-entropy (nats/byte)";
   e.prepare_data = [](const Config& c, Progress& progress) { return corpora(c, progress).description; };

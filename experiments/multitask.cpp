@@ -25,9 +25,7 @@ namespace {
 
 void run(RunContext& ctx) {
   const Config& c = ctx.config();
-  const Splits& d = load_splits(c, ctx.progress(), [](data::Split sp, const data::DatasetOptions& o) {
-    return data::resolve_cifar10_mnist(sp, o);
-  });
+  const Splits& d = load_splits(c, ctx.progress(), data::resolve_cifar10_mnist);
   Generator init(c.seed);
   nn::ResNet18 net(nn::ResNetOptions().heads({10, 10}).width(c.extra_int("width", 64)), init);
   net.train();
@@ -107,15 +105,10 @@ int main(int argc, char** argv) {
                   1e-12, 1.0),
       bool_option("augment", "random crop + flip (default true)"),
       bool_option("lr-lambda-scaling", "scale the learning rate by 1/(1+lambda) (default true, the paper's recipe)"),
-      int_option("eval-train-size", "training examples used for the train_* metrics", 1, 10000000),
-      int_option("warmup-steps", "learning-rate warm-up steps", 0, 1000000000000),
-      real_option("momentum", "SGD momentum (default 0.9)", 0.0, 1.0),
-      real_option("weight-decay", "optimizer weight decay (default 0)", 0.0, 1e6)};
+      int_option("eval-train-size", "training examples used for the train_* metrics", 1, 10000000)};
   e.main_label = "cross-entropy, background class (head 0)";
   e.aux_label = "cross-entropy, digit (head 1)";
-  for (const OptionSpec& o : data_options()) e.options.push_back(o);
-  e.prepare_data =
-      prepare_splits([](data::Split sp, const data::DatasetOptions& o) { return data::resolve_cifar10_mnist(sp, o); });
+  use_splits(e, data::resolve_cifar10_mnist);
   e.run = run;
   return run_main(argc, argv, e);
 }

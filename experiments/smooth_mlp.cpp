@@ -44,8 +44,7 @@ std::pair<double, double> evaluate_split(nn::MLP& mlp, const std::shared_ptr<con
 
 void run(RunContext& ctx) {
   const Config& c = ctx.config();
-  const Splits& d = load_splits(
-      c, ctx.progress(), [](data::Split sp, const data::DatasetOptions& o) { return data::resolve_mnist(sp, o); });
+  const Splits& d = load_splits(c, ctx.progress(), data::resolve_mnist);
   Generator init(c.seed);
   nn::MLP mlp(nn::MLPOptions({784, 256, 128, 10}).activation("relu"), init);
   nn::LipschitzBound bound(
@@ -117,16 +116,11 @@ int main(int argc, char** argv) {
   e.options = {
       int_option("eval-train-size", "training examples used for train_main/train_acc", 1, 10000000),
       int_option("power-iterations", "power-iteration steps per training step (default 1)", 1, 1000),
-      int_option("eval-power-iterations", "extra power iterations when evaluating the bound (default 20)", 0, 100000),
-      int_option("warmup-steps", "learning-rate warm-up steps", 0, 1000000000000),
-      real_option("weight-decay", "optimizer weight decay (default 0)", 0.0, 1e6),
-      real_option("momentum", "SGD momentum (default 0.9)", 0.0, 1.0)};
+      int_option("eval-power-iterations", "extra power iterations when evaluating the bound (default 20)", 0, 100000)};
   e.main_label = "cross-entropy";
   e.aux_label = "log Lipschitz bound";
   e.plot_log_x = true;  // cross-entropy spans decades; the log bound can be negative
-  for (const OptionSpec& o : data_options()) e.options.push_back(o);
-  e.prepare_data =
-      prepare_splits([](data::Split sp, const data::DatasetOptions& o) { return data::resolve_mnist(sp, o); });
+  use_splits(e, data::resolve_mnist);
   e.run = run;
   return run_main(argc, argv, e);
 }

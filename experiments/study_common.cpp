@@ -1,6 +1,6 @@
 #include "experiments/study_common.h"
 
-#include <zlib.h>
+#include "core/checksum.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -17,21 +17,18 @@ uint32_t dataset_crc(const data::Dataset& ds) {
   const int64_t n_in = shape_numel(info.input_shape);
   std::vector<float> input(static_cast<size_t>(std::max<int64_t>(n_in, 1)));
   std::vector<int64_t> labels(std::max<size_t>(info.num_classes.size(), 1));
-  uLong crc = crc32(0L, Z_NULL, 0);
+  uint32_t crc = 0;
   for (int64_t i = 0; i < ds.size(); ++i) {
     ds.read(i, input.data(), labels.data());
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(input.data()), static_cast<uInt>(n_in * sizeof(float)));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(labels.data()),
-                static_cast<uInt>(info.num_classes.size() * sizeof(int64_t)));
+    crc = crc32_update(crc, input.data(), static_cast<size_t>(n_in) * sizeof(float));
+    crc = crc32_update(crc, labels.data(), info.num_classes.size() * sizeof(int64_t));
   }
-  return static_cast<uint32_t>(crc);
+  return crc;
 }
 
 nlohmann::json describe(const data::Resolved& r) {
-  char hex[16];
-  std::snprintf(hex, sizeof(hex), "%08x", dataset_crc(*r.dataset));
   return {{"name", r.name},   {"synthetic", r.synthetic},  {"path", r.dir},
-          {"files", r.files}, {"size", r.dataset->size()}, {"crc32", hex}};
+          {"files", r.files}, {"size", r.dataset->size()}, {"crc32", crc32_hex(dataset_crc(*r.dataset))}};
 }
 
 }  // namespace
@@ -67,15 +64,17 @@ const Splits& load_splits(const Config& c, Progress& progress,
   return *cached;
 }
 
-std::function<nlohmann::json(const Config&, Progress&)> prepare_splits(
-    std::function<data::Resolved(data::Split, const data::DatasetOptions&)> resolve) {
-  return [resolve](const Config& c, Progress& progress) { return load_splits(c, progress, resolve).description; };
-}
-
-std::vector<OptionSpec> data_options() {
-  return {int_option("train-size", "training examples (synthetic size, or a cap on real data)", 1, 10000000),
-          int_option("test-size", "test examples", 1, 10000000),
-          int_option("data-seed", "seed of the synthetic data set", 0, INT64_MAX)};
+void use_splits(Experiment& e, SplitResolver resolve) {
+  const std::vector<OptionSpec> data = {
+      int_option("train-size", "training examples (synthetic size, or a cap on real data)", 1, 10000000),
+      int_option("test-size", "test examples", 1, 10000000),
+      int_option("data-seed", "seed of the synthetic data set", 0, INT64_MAX)};
+  const std::vector<OptionSpec> trainer = trainer_options();
+  e.options.insert(e.options.end(), data.begin(), data.end());
+  e.options.insert(e.options.end(), trainer.begin(), trainer.end());
+  e.prepare_data = [resolve = std::move(resolve)](const Config& c, Progress& progress) {
+    return load_splits(c, progress, resolve).description;
+  };
 }
 
 void next_batch(data::DataLoader& loader, data::Batch& batch) {

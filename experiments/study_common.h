@@ -19,6 +19,8 @@
 namespace scalpel {
 namespace experiments {
 
+using SplitResolver = std::function<data::Resolved(data::Split, const data::DatasetOptions&)>;
+
 struct Splits {
   std::shared_ptr<const data::Dataset> train, test;
   nlohmann::json description;  // per split: name, synthetic, path, files, size, crc32 (of the examples)
@@ -29,15 +31,13 @@ struct Splits {
 // the study options train-size, test-size and data-seed, and logs both resolver messages (which
 // say when synthetic data stands in for the real set). A --batch-size larger than the training
 // set is a UsageError.
-const Splits& load_splits(const Config& config, Progress& progress,
-                          const std::function<data::Resolved(data::Split, const data::DatasetOptions&)>& resolve);
+const Splits& load_splits(const Config& config, Progress& progress, const SplitResolver& resolve);
 
-// Experiment::prepare_data for a study whose runs call load_splits with `resolve`: the data is
-// loaded and checked once before the first run, and described in config.json / summary.json.
-std::function<nlohmann::json(const Config&, Progress&)> prepare_splits(
-    std::function<data::Resolved(data::Split, const data::DatasetOptions&)> resolve);
-// The data options every data study has: train-size, test-size, data-seed.
-std::vector<OptionSpec> data_options();
+// Makes `e` a data study whose runs call load_splits with `resolve` and train through train():
+// appends the data options (train-size, test-size, data-seed) and trainer_options() to
+// e.options, and sets e.prepare_data so the data is loaded and checked once before the first run
+// and described in config.json / summary.json.
+void use_splits(Experiment& e, SplitResolver resolve);
 
 // The next batch of `loader`, moving on to the next epoch when the current one is exhausted.
 void next_batch(data::DataLoader& loader, data::Batch& batch);

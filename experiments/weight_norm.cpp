@@ -25,8 +25,7 @@ namespace {
 
 void run(RunContext& ctx) {
   const Config& c = ctx.config();
-  const Splits& d = load_splits(
-      c, ctx.progress(), [](data::Split sp, const data::DatasetOptions& o) { return data::resolve_cifar10(sp, o); });
+  const Splits& d = load_splits(c, ctx.progress(), data::resolve_cifar10);
   Generator init(c.seed);
   nn::ResNet18 net(nn::ResNetOptions().heads({10}).width(c.extra_int("width", 64)), init);
   net.train();
@@ -106,16 +105,11 @@ int main(int argc, char** argv) {
       int_option("width", "ResNet-18 base width (64 = standard)", 1, 4096),
       bool_option("weights-only", "true: ½||θ||² over tensors with >= 2 dims only (default false: all parameters)"),
       bool_option("augment", "random crop + flip (default true)"),
-      int_option("eval-train-size", "training examples used for train_main/train_acc", 1, 10000000),
-      int_option("warmup-steps", "learning-rate warm-up steps", 0, 1000000000000),
-      real_option("momentum", "SGD momentum (default 0.9)", 0.0, 1.0),
-      real_option("weight-decay", "optimizer weight decay (default 0; the auxiliary loss plays that role)", 0.0, 1e6)};
+      int_option("eval-train-size", "training examples used for train_main/train_acc", 1, 10000000)};
   e.main_label = "cross-entropy";
   e.aux_label = "½||θ||²";
   e.log_axes = true;  // ½||θ||² spans decades over the λ grid
-  for (const OptionSpec& o : data_options()) e.options.push_back(o);
-  e.prepare_data =
-      prepare_splits([](data::Split sp, const data::DatasetOptions& o) { return data::resolve_cifar10(sp, o); });
+  use_splits(e, data::resolve_cifar10);
   e.run = run;
   return run_main(argc, argv, e);
 }

@@ -59,6 +59,44 @@ nlohmann::json Config::to_json() const {
 }
 
 namespace {
+// Strict integer parsing for a flag: the whole text, no overflow, within [lo, hi].
+int64_t parse_int_flag(const std::string& flag, const std::string& text, int64_t lo, int64_t hi) {
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || end == text.c_str() || *end != '\0') {
+    throw UsageError(flag + ": '" + text + "' is not an integer");
+  }
+  if (errno == ERANGE || v < lo || v > hi) {
+    throw UsageError(flag + ": " + text + " is out of range (expected " + std::to_string(lo) + " to " +
+                     std::to_string(hi) + ")");
+  }
+  return v;
+}
+
+// Strict real parsing for a flag: finite, within [lo, hi].
+double parse_real_flag(const std::string& flag, const std::string& text, double lo, double hi) {
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || end == text.c_str() || *end != '\0') throw UsageError(flag + ": '" + text + "' is not a number");
+  if (!std::isfinite(v) || errno == ERANGE) {
+    throw UsageError(flag + ": '" + text + "' is not a finite number");
+  }
+  if (v < lo || v > hi) {
+    std::ostringstream os;
+    os << flag << ": " << text << " is out of range (expected " << lo << " to " << hi << ")";
+    throw UsageError(os.str());
+  }
+  return v;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
+  return out;
+}
+
 const std::string* find_extra(const Config& c, const std::string& key) {
   auto it = c.extra.find(key);
   return it == c.extra.end() || it->second.empty() ? nullptr : &it->second;
@@ -67,25 +105,12 @@ const std::string* find_extra(const Config& c, const std::string& key) {
 
 double Config::extra_double(const std::string& key, double fallback) const {
   const std::string* v = find_extra(*this, key);
-  if (!v) return fallback;
-  char* end = nullptr;
-  const double d = std::strtod(v->c_str(), &end);
-  if (end == v->c_str() || *end != '\0') {
-    throw std::invalid_argument("--" + key + ": '" + *v + "' is not a number");
-  }
-  return d;
+  return v ? parse_real_flag("--" + key, *v, -HUGE_VAL, HUGE_VAL) : fallback;
 }
 
 int64_t Config::extra_int(const std::string& key, int64_t fallback) const {
   const std::string* v = find_extra(*this, key);
-  if (!v) return fallback;
-  char* end = nullptr;
-  errno = 0;
-  const long long d = std::strtoll(v->c_str(), &end, 10);
-  if (end == v->c_str() || *end != '\0' || errno == ERANGE) {
-    throw std::invalid_argument("--" + key + ": '" + *v + "' is not an integer");
-  }
-  return d;
+  return v ? parse_int_flag("--" + key, *v, INT64_MIN, INT64_MAX) : fallback;
 }
 
 bool Config::extra_bool(const std::string& key, bool fallback) const {
@@ -276,44 +301,6 @@ std::string now_iso() {
   return buf;
 }
 
-// Strict integer parsing for a flag: the whole text, no overflow, within [lo, hi].
-int64_t parse_int_flag(const std::string& flag, const std::string& text, int64_t lo, int64_t hi) {
-  errno = 0;
-  char* end = nullptr;
-  const long long v = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || end == text.c_str() || *end != '\0') {
-    throw UsageError(flag + ": '" + text + "' is not an integer");
-  }
-  if (errno == ERANGE || v < lo || v > hi) {
-    throw UsageError(flag + ": " + text + " is out of range (expected " + std::to_string(lo) + " to " +
-                     std::to_string(hi) + ")");
-  }
-  return v;
-}
-
-// Strict real parsing for a flag: finite, within [lo, hi].
-double parse_real_flag(const std::string& flag, const std::string& text, double lo, double hi) {
-  char* end = nullptr;
-  errno = 0;
-  const double v = std::strtod(text.c_str(), &end);
-  if (text.empty() || end == text.c_str() || *end != '\0') throw UsageError(flag + ": '" + text + "' is not a number");
-  if (!std::isfinite(v) || errno == ERANGE) {
-    throw UsageError(flag + ": '" + text + "' is not a finite number");
-  }
-  if (v < lo || v > hi) {
-    std::ostringstream os;
-    os << flag << ": " << text << " is out of range (expected " << lo << " to " << hi << ")";
-    throw UsageError(os.str());
-  }
-  return v;
-}
-
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
-  return out;
-}
-
 const std::vector<std::string> kOptimizers{"sgd", "sgd-nesterov", "adam", "adamw"};
 const std::vector<std::string> kSchedules{"constant", "cosine", "warmup-cosine", "step", "warmup-rsqrt"};
 constexpr int64_t kMaxSteps = 1000000000000LL;  // 1e12: beyond any run this code can finish
@@ -473,9 +460,7 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
   for (std::string& m : c.methods) {
     if (m == "db") m = "dynamic-barrier";
     if (std::find(known.begin(), known.end(), m) == known.end()) {
-      std::string list;
-      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      throw UsageError("--method: unknown method '" + m + "' (known: " + list + ")");
+      throw UsageError("--method: unknown method '" + m + "' (known: " + join(known) + ")");
     }
   }
   // Lambdas.

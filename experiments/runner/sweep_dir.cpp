@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <string>
 
+#include "core/state_dict.h"
 #include "experiments/runner/runner.h"
 
 namespace fs = std::filesystem;
@@ -31,20 +32,11 @@ SweepLock::~SweepLock() {
 
 namespace {
 
-bool is_temp_name(const std::string& name) {
-  const size_t pos = name.rfind(".tmp.");
-  if (pos == std::string::npos || pos + 5 >= name.size()) return false;
-  for (size_t i = pos + 5; i < name.size(); ++i) {
-    if (name[i] < '0' || name[i] > '9') return false;
-  }
-  return true;
-}
-
 // Entries of a folder other than the lock file and stale temporaries.
 bool holds_user_files(const fs::path& dir) {
   for (const auto& entry : fs::directory_iterator(dir)) {
     const std::string n = entry.path().filename().string();
-    if (n == ".lock" || is_temp_name(n)) continue;
+    if (n == ".lock" || is_atomic_temp_name(n)) continue;
     return true;
   }
   return false;
@@ -57,7 +49,7 @@ int remove_stale_temp_files(const std::string& dir) {
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
        it.increment(ec)) {
-    if (it->is_regular_file(ec) && is_temp_name(it->path().filename().string())) {
+    if (it->is_regular_file(ec) && is_atomic_temp_name(it->path().filename().string())) {
       if (fs::remove(it->path(), ec)) ++removed;
     }
   }

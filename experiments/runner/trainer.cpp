@@ -34,6 +34,12 @@ optim::ScheduleRef make_lr_schedule(const Config& c, double base, int64_t total)
                               "' (expected constant, cosine, warmup-cosine, warmup-rsqrt or step)");
 }
 
+std::vector<OptionSpec> trainer_options() {
+  return {int_option("warmup-steps", "learning-rate warm-up steps", 0, 1000000000000),
+          real_option("momentum", "SGD momentum (default 0.9)", 0.0, 1.0),
+          real_option("weight-decay", "optimizer weight decay (default 0)", 0.0, 1e6)};
+}
+
 namespace {
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, const std::vector<Tensor>& params, double lr) {

@@ -62,5 +62,9 @@ optim::ScheduleRef make_lr_schedule(const Config& config, double base_lr, int64_
 // Runs the loop; throws NonFiniteLoss naming the step and loss when one goes non-finite.
 void train(RunContext& ctx, TrainTask& task);
 
+// The experiment options train() reads: warmup-steps, momentum, weight-decay. Every study that
+// trains through train() appends them to Experiment::options, so they are checked at parse.
+std::vector<OptionSpec> trainer_options();
+
 }  // namespace experiments
 }  // namespace scalpel

@@ -8,9 +8,12 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
+#include "core/state_dict.h"
 #include "experiments/runner/metrics.h"
 
 namespace scalpel_test {
@@ -41,6 +44,44 @@ inline std::string fresh_dir(const std::string& name) {
 
 inline nlohmann::json summary(const std::string& run_dir) {
   return nlohmann::json::parse(scalpel::experiments::read_text(run_dir + "/summary.json"));
+}
+
+// Flags of a command line: "-" marks a flag without value, "" leaves the flag out.
+using Flags = std::map<std::string, std::string>;
+
+// `bin` followed by `flags` (each value single-quoted), after `replace` overrode `flags`.
+inline std::string command(const std::string& bin, Flags flags, const Flags& replace = {}) {
+  for (const auto& [k, v] : replace) flags[k] = v;
+  std::string cmd = bin;
+  for (const auto& [k, v] : flags) {
+    if (v.empty()) continue;
+    cmd += " " + k + (v == "-" ? "" : " '" + v + "'");
+  }
+  return cmd;
+}
+
+// Passes when the output of `r` contains `text`; the failure message shows the output.
+inline ::testing::AssertionResult has_text(const Result& r, const std::string& text) {
+  if (r.output.find(text) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "output lacks \"" << text << "\":\n" << r.output;
+}
+
+// Removes `flag` and its value from the argv that `sweep_dir`/config.json recorded, so that
+// --resume replays the sweep without it (e.g. the --inject-nan hook that stopped it).
+inline void drop_recorded_flag(const std::string& sweep_dir, const std::string& flag) {
+  const std::string path = sweep_dir + "/config.json";
+  nlohmann::json cfg = nlohmann::json::parse(scalpel::experiments::read_text(path));
+  const std::vector<std::string> argv = cfg["argv"];
+  std::vector<std::string> kept;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (argv[i] == flag) {
+      ++i;
+      continue;
+    }
+    kept.push_back(argv[i]);
+  }
+  cfg["argv"] = kept;
+  scalpel::write_file_atomic(path, cfg.dump(2));
 }
 
 }  // namespace scalpel_test

@@ -27,22 +27,17 @@ namespace {
 
 // The tiny smooth-MLP sweep of the probes, with `replace` overriding or adding flags
 // (an empty value removes the flag; "-" marks a flag without a value).
-std::string sm(const std::map<std::string, std::string>& replace) {
-  std::map<std::string, std::string> f{{"--quiet", "-"},
-                                       {"--threads", "1"},
-                                       {"--train-size", "500"},
-                                       {"--test-size", "100"},
-                                       {"--eval-train-size", "100"},
-                                       {"--method", "mixed"},
-                                       {"--lambda", "0.1"},
-                                       {"--steps", "5"}};
-  for (const auto& [k, v] : replace) f[k] = v;
-  std::string cmd = SCALPEL_SMOOTH_MLP_BIN;
-  for (const auto& [k, v] : f) {
-    if (v.empty()) continue;
-    cmd += " " + k + (v == "-" ? "" : " '" + v + "'");
-  }
-  return cmd;
+std::string sm(const Flags& replace) {
+  return command(SCALPEL_SMOOTH_MLP_BIN,
+                 {{"--quiet", "-"},
+                  {"--threads", "1"},
+                  {"--train-size", "500"},
+                  {"--test-size", "100"},
+                  {"--eval-train-size", "100"},
+                  {"--method", "mixed"},
+                  {"--lambda", "0.1"},
+                  {"--steps", "5"}},
+                 replace);
 }
 
 std::string export_digits(const std::string& dir) {
@@ -90,16 +85,16 @@ TEST(BadInput, UsageErrorsExitWithCode2AndNameTheFlag) {
   // 10: an empty --out is refused, not replaced by ./runs/smooth-mlp.
   const Result empty = run(sm({}) + " --out ''");
   EXPECT_EQ(empty.code, 2) << empty.output;
-  EXPECT_NE(empty.output.find("--out"), std::string::npos) << empty.output;
+  EXPECT_TRUE(has_text(empty, "--out"));
   // 7: the data tool refuses a size that cannot be built instead of dying of std::bad_alloc.
   const Result big = run(std::string(SCALPEL_DATA_BIN) + " export synthetic-digits --train-size 1099511627776 --out " +
                          fresh_dir("bi_big"));
   EXPECT_EQ(big.code, 2) << big.output;
-  EXPECT_NE(big.output.find("--train-size"), std::string::npos) << big.output;
+  EXPECT_TRUE(has_text(big, "--train-size"));
   // A study that reads no data refuses --data-dir instead of ignoring it.
   const Result toy = run(std::string(SCALPEL_TOY_BIN) + " --steps 5 --data-dir /tmp --out " + fresh_dir("bi_toy"));
   EXPECT_EQ(toy.code, 2) << toy.output;
-  EXPECT_NE(toy.output.find("--data-dir"), std::string::npos) << toy.output;
+  EXPECT_TRUE(has_text(toy, "--data-dir"));
 }
 
 TEST(BadInput, ParseConfigChecksPresetAndExtraValues) {
@@ -129,7 +124,7 @@ TEST(BadInput, FailedRunsMakeTheSweepExitNonZeroWithACount) {
   const std::string out = fresh_dir("bi_failed");
   const Result r = run(sm({{"--lambda", ""}, {"--lambdas", "0.1,1"}, {"--out", out}}) + " --inject-nan 2:0");
   EXPECT_EQ(r.code, 1) << r.output;
-  EXPECT_NE(r.output.find("2 of 2 runs failed"), std::string::npos) << r.output;
+  EXPECT_TRUE(has_text(r, "2 of 2 runs failed"));
   EXPECT_EQ(summary(out + "/mixed/lambda_1")["status"], "failed");
 }
 
@@ -140,7 +135,7 @@ TEST(BadInput, AnEarlierSweepInOutIsNeverOverwrittenWithoutAsking) {
   // 11: a second sweep into the same folder is refused and leaves every file as it was.
   const Result again = run(sm({{"--method", "bloop"}, {"--steps", "3"}, {"--out", out}}));
   EXPECT_EQ(again.code, 2) << again.output;
-  EXPECT_NE(again.output.find("--resume"), std::string::npos) << again.output;
+  EXPECT_TRUE(has_text(again, "--resume"));
   EXPECT_EQ(read_text(out + "/config.json"), cfg);
   EXPECT_EQ(read_text(out + "/bloop/lambda_1/summary.json"), first);
   // A folder with unrelated files is not a sweep to overwrite.
@@ -157,7 +152,7 @@ TEST(BadInput, AnEarlierSweepInOutIsNeverOverwrittenWithoutAsking) {
     ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
     const Result locked = run(sm({}) + " --resume " + out);
     EXPECT_EQ(locked.code, 2) << locked.output;
-    EXPECT_NE(locked.output.find("another sweep"), std::string::npos) << locked.output;
+    EXPECT_TRUE(has_text(locked, "another sweep"));
     ::close(fd);
   }
   // Stale temporaries of a killed writer are removed under the lock; --overwrite replaces the sweep whole.
@@ -195,15 +190,15 @@ TEST(BadInput, ExplicitDataDirIsNeverReplacedBySyntheticData) {
   const std::string out = fresh_dir("bi_data_bad");
   const Result partial = run(sm({{"--out", out}, {"--data-dir", d}, {"--lambda", ""}, {"--lambdas", "0.1,1,10"}}));
   EXPECT_EQ(partial.code, 2) << partial.output;
-  EXPECT_NE(partial.output.find("t10k-images-idx3-ubyte"), std::string::npos) << partial.output;
+  EXPECT_TRUE(has_text(partial, "t10k-images-idx3-ubyte"));
   // 15: checked once, before the first run: one message, no run folders.
   EXPECT_EQ(partial.output.find("MNIST not found"), partial.output.rfind("MNIST not found")) << partial.output;
   EXPECT_FALSE(fs::exists(out + "/mixed/lambda_0.1"));
   // 13: a folder that does not exist lists every path tried.
   const Result none = run(sm({{"--out", fresh_dir("bi_none")}, {"--data-dir", "/nonexistent_scalpel"}}));
   EXPECT_EQ(none.code, 2) << none.output;
-  EXPECT_NE(none.output.find("/nonexistent_scalpel (no such folder)"), std::string::npos) << none.output;
-  EXPECT_NE(none.output.find("/nonexistent_scalpel/mnist (no such folder)"), std::string::npos) << none.output;
+  EXPECT_TRUE(has_text(none, "/nonexistent_scalpel (no such folder)"));
+  EXPECT_TRUE(has_text(none, "/nonexistent_scalpel/mnist (no such folder)"));
 }
 
 TEST(BadInput, DefaultDataFolderHalfPresentIsAnErrorAndSyntheticDataIsRecorded) {
@@ -212,12 +207,12 @@ TEST(BadInput, DefaultDataFolderHalfPresentIsAnErrorAndSyntheticDataIsRecorded) 
   fs::create_directories(cwd + "/data/mnist");  // 13: an empty mnist/ folder
   const Result empty = run("cd " + cwd + " && " + sm({{"--out", "o1"}}));
   EXPECT_EQ(empty.code, 2) << empty.output;
-  EXPECT_NE(empty.output.find("data/mnist"), std::string::npos) << empty.output;
+  EXPECT_TRUE(has_text(empty, "data/mnist"));
   fs::remove_all(cwd + "/data");
   // No data folder at all: synthetic data, said even under --quiet, and recorded in the outputs.
   const Result synth = run("cd " + cwd + " && " + sm({{"--out", "o2"}}));
   ASSERT_EQ(synth.code, 0) << synth.output;
-  EXPECT_NE(synth.output.find("using synthetic-digits"), std::string::npos) << synth.output;
+  EXPECT_TRUE(has_text(synth, "using synthetic-digits"));
   const nlohmann::json s = summary(cwd + "/o2/mixed/lambda_0.1");
   EXPECT_EQ(s["data"]["train"]["name"], "synthetic-digits");
   EXPECT_EQ(s["data"]["train"]["synthetic"], true);
@@ -234,7 +229,7 @@ TEST(BadInput, CifarWithoutOneBatchIsRefused) {
       run(std::string(SCALPEL_WEIGHT_NORM_BIN) + " --quiet --threads 1 --steps 2 --batch-size 8 --width 2 --data-dir " +
           d + " --out " + fresh_dir("bi_cifar_out"));
   EXPECT_EQ(r.code, 2) << r.output;
-  EXPECT_NE(r.output.find("data_batch_4.bin"), std::string::npos) << r.output;
+  EXPECT_TRUE(has_text(r, "data_batch_4.bin"));
 }
 
 TEST(BadInput, JointLmTextFlagsAreCheckedOnceBeforeTheFirstRun) {
@@ -242,7 +237,7 @@ TEST(BadInput, JointLmTextFlagsAreCheckedOnceBeforeTheFirstRun) {
   const Result r = run(std::string(SCALPEL_JOINT_LM_BIN) +
                        " --quiet --steps 2 --lambdas 0.1,1 --main-text /etc/hostname --out " + out);
   EXPECT_EQ(r.code, 2) << r.output;
-  EXPECT_NE(r.output.find("--aux-text"), std::string::npos) << r.output;
+  EXPECT_TRUE(has_text(r, "--aux-text"));
   EXPECT_FALSE(fs::exists(out + "/bloop"));
   // --data-dir D reads D/generic.txt and D/specific.txt, as scalpel-data export synthetic-text writes them.
   const std::string d = fresh_dir("bi_text_data");
@@ -268,7 +263,7 @@ TEST(BadInput, DivergedRunsAreMarkedAndKeptOffTheFront) {
   const Result r =
       run(sm({{"--lr", "1e6"}, {"--optimizer", "adam"}, {"--lambda", ""}, {"--lambdas", "0.1,1"}, {"--out", out}}));
   EXPECT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("2 of 2 runs diverged"), std::string::npos) << r.output;
+  EXPECT_TRUE(has_text(r, "2 of 2 runs diverged"));
   EXPECT_EQ(summary(out + "/mixed/lambda_0.1")["status"], "diverged");
   // front.csv: method,lambda,status,train_main,train_aux,eval_main,eval_aux,on_front_train,on_front_eval,seconds
   std::istringstream front(read_text(out + "/front.csv"));

@@ -154,20 +154,9 @@ TEST(SmoothMlp, ResumeIsBitExact) {
   ASSERT_EQ(broken.code, 1) << broken.output;
   ASSERT_NE(broken.output.find("1 of 1 runs failed"), std::string::npos) << broken.output;
   ASSERT_EQ(summary(b + "/bloop/lambda_0.1")["status"], "failed");
-  // ... then resume it. The resumed sweep re-reads its config.json (without the NaN hook? no: the
-  // hook belongs to the original command line), so resume a copy whose config drops the hook.
-  auto cfg = nlohmann::json::parse(read_text(b + "/config.json"));
-  std::vector<std::string> argv = cfg["argv"];
-  std::vector<std::string> kept;
-  for (size_t i = 0; i < argv.size(); ++i) {
-    if (argv[i] == "--inject-nan") {
-      ++i;
-      continue;
-    }
-    kept.push_back(argv[i]);
-  }
-  cfg["argv"] = kept;
-  std::ofstream(b + "/config.json") << cfg.dump(2);
+  // ... then resume it. The resumed sweep replays the command line in its config.json, which
+  // holds the NaN hook: drop it there.
+  drop_recorded_flag(b, "--inject-nan");
   const Result resumed = run(std::string(SCALPEL_SMOOTH_MLP_BIN) + " --resume " + b);
   ASSERT_EQ(resumed.code, 0) << resumed.output;
   EXPECT_EQ(summary(b + "/bloop/lambda_0.1")["final"]["resumed_from_step"], 16) << resumed.output;
@@ -322,17 +311,7 @@ TEST(Studies, MultitaskResumeIsBitExact) {
   ASSERT_EQ(run(common + " --out " + a).code, 0);
   ASSERT_EQ(run(common + " --out " + b + " --inject-nan 10:0").code, 1);
   ASSERT_EQ(summary(b + "/bloop/lambda_1")["status"], "failed");
-  auto cfg = nlohmann::json::parse(read_text(b + "/config.json"));
-  std::vector<std::string> argv = cfg["argv"], kept;
-  for (size_t i = 0; i < argv.size(); ++i) {
-    if (argv[i] == "--inject-nan") {
-      ++i;
-      continue;
-    }
-    kept.push_back(argv[i]);
-  }
-  cfg["argv"] = kept;
-  std::ofstream(b + "/config.json") << cfg.dump(2);
+  drop_recorded_flag(b, "--inject-nan");
   const Result resumed = run(std::string(SCALPEL_MULTITASK_BIN) + " --resume " + b);
   ASSERT_EQ(resumed.code, 0) << resumed.output;
   EXPECT_EQ(summary(b + "/bloop/lambda_1")["final"]["resumed_from_step"], 8);

@@ -330,9 +330,7 @@ TEST(SurgeryRegistry, EveryBuiltInMethodIsLinkedAndFoundByNameOrAlias) {
   const std::string msg = error_of([] { make_surgeon("no-such-method"); });
   EXPECT_NE(msg.find("make_surgeon: unknown method 'no-such-method' (known: "), std::string::npos) << msg;
   EXPECT_NE(msg.find("bloop, "), std::string::npos) << msg;
-  EXPECT_NE(msg.find("dynamic-barrier (db), "),
-            std::string::npos)
-      << msg;
+  EXPECT_NE(msg.find("dynamic-barrier (db), "), std::string::npos) << msg;
   EXPECT_NE(msg.find("pcgrad"), std::string::npos) << msg;
 }
 
