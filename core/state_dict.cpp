@@ -16,7 +16,9 @@ namespace scalpel {
 
 namespace {
 constexpr char kMagic[8] = {'S', 'C', 'A', 'L', 'P', 'E', 'L', '1'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;                 // written; versions 1 and 2 are read
+constexpr size_t kHeaderV1 = 8 + 4 + 4 + 8 + 8;  // magic, version, flags, counts
+constexpr size_t kHeaderV2 = kHeaderV1 + 8 + 4;  // + i64 step + u32 header CRC
 
 template <class T>
 void put(std::string& out, const T& v) {
@@ -54,8 +56,8 @@ class Reader {
     pos_ += static_cast<size_t>(n) * sizeof(float);
   }
   size_t pos() const { return pos_; }
-
- private:
+  void skip(size_t n) { pos_ += n; }
+  // Throws unless n more bytes remain (checked before allocating what they will fill).
   void need(size_t n, const char* what) {
     if (pos_ + n > limit_ || pos_ + n < pos_) {
       throw std::runtime_error("checkpoint " + source_ + ": truncated or corrupted while reading " + what +
@@ -63,6 +65,8 @@ class Reader {
                                std::to_string(limit_ - pos_) + " left)");
     }
   }
+
+ private:
   const std::string& bytes_;
   size_t limit_;
   std::string source_;
@@ -165,6 +169,8 @@ std::string StateDict::serialize() const {
   put<uint32_t>(out, 0);
   put<uint64_t>(out, order_.size());
   put<uint64_t>(out, scalars_.size());
+  put<int64_t>(out, checkpoint_step());
+  put<uint32_t>(out, crc32_update(0, out.data(), out.size()));
   for (const std::string& n : order_) {
     const Tensor c = tensors_.at(n).detach().contiguous();
     put_name(out, n);
@@ -186,54 +192,87 @@ std::string StateDict::serialize() const {
   return out;
 }
 
+int64_t StateDict::checkpoint_step() const {
+  auto it = scalars_.find(kStepKey);
+  return it != scalars_.end() && it->second.kind == 0 ? it->second.i : -1;
+}
+
 StateDict StateDict::deserialize(const std::string& bytes, const std::string& source) {
-  const size_t header = sizeof(kMagic) + 4 + 4 + 8 + 8;
+  const bool magic_ok = bytes.size() >= sizeof(kMagic) && std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) == 0;
+  if (bytes.size() >= sizeof(kMagic) && !magic_ok) {
+    throw std::runtime_error("checkpoint " + source + ": not a Scalpel checkpoint (wrong magic, expected 'SCALPEL1')");
+  }
+  if (bytes.size() < sizeof(kMagic) + 4) {
+    throw std::runtime_error("checkpoint " + source + ": file is truncated (" + std::to_string(bytes.size()) +
+                             " bytes, a valid checkpoint has at least " + std::to_string(kHeaderV1 + 4) + ")");
+  }
+  uint32_t version;
+  std::memcpy(&version, bytes.data() + sizeof(kMagic), 4);
+  if (version != 1 && version != 2) {
+    throw std::runtime_error("checkpoint " + source + ": unsupported format version " + std::to_string(version) +
+                             " (this build reads versions 1 and 2)");
+  }
+  const size_t header = version == 1 ? kHeaderV1 : kHeaderV2;
+  // Version 2's header carries the step and its own CRC, so damage further on can name the step.
+  std::string at = " (step unknown: format version 1)";
+  if (version == 2) {
+    if (bytes.size() < header) {
+      throw std::runtime_error("checkpoint " + source + ": file is truncated inside its header (" +
+                               std::to_string(bytes.size()) + " of " + std::to_string(header) +
+                               " header bytes; step unknown)");
+    }
+    uint32_t header_crc;
+    std::memcpy(&header_crc, bytes.data() + header - 4, 4);
+    if (crc32_update(0, bytes.data(), header - 4) != header_crc) {
+      throw std::runtime_error("checkpoint " + source + ": header checksum mismatch (header corrupted; step unknown)");
+    }
+    int64_t step;
+    std::memcpy(&step, bytes.data() + kHeaderV1, 8);
+    at = step >= 0 ? " (checkpoint of step " + std::to_string(step) + ")" : " (no step recorded)";
+  }
   if (bytes.size() < header + 4) {
     throw std::runtime_error("checkpoint " + source + ": file is truncated (" + std::to_string(bytes.size()) +
-                             " bytes, a valid checkpoint has at least " + std::to_string(header + 4) + ")");
-  }
-  if (std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
-    throw std::runtime_error("checkpoint " + source + ": not a Scalpel checkpoint (wrong magic, expected 'SCALPEL1')");
+                             " bytes, a valid checkpoint has at least " + std::to_string(header + 4) + ")" + at);
   }
   const size_t body = bytes.size() - 4;
   uint32_t stored_crc;
   std::memcpy(&stored_crc, bytes.data() + body, 4);
-  const uint32_t crc = crc32_update(0, bytes.data(), body);
-  Reader r(bytes, body, source);
-  r.get<uint64_t>("magic");
-  const uint32_t version = r.get<uint32_t>("version");
-  if (version != kVersion) {
-    throw std::runtime_error("checkpoint " + source + ": unsupported format version " + std::to_string(version) +
-                             " (this build reads version " + std::to_string(kVersion) + ")");
+  if (crc32_update(0, bytes.data(), body) != stored_crc) {
+    throw std::runtime_error("checkpoint " + source + ": checksum mismatch (file is corrupted or truncated)" + at);
   }
-  if (crc != stored_crc) {
-    throw std::runtime_error("checkpoint " + source + ": checksum mismatch (file is corrupted or truncated)");
-  }
+  const std::string where = source + at;
+  Reader r(bytes, body, where);
+  r.skip(sizeof(kMagic) + 4);
   r.get<uint32_t>("flags");
   const uint64_t nt = r.get<uint64_t>("tensor count");
   const uint64_t ns = r.get<uint64_t>("scalar count");
+  if (version == 2) r.skip(12);
   StateDict sd;
   for (uint64_t k = 0; k < nt; ++k) {
     const std::string name = r.get_string("a tensor name");
     const uint32_t rank = r.get<uint32_t>("a tensor rank");
     if (rank > 64)
-      throw std::runtime_error("checkpoint " + source + ": tensor '" + name + "' has implausible rank " +
+      throw std::runtime_error("checkpoint " + where + ": tensor '" + name + "' has implausible rank " +
                                std::to_string(rank));
     Shape shape(rank);
     int64_t numel = 1;
     for (uint32_t d = 0; d < rank; ++d) {
       shape[d] = r.get<int64_t>("a tensor shape");
       if (shape[d] < 0 || (shape[d] > 0 && numel > (int64_t{1} << 40) / shape[d])) {
-        throw std::runtime_error("checkpoint " + source + ": tensor '" + name + "' has invalid shape");
+        throw std::runtime_error("checkpoint " + where + ": tensor '" + name + "' has invalid shape");
       }
       numel *= shape[d];
     }
+    const std::string what = "tensor '" + name + "' data";
+    r.need(static_cast<size_t>(numel) * sizeof(float), what.c_str());
     Tensor t = Tensor::empty(shape);
-    r.get_floats(t.data(), numel, "tensor '" + name + "' data");
+    r.get_floats(t.data(), numel, what);
+    if (sd.has_tensor(name)) throw std::runtime_error("checkpoint " + where + ": tensor '" + name + "' appears twice");
     sd.set_tensor(name, t);
   }
   for (uint64_t k = 0; k < ns; ++k) {
     const std::string name = r.get_string("a scalar name");
+    if (sd.has_scalar(name)) throw std::runtime_error("checkpoint " + where + ": scalar '" + name + "' appears twice");
     const uint8_t kind = r.get<uint8_t>("a scalar kind");
     if (kind == 0)
       sd.set_int(name, r.get<int64_t>("an int scalar"));
@@ -242,11 +281,11 @@ StateDict StateDict::deserialize(const std::string& bytes, const std::string& so
     else if (kind == 2)
       sd.set_string(name, r.get_string("a string scalar"));
     else
-      throw std::runtime_error("checkpoint " + source + ": scalar '" + name + "' has unknown kind " +
+      throw std::runtime_error("checkpoint " + where + ": scalar '" + name + "' has unknown kind " +
                                std::to_string(kind));
   }
   if (r.pos() != body) {
-    throw std::runtime_error("checkpoint " + source + ": " + std::to_string(body - r.pos()) +
+    throw std::runtime_error("checkpoint " + where + ": " + std::to_string(body - r.pos()) +
                              " unexpected trailing bytes");
   }
   return sd;

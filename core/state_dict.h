@@ -5,15 +5,17 @@
 // dotted names ("layer1.0.conv1.weight", "optim.exp_avg.3", "surgeon.ema.0") to tensors, plus
 // exact scalars (int64 / double / string) for counters and settings.
 //
-// File format (little-endian), version 1:
+// File format (little-endian), version 2 (version 1, still read, lacks the two header fields
+// marked *):
 //   magic "SCALPEL1" | u32 version | u32 flags(0) | u64 n_tensors | u64 n_scalars
+//   | *i64 step (the int scalar kStepKey, -1 without it) | *u32 CRC-32 of the header bytes before it
 //   per tensor: u32 name_len, name bytes, u32 rank, i64 dims[rank], f32 data[numel]
 //   per scalar: u32 name_len, name bytes, u8 kind (0 int64, 1 double, 2 string), payload
 //                (i64 | f64 | u32 len + bytes)
 //   u32 CRC-32 (zlib) of every preceding byte.
 // save() writes to "<path>.tmp.<pid>", fsyncs, and renames over <path>, so a crash never leaves a
-// half-written checkpoint. load() checks magic, version, sizes and the checksum and names the
-// file and what it found on any mismatch.
+// half-written checkpoint. load() checks magic, version, sizes and the checksums and names the
+// file, what it found and (when the header is intact) the step on any mismatch.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +29,11 @@ namespace scalpel {
 
 class StateDict {
  public:
+  // The int scalar a trainer sets to the number of finished steps; the file header repeats it.
+  static constexpr const char* kStepKey = "loop.step";
+  // get_int(kStepKey) when present, else -1.
+  int64_t checkpoint_step() const;
+
   // Tensors keep insertion order (names unique).
   void set_tensor(const std::string& name, const Tensor& t);
   bool has_tensor(const std::string& name) const;

@@ -125,7 +125,7 @@ void train(RunContext& ctx, TrainTask& task) {
     step.load_state_dict(ck->sub("train"));
     task.load_state(ck->sub("task"));
     acc.load(ck->sub("loop"));
-    start = ck->get_int("loop.step");
+    start = ck->get_int(StateDict::kStepKey);
     ctx.truncate_metrics_after(start);
     ctx.progress().message("[" + spec.label + "] resuming from step " + std::to_string(start));
     ctx.set_final("resumed_from_step", static_cast<double>(start));
@@ -184,7 +184,7 @@ void train(RunContext& ctx, TrainTask& task) {
       StateDict loop;
       acc.save(loop);
       ck.merge(loop, "loop");
-      ck.set_int("loop.step", done);
+      ck.set_int(StateDict::kStepKey, done);
       ctx.save_checkpoint(ck);
     }
   }

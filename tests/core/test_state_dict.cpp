@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
+#include "core/checksum.h"
 #include "core/ops.h"
 #include "core/state_dict.h"
 
@@ -95,4 +97,124 @@ TEST(StateDict, MergeSubAndErrors) {
     EXPECT_NE(std::string(e.what()).find("'nope'"), std::string::npos);
   }
   EXPECT_THROW(back.get_double("step"), std::invalid_argument);
+}
+
+namespace {
+template <class T>
+void put_raw(std::string& out, const T& v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof(T));
+}
+
+std::string message_of(const std::string& bytes) {
+  try {
+    StateDict::deserialize(bytes, "c.ckpt");
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(StateDict, HeaderRecordsTheStepAndIsChecksummed) {
+  StateDict sd;
+  sd.set_tensor("w", Tensor::ones({3}));
+  sd.set_int(StateDict::kStepKey, 4242);
+  EXPECT_EQ(sd.checkpoint_step(), 4242);
+  const std::string bytes = sd.serialize();
+  uint32_t version;
+  std::memcpy(&version, bytes.data() + 8, 4);
+  EXPECT_EQ(version, 2u);
+  int64_t step;
+  std::memcpy(&step, bytes.data() + 32, 8);
+  EXPECT_EQ(step, 4242);
+  uint32_t header_crc;
+  std::memcpy(&header_crc, bytes.data() + 40, 4);
+  EXPECT_EQ(header_crc, crc32_update(0, bytes.data(), 40));
+  StateDict no_step;
+  no_step.set_int("other", 1);
+  EXPECT_EQ(no_step.checkpoint_step(), -1);
+  const std::string b2 = no_step.serialize();
+  std::memcpy(&step, b2.data() + 32, 8);
+  EXPECT_EQ(step, -1);
+}
+
+TEST(StateDict, EveryTruncationAndBitFlipNamesTheStepOrTheHeader) {
+  StateDict sd;
+  sd.set_tensor("layer.w", Tensor::ones({2, 3}));
+  sd.set_int(StateDict::kStepKey, 77);
+  sd.set_string("method", "bloop");
+  const std::string bytes = sd.serialize();
+  const size_t header = 44;
+  for (size_t cut = 0; cut < bytes.size(); ++cut) {
+    const std::string msg = message_of(bytes.substr(0, cut));
+    ASSERT_FALSE(msg.empty()) << "accepted a file truncated to " << cut << " bytes";
+    EXPECT_NE(msg.find("c.ckpt"), std::string::npos) << msg;
+    if (cut >= header) {
+      EXPECT_NE(msg.find("checkpoint of step 77"), std::string::npos) << "cut " << cut << ": " << msg;
+    } else if (cut >= 12) {
+      EXPECT_NE(msg.find("step unknown"), std::string::npos) << "cut " << cut << ": " << msg;
+    }
+  }
+  for (size_t pos = 0; pos < bytes.size(); ++pos) {
+    for (int bit : {0, 7}) {
+      std::string bad = bytes;
+      bad[pos] = static_cast<char>(bad[pos] ^ (1 << bit));
+      const std::string msg = message_of(bad);
+      ASSERT_FALSE(msg.empty()) << "accepted a flip of bit " << bit << " at byte " << pos;
+      if (pos >= header) {
+        EXPECT_NE(msg.find("checkpoint of step 77"), std::string::npos) << "byte " << pos << ": " << msg;
+      } else if (pos >= 12) {
+        EXPECT_NE(msg.find("header checksum mismatch"), std::string::npos) << "byte " << pos << ": " << msg;
+      }
+    }
+  }
+}
+
+TEST(StateDict, ReadsVersionOneFiles) {
+  // Hand-built version-1 file: one tensor "w" = [1.5, -2], one int scalar "n" = 9.
+  std::string v1("SCALPEL1", 8);
+  put_raw<uint32_t>(v1, 1);
+  put_raw<uint32_t>(v1, 0);
+  put_raw<uint64_t>(v1, 1);
+  put_raw<uint64_t>(v1, 1);
+  put_raw<uint32_t>(v1, 1);
+  v1 += "w";
+  put_raw<uint32_t>(v1, 1);
+  put_raw<int64_t>(v1, 2);
+  put_raw<float>(v1, 1.5f);
+  put_raw<float>(v1, -2.0f);
+  put_raw<uint32_t>(v1, 1);
+  v1 += "n";
+  put_raw<uint8_t>(v1, 0);
+  put_raw<int64_t>(v1, 9);
+  put_raw<uint32_t>(v1, crc32_update(0, v1.data(), v1.size()));
+  StateDict back = StateDict::deserialize(v1, "old.ckpt");
+  EXPECT_EQ(back.tensor("w").to_vector(), (std::vector<float>{1.5f, -2.0f}));
+  EXPECT_EQ(back.get_int("n"), 9);
+  std::string bad = v1;
+  bad[40] ^= 1;
+  const std::string msg = message_of(bad);
+  EXPECT_NE(msg.find("step unknown: format version 1"), std::string::npos) << msg;
+}
+
+TEST(StateDict, UnknownVersionAndDuplicateNamesAreRejected) {
+  StateDict sd;
+  sd.set_int("a", 1);
+  std::string bytes = sd.serialize();
+  bytes[8] = 3;
+  EXPECT_NE(message_of(bytes).find("unsupported format version 3"), std::string::npos) << message_of(bytes);
+  // A version-1 file whose two scalars share a name (valid CRC): rejected, not silently overwritten.
+  std::string dup("SCALPEL1", 8);
+  put_raw<uint32_t>(dup, 1);
+  put_raw<uint32_t>(dup, 0);
+  put_raw<uint64_t>(dup, 0);
+  put_raw<uint64_t>(dup, 2);
+  for (int k = 0; k < 2; ++k) {
+    put_raw<uint32_t>(dup, 1);
+    dup += "s";
+    put_raw<uint8_t>(dup, 0);
+    put_raw<int64_t>(dup, k);
+  }
+  put_raw<uint32_t>(dup, crc32_update(0, dup.data(), dup.size()));
+  EXPECT_NE(message_of(dup).find("scalar 's' appears twice"), std::string::npos) << message_of(dup);
 }
