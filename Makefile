@@ -43,17 +43,18 @@ sanitize: bootstrap
 	cmake --build build-asan -j$(JOBS)
 	cd build-asan && ctest --output-on-failure -j$(JOBS)
 
-# libFuzzer run of the idx / CIFAR-10 parsers (data/fuzz/) under ASan + UBSan, built with clang in
-# build-fuzz. FUZZ_SECONDS bounds the run; new inputs go to build-fuzz/fuzz-corpus.
+# libFuzzer runs under ASan + UBSan, built with clang in build-fuzz: the idx / CIFAR / gzip parsers,
+# the image decoder, the text loader, the checkpoint reader and the config/flag parser. Each target
+# runs FUZZ_SECONDS from its seed corpus (scripts/run-fuzz.sh); findings go to build-fuzz/findings,
+# one summary line per target to build-fuzz/fuzz-summary.txt.
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= fuzz_parsers fuzz_image fuzz_text fuzz_state_dict fuzz_config
 fuzz:
 	@command -v clang++ >/dev/null 2>&1 || bash scripts/bootstrap.sh --fuzz
 	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release -DSCALPEL_FUZZ=ON \
 		-DSCALPEL_BUILD_TESTS=OFF -DSCALPEL_BUILD_BENCH=OFF >/dev/null
-	cmake --build build-fuzz -j$(JOBS) --target fuzz_parsers
-	@mkdir -p build-fuzz/fuzz-corpus
-	build-fuzz/data/fuzz/fuzz_parsers -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
-		-max_len=16384 -print_final_stats=1 build-fuzz/fuzz-corpus data/fuzz/corpus
+	cmake --build build-fuzz -j$(JOBS) --target $(FUZZ_TARGETS)
+	bash scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz

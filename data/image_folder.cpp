@@ -41,6 +41,12 @@ std::vector<uint8_t> resize_bytes(const std::vector<uint8_t>& src, int64_t c, in
 }  // namespace
 
 std::vector<uint8_t> load_image_file(const std::string& path, const ImageFolderOptions& opt) {
+  const std::vector<uint8_t> file = read_file(path);
+  return decode_image(file.data(), file.size(), path, opt);
+}
+
+std::vector<uint8_t> decode_image(const uint8_t* bytes, size_t size, const std::string& path,
+                                  const ImageFolderOptions& opt) {
   if (opt.channels_ != 1 && opt.channels_ != 3) {
     throw std::invalid_argument("ImageFolder: channels must be 1 or 3, got " + std::to_string(opt.channels_));
   }
@@ -48,17 +54,29 @@ std::vector<uint8_t> load_image_file(const std::string& path, const ImageFolderO
     throw std::invalid_argument("ImageFolder: size must be positive, got " + std::to_string(opt.height_) + "x" +
                                 std::to_string(opt.width_));
   }
-  const std::vector<uint8_t> file = read_file(path);
-  if (file.size() > static_cast<size_t>(INT32_MAX))
-    throw std::runtime_error(path + ": image file too large (" + std::to_string(file.size()) + " bytes)");
-  if (is_png(file.data(), file.size())) verify_png(file.data(), file.size(), path);
+  if (size > static_cast<size_t>(INT32_MAX))
+    throw std::runtime_error(path + ": image file too large (" + std::to_string(size) + " bytes)");
+  if (is_png(bytes, size)) verify_png(bytes, size, path);
+  {
+    int iw = 0, ih = 0, icomp = 0;
+    if (stbi_info_from_memory(bytes, static_cast<int>(size), &iw, &ih, &icomp) &&
+        static_cast<int64_t>(iw) * ih > kMaxImagePixels) {
+      throw std::runtime_error(path + ": image of " + std::to_string(iw) + "x" + std::to_string(ih) +
+                               " pixels is larger than the " + std::to_string(kMaxImagePixels) +
+                               "-pixel limit (a corrupted header, or resize it first)");
+    }
+  }
   int w = 0, h = 0, comp = 0;
   const int want = static_cast<int>(opt.channels_);
-  stbi_uc* px = stbi_load_from_memory(file.data(), static_cast<int>(file.size()), &w, &h, &comp, want);
+  stbi_uc* px = stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &comp, want);
   if (!px) {
     const char* why = stbi_failure_reason();
     throw std::runtime_error(path + ": cannot decode image (" + std::string(why ? why : "unknown reason") +
                              "); expected a PNG, JPEG or BMP file");
+  }
+  if (w <= 0 || h <= 0) {  // stb accepts e.g. a BMP of height 0 (found by fuzz_image)
+    stbi_image_free(px);
+    throw std::runtime_error(path + ": image has no pixels (" + std::to_string(w) + "x" + std::to_string(h) + ")");
   }
   // Interleaved HWC -> planar CHW.
   std::vector<uint8_t> chw(static_cast<size_t>(want) * static_cast<size_t>(w) * static_cast<size_t>(h));

@@ -58,6 +58,11 @@ struct ImageFolderOptions {
 // Decodes one image file to bytes [channels, height, width] fitted as the options say. Throws
 // std::runtime_error naming the path when it cannot be read or decoded.
 std::vector<uint8_t> load_image_file(const std::string& path, const ImageFolderOptions& options);
+// The same from the file's bytes; `source` names it in errors. PNG structure is verified first
+// (data/png_check.h); an image of more than kMaxImagePixels pixels is refused before decoding.
+constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
+std::vector<uint8_t> decode_image(const uint8_t* bytes, size_t size, const std::string& source,
+                                  const ImageFolderOptions& options);
 
 class ImageFolderDataset : public U8ImageDataset {
  public:

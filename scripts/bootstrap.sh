@@ -3,7 +3,7 @@
 # that are missing. Safe to run again; prints what it installs. Works as root or through sudo.
 #
 #   scripts/bootstrap.sh            # the build/test/bench/plot set
-#   scripts/bootstrap.sh --fuzz     # also clang + its sanitizer runtime, for `make fuzz`
+#   scripts/bootstrap.sh --fuzz     # also clang, its sanitizer runtime and OpenMP, for `make fuzz`
 #   scripts/bootstrap.sh --check    # only report what is missing (exit 1 if anything is)
 set -euo pipefail
 
@@ -21,7 +21,7 @@ packages=(
 check_only=0
 for arg in "$@"; do
   case "$arg" in
-    --fuzz) packages+=(clang libclang-rt-14-dev) ;;
+    --fuzz) packages+=(clang libclang-rt-14-dev libomp-dev) ;;
     --check) check_only=1 ;;
     -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "bootstrap.sh: unknown option '$arg' (expected --fuzz, --check or --help)" >&2; exit 2 ;;

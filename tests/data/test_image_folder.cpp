@@ -142,3 +142,18 @@ TEST(ImageFolder, WriterRoundTripKeepsLabelsAndPixels) {
               std::vector<uint8_t>(src.pixels(i), src.pixels(i) + 12));
   }
 }
+
+TEST(ImageFolder, ImageWithoutPixelsIsAnErrorNamingTheFile) {
+  // A 24-bit BMP header claiming 31 x 0 pixels: stb_image decodes it to an empty image, which the
+  // resize used to reject with std::invalid_argument (found by make fuzz, target fuzz_image).
+  std::vector<uint8_t> bmp = {'B', 'M', 0x66, 0,    0, 0, 0,    0,    0, 0, 0x36, 0, 0, 0, 0x28, 0, 0,    0,
+                              31,  0,   0,    0,    0, 0, 0,    0,    1, 0, 24,   0, 0, 0, 0,    0, 0x30, 0,
+                              0,   0,   0x12, 0x0b, 0, 0, 0x13, 0x0b, 0, 0, 0,    0, 0, 0, 0,    0, 0,    0};
+  bmp.resize(bmp.size() + 48, 0x7f);
+  try {
+    decode_image(bmp.data(), bmp.size(), "flat.bmp", ImageFolderOptions().size(4, 4));
+    FAIL() << "decoded an image without pixels";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("flat.bmp: image has no pixels (31x0)"), std::string::npos) << e.what();
+  }
+}
