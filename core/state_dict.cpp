@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -255,13 +256,18 @@ StateDict StateDict::deserialize(const std::string& bytes, const std::string& so
       throw std::runtime_error("checkpoint " + where + ": tensor '" + name + "' has implausible rank " +
                                std::to_string(rank));
     Shape shape(rank);
-    int64_t numel = 1;
+    // The product of the non-zero dims is bounded too: a zero dim must not hide huge others,
+    // whose strides would overflow (found by fuzz_state_dict).
+    int64_t numel = 1, extent = 1;
     for (uint32_t d = 0; d < rank; ++d) {
       shape[d] = r.get<int64_t>("a tensor shape");
-      if (shape[d] < 0 || (shape[d] > 0 && numel > (int64_t{1} << 40) / shape[d])) {
-        throw std::runtime_error("checkpoint " + where + ": tensor '" + name + "' has invalid shape");
+      if (shape[d] < 0 || (shape[d] > 0 && extent > (int64_t{1} << 40) / shape[d])) {
+        throw std::runtime_error("checkpoint " + where + ": tensor '" + name + "' has invalid shape (dim " +
+                                 std::to_string(d) + " = " + std::to_string(shape[d]) +
+                                 "; dims must be >= 0 with a product of at most 2^40)");
       }
       numel *= shape[d];
+      extent *= std::max<int64_t>(shape[d], 1);
     }
     const std::string what = "tensor '" + name + "' data";
     r.need(static_cast<size_t>(numel) * sizeof(float), what.c_str());

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <stdexcept>
 
@@ -59,10 +60,12 @@ std::vector<uint8_t> decode_image(const uint8_t* bytes, size_t size, const std::
   if (is_png(bytes, size)) verify_png(bytes, size, path);
   {
     int iw = 0, ih = 0, icomp = 0;
+    // stb reports a top-down BMP's height as negative (found by fuzz_image): compare magnitudes.
     if (stbi_info_from_memory(bytes, static_cast<int>(size), &iw, &ih, &icomp) &&
-        static_cast<int64_t>(iw) * ih > kMaxImagePixels) {
-      throw std::runtime_error(path + ": image of " + std::to_string(iw) + "x" + std::to_string(ih) +
-                               " pixels is larger than the " + std::to_string(kMaxImagePixels) +
+        std::abs(static_cast<int64_t>(iw)) * std::abs(static_cast<int64_t>(ih)) > kMaxImagePixels) {
+      throw std::runtime_error(path + ": image of " + std::to_string(std::abs(iw)) + "x" +
+                               std::to_string(std::abs(ih)) + " pixels is larger than the " +
+                               std::to_string(kMaxImagePixels) +
                                "-pixel limit (a corrupted header, or resize it first)");
     }
   }
@@ -77,6 +80,22 @@ std::vector<uint8_t> decode_image(const uint8_t* bytes, size_t size, const std::
   if (w <= 0 || h <= 0) {  // stb accepts e.g. a BMP of height 0 (found by fuzz_image)
     stbi_image_free(px);
     throw std::runtime_error(path + ": image has no pixels (" + std::to_string(w) + "x" + std::to_string(h) + ")");
+  }
+  if (static_cast<int64_t>(w) * h > kMaxImagePixels) {
+    stbi_image_free(px);
+    throw std::runtime_error(path + ": image of " + std::to_string(w) + "x" + std::to_string(h) +
+                             " pixels is larger than the " + std::to_string(kMaxImagePixels) + "-pixel limit");
+  }
+  if (opt.mode_ == FitMode::CenterCrop) {
+    // The intermediate image covers the output at the source's aspect ratio; refuse one that
+    // would be absurdly large (a 1 x 60000 strip cropped to 224 x 224 needs 224 x 13 M pixels).
+    const double cover = std::max(static_cast<double>(opt.height_) / h, static_cast<double>(opt.width_) / w);
+    if (cover * h * cover * w > static_cast<double>(kMaxImagePixels)) {
+      stbi_image_free(px);
+      throw std::runtime_error(path + ": a " + std::to_string(w) + "x" + std::to_string(h) +
+                               " image is too elongated to centre-crop to " + std::to_string(opt.height_) + "x" +
+                               std::to_string(opt.width_) + " (use the Resize fit mode)");
+    }
   }
   // Interleaved HWC -> planar CHW.
   std::vector<uint8_t> chw(static_cast<size_t>(want) * static_cast<size_t>(w) * static_cast<size_t>(h));

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -30,7 +31,8 @@ inline bool fuzz_decode_image(const uint8_t* data, size_t size) {
   const uint8_t* file = data + 2;
   const size_t n = size - 2;
   int w = 0, h = 0, comp = 0;
-  if (stbi_info_from_memory(file, static_cast<int>(n), &w, &h, &comp) && int64_t{w} * h > (int64_t{1} << 16)) {
+  if (stbi_info_from_memory(file, static_cast<int>(n), &w, &h, &comp) &&
+      std::abs(int64_t{w}) * std::abs(int64_t{h}) > (int64_t{1} << 16)) {
     return false;
   }
   std::vector<uint8_t> out;

@@ -218,3 +218,22 @@ TEST(StateDict, UnknownVersionAndDuplicateNamesAreRejected) {
   put_raw<uint32_t>(dup, crc32_update(0, dup.data(), dup.size()));
   EXPECT_NE(message_of(dup).find("scalar 's' appears twice"), std::string::npos) << message_of(dup);
 }
+
+TEST(StateDict, AZeroDimDoesNotHideHugeOnes) {
+  // Version-1 file, valid CRC: tensor "t" of shape [0, 2^24, 2^47] (no data). Its element count
+  // is 0, but the strides of such a shape overflow int64; found by fuzz_state_dict.
+  std::string f("SCALPEL1", 8);
+  put_raw<uint32_t>(f, 1);
+  put_raw<uint32_t>(f, 0);
+  put_raw<uint64_t>(f, 1);
+  put_raw<uint64_t>(f, 0);
+  put_raw<uint32_t>(f, 1);
+  f += "t";
+  put_raw<uint32_t>(f, 3);
+  put_raw<int64_t>(f, 0);
+  put_raw<int64_t>(f, int64_t{1} << 24);
+  put_raw<int64_t>(f, int64_t{1} << 47);
+  put_raw<uint32_t>(f, crc32_update(0, f.data(), f.size()));
+  const std::string msg = message_of(f);
+  EXPECT_NE(msg.find("tensor 't' has invalid shape (dim 2 = 140737488355328"), std::string::npos) << msg;
+}

@@ -157,3 +157,27 @@ TEST(ImageFolder, ImageWithoutPixelsIsAnErrorNamingTheFile) {
     EXPECT_NE(std::string(e.what()).find("flat.bmp: image has no pixels (31x0)"), std::string::npos) << e.what();
   }
 }
+
+TEST(ImageFolder, HugeOrElongatedImagesAreRefusedBeforeTheyCostMemory) {
+  // A top-down BMP (negative height) of 5 x 16777214 pixels: stb reports the height as negative,
+  // which used to slip past the size limit into a 10-second resize (found by fuzz_image).
+  std::vector<uint8_t> bmp = {'B', 'M', 0x65, 0xff, 0xff, 0xff, 0xd5, 0xfe, 0,    0, 0x36, 0,  0, 0, 0x28, 0, 0,
+                              0,   5,   0,    0,    0,    2,    0,    0,    0xff, 1, 0,    24, 0, 0, 0,    0, 0};
+  bmp.resize(bmp.size() + 64, 0x13);
+  const std::string tall =
+      error_of<std::runtime_error>([&] { decode_image(bmp.data(), bmp.size(), "tall.bmp", ImageFolderOptions()); });
+  EXPECT_NE(tall.find("tall.bmp: image of 5x16777214 pixels is larger than the 67108864-pixel limit"),
+            std::string::npos)
+      << tall;
+  // A 1 x 3000 strip centre-cropped to 224 x 224 would first be scaled to 224 x 672000.
+  std::vector<uint8_t> strip(3000, 128);
+  TempDir dir;
+  const std::string path = dir.path() + "/strip.png";
+  write_png(path, strip.data(), 1, 1, 3000);
+  const std::string crop = error_of<std::runtime_error>(
+      [&] { load_image_file(path, ImageFolderOptions().size(224, 224).channels(1).mode(FitMode::CenterCrop)); });
+  EXPECT_NE(crop.find("strip.png: a 3000x1 image is too elongated to centre-crop to 224x224 (use the Resize fit mode)"),
+            std::string::npos)
+      << crop;
+  EXPECT_EQ(load_image_file(path, ImageFolderOptions().size(224, 224).channels(1)).size(), 224u * 224u);
+}
