@@ -549,6 +549,7 @@ void check_option_value(const OptionSpec& o, const std::string& value) {
   const std::string flag = "--" + o.name;
   switch (o.kind) {
     case OptionSpec::Kind::Text:
+      if (o.check) o.check(value);
       return;
     case OptionSpec::Kind::Integer:
       parse_int_flag(flag, value, static_cast<int64_t>(o.lo), static_cast<int64_t>(o.hi));

@@ -162,6 +162,8 @@ struct OptionSpec {
   std::string name, help;
   Kind kind = Kind::Text;
   double lo = 0.0, hi = 0.0;  // inclusive range of Integer and Real values
+  // Optional check of a Text value at parse time; throws UsageError naming the flag.
+  std::function<void(const std::string&)> check;
   OptionSpec(std::string n, std::string h) : name(std::move(n)), help(std::move(h)) {}
   OptionSpec(const char* n, const char* h) : name(n), help(h) {}
 };
