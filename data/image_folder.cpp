@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <stdexcept>
 
 #include "data/image_ops.h"
@@ -58,40 +59,35 @@ std::vector<uint8_t> decode_image(const uint8_t* bytes, size_t size, const std::
   if (size > static_cast<size_t>(INT32_MAX))
     throw std::runtime_error(path + ": image file too large (" + std::to_string(size) + " bytes)");
   if (is_png(bytes, size)) verify_png(bytes, size, path);
-  {
-    int iw = 0, ih = 0, icomp = 0;
-    // stb reports a top-down BMP's height as negative (found by fuzz_image): compare magnitudes.
-    if (stbi_info_from_memory(bytes, static_cast<int>(size), &iw, &ih, &icomp) &&
-        std::abs(static_cast<int64_t>(iw)) * std::abs(static_cast<int64_t>(ih)) > kMaxImagePixels) {
-      throw std::runtime_error(path + ": image of " + std::to_string(std::abs(iw)) + "x" +
-                               std::to_string(std::abs(ih)) + " pixels is larger than the " +
-                               std::to_string(kMaxImagePixels) +
+  // Refused before decoding when the header says so, and again after (stb's info and load can
+  // disagree): stb reports a top-down BMP's height as negative (found by fuzz_image).
+  auto check_pixels = [&](int64_t w, int64_t h) {
+    if (std::abs(w) * std::abs(h) > kMaxImagePixels) {
+      throw std::runtime_error(path + ": image of " + std::to_string(std::abs(w)) + "x" + std::to_string(std::abs(h)) +
+                               " pixels is larger than the " + std::to_string(kMaxImagePixels) +
                                "-pixel limit (a corrupted header, or resize it first)");
     }
-  }
+  };
   int w = 0, h = 0, comp = 0;
+  if (stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &comp)) check_pixels(w, h);
   const int want = static_cast<int>(opt.channels_);
-  stbi_uc* px = stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &comp, want);
-  if (!px) {
+  const std::unique_ptr<stbi_uc, void (*)(void*)> decoded(
+      stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &comp, want), stbi_image_free);
+  if (!decoded) {
     const char* why = stbi_failure_reason();
     throw std::runtime_error(path + ": cannot decode image (" + std::string(why ? why : "unknown reason") +
                              "); expected a PNG, JPEG or BMP file");
   }
+  const stbi_uc* px = decoded.get();
   if (w <= 0 || h <= 0) {  // stb accepts e.g. a BMP of height 0 (found by fuzz_image)
-    stbi_image_free(px);
     throw std::runtime_error(path + ": image has no pixels (" + std::to_string(w) + "x" + std::to_string(h) + ")");
   }
-  if (static_cast<int64_t>(w) * h > kMaxImagePixels) {
-    stbi_image_free(px);
-    throw std::runtime_error(path + ": image of " + std::to_string(w) + "x" + std::to_string(h) +
-                             " pixels is larger than the " + std::to_string(kMaxImagePixels) + "-pixel limit");
-  }
+  check_pixels(w, h);
   if (opt.mode_ == FitMode::CenterCrop) {
     // The intermediate image covers the output at the source's aspect ratio; refuse one that
     // would be absurdly large (a 1 x 60000 strip cropped to 224 x 224 needs 224 x 13 M pixels).
     const double cover = std::max(static_cast<double>(opt.height_) / h, static_cast<double>(opt.width_) / w);
     if (cover * h * cover * w > static_cast<double>(kMaxImagePixels)) {
-      stbi_image_free(px);
       throw std::runtime_error(path + ": a " + std::to_string(w) + "x" + std::to_string(h) +
                                " image is too elongated to centre-crop to " + std::to_string(opt.height_) + "x" +
                                std::to_string(opt.width_) + " (use the Resize fit mode)");
@@ -106,7 +102,6 @@ std::vector<uint8_t> decode_image(const uint8_t* bytes, size_t size, const std::
       }
     }
   }
-  stbi_image_free(px);
   if (opt.mode_ == FitMode::Resize) return resize_bytes(chw, want, h, w, opt.height_, opt.width_);
   // CenterCrop: scale so that the image covers height x width, then cut the centre.
   const double scale = std::max(static_cast<double>(opt.height_) / h, static_cast<double>(opt.width_) / w);

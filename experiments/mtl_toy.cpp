@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -66,8 +65,8 @@ void run_mtl_toy(RunContext& ctx) {
   const double tol = cfg.extra_double("stationary-tol", 1e-2);
   const int64_t steps = cfg.steps;
   const int64_t log_every = std::max<int64_t>(1, cfg.eval_every);
-  const bool main_aux = ctx.spec().method == "bloop" || ctx.spec().method == "mixed" ||
-                        ctx.spec().method == "dynamic-barrier" || ctx.spec().method == "pcgrad";
+  const std::vector<std::string> asymmetric = surgery::main_aux_surgeon_names();
+  const bool main_aux = std::find(asymmetric.begin(), asymmetric.end(), ctx.spec().method) != asymmetric.end();
   // Exact gradients: the asymmetric methods project on ∇f1 itself (ρ = 1), as in scalpel-toy.
   const auto options = surgeon_options(
       ctx, main_aux ? std::map<std::string, std::string>{{"rho", "1"}} : std::map<std::string, std::string>{});
@@ -81,8 +80,9 @@ void run_mtl_toy(RunContext& ctx) {
     opts.push_back(std::make_unique<optim::Adam>(std::vector<Tensor>{x[k]}, optim::AdamOptions(cfg.lr)));
     surgeons.push_back(surgery::make_surgeon(ctx.spec().method, options));
   }
-  std::ostringstream traj;
-  traj << "start,step,x1,x2,f1,f2,min_norm\n" << std::setprecision(9);
+  // trajectories.csv rows, one block per start (start-major, so a plot draws one line per block).
+  std::vector<std::ostringstream> traj(starts.size());
+  for (auto& t : traj) t << std::setprecision(9);
   GradVector g1(2), g2(2), d(2);
   auto record = [&](int64_t step) {
     double f1 = 0, f2 = 0;
@@ -91,7 +91,8 @@ void run_mtl_toy(RunContext& ctx) {
       const float* p = x[k].data();
       at[k] = mtl_toy_eval(p[0], p[1], scale);
       const double mn = min_norm_2(at[k].g1, at[k].g2);
-      traj << k << "," << step << "," << p[0] << "," << p[1] << "," << at[k].f1 << "," << at[k].f2 << "," << mn << "\n";
+      traj[k] << k << "," << step << "," << p[0] << "," << p[1] << "," << at[k].f1 << "," << at[k].f2 << "," << mn
+              << "\n";
       f1 += at[k].f1 / starts.size();
       f2 += at[k].f2 / starts.size();
       stationary += mn < tol;
@@ -136,7 +137,9 @@ void run_mtl_toy(RunContext& ctx) {
     stationary += mn < tol;
   }
   ctx.set_final("stationary_starts", static_cast<double>(stationary));
-  write_text_atomic(ctx.spec().dir + "/trajectories.csv", traj.str());
+  std::string csv = "start,step,x1,x2,f1,f2,min_norm\n";
+  for (const auto& t : traj) csv += t.str();
+  write_text_atomic(ctx.spec().dir + "/trajectories.csv", csv);
   ctx.progress().finish(std::to_string(stationary) + " of " + std::to_string(starts.size()) +
                         " starts Pareto-stationary");
 }
@@ -162,7 +165,7 @@ void plot_mtl_toy(const Config& cfg, const std::string& out) {
   std::filesystem::create_directories(plots);
   write_landscape(plots + "/landscape.dat", cfg.extra_double("scale", 1.0));
   const size_t n = cfg.methods.size();
-  const size_t cols = n <= 3 ? n : (n <= 8 ? 4 : (n <= 12 ? 4 : 5));
+  const size_t cols = n <= 3 ? n : (n <= 12 ? 4 : 5);
   const size_t rows = (n + cols - 1) / cols;
   std::ostringstream gp;
   gp << "set terminal pngcairo size " << 380 * cols << "," << 360 * rows + 40 << " enhanced font 'Sans,9'\n";
@@ -180,21 +183,21 @@ void plot_mtl_toy(const Config& cfg, const std::string& out) {
   size_t mi = 0;
   for (const std::string& m : cfg.methods) {
     const std::string run = out + "/" + m + "/" + lambda_dirname(cfg.lambdas.front());
-    // gnuplot reads one separator per script, and draws a line per block: a whitespace copy of
-    // the run's trajectories.csv, one block per start.
+    // gnuplot reads one separator per script and draws a line per block: a whitespace copy of
+    // the run's trajectories.csv (start-major) with a blank line between starts.
     std::string csv;
     if (std::filesystem::exists(run + "/trajectories.csv")) {
-      std::map<std::string, std::string> blocks;
       std::istringstream in(read_text(run + "/trajectories.csv"));
-      std::string line;
+      std::string line, text = "#", start;
       std::getline(in, line);  // header
+      text += line + "\n";
       while (std::getline(in, line)) {
-        std::string start = line.substr(0, line.find(','));
+        const std::string s = line.substr(0, line.find(','));
+        if (s != start && !start.empty()) text += "\n";
+        start = s;
         std::replace(line.begin(), line.end(), ',', ' ');
-        blocks[start.size() < 4 ? std::string(4 - start.size(), '0') + start : start] += line + "\n";
+        text += line + "\n";
       }
-      std::string text = "# start step x1 x2 f1 f2 min_norm\n";
-      for (const auto& b : blocks) text += b.second + "\n";
       csv = plots + "/" + m + ".trajectories.dat";
       write_text_atomic(csv, text);
     }

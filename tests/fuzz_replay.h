@@ -4,6 +4,7 @@
 // make fuzz (scripts/run-fuzz.sh).
 #pragma once
 
+#include <gtest/gtest.h>
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
@@ -62,6 +63,30 @@ inline void for_each_mutation(const std::vector<uint8_t>& seed, uint32_t rng_see
     fn(m);
   }
 }
+
+struct ReplayCounts {
+  int accepted = 0, total = 0;  // over the mutations
+};
+
+// Runs `entry(bytes, size) -> bool` on every seed, expecting `expected(seed)`, then on `count`
+// mutations of seed i drawn from rng_base + i; counts the mutations the entry accepted.
+template <class Entry, class Expected>
+ReplayCounts replay_corpus(const std::vector<Seed>& seeds, uint32_t rng_base, int count, Entry entry,
+                           Expected expected) {
+  ReplayCounts c;
+  for (size_t i = 0; i < seeds.size(); ++i) {
+    const std::vector<uint8_t>& b = seeds[i].bytes;
+    EXPECT_EQ(entry(b.data(), b.size()), expected(seeds[i])) << seeds[i].name;
+    for_each_mutation(b, rng_base + static_cast<uint32_t>(i), count, [&](const std::vector<uint8_t>& m) {
+      c.accepted += entry(m.data(), m.size());
+      ++c.total;
+    });
+  }
+  return c;
+}
+
+// True for a "<prefix>*" seed.
+inline bool named(const Seed& s, const char* prefix) { return s.name.rfind(prefix, 0) == 0; }
 
 }  // namespace fuzz_replay
 }  // namespace scalpel

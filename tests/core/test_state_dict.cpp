@@ -105,6 +105,27 @@ void put_raw(std::string& out, const T& v) {
   out.append(reinterpret_cast<const char*>(&v), sizeof(T));
 }
 
+// Pieces of a hand-built version-1 file (layout in core/state_dict.h).
+std::string v1_header(uint64_t n_tensors, uint64_t n_scalars) {
+  std::string f("SCALPEL1", 8);
+  put_raw<uint32_t>(f, 1);  // version
+  put_raw<uint32_t>(f, 0);  // flags
+  put_raw<uint64_t>(f, n_tensors);
+  put_raw<uint64_t>(f, n_scalars);
+  return f;
+}
+void put_name(std::string& f, const std::string& name) {
+  put_raw<uint32_t>(f, static_cast<uint32_t>(name.size()));
+  f += name;
+}
+void put_int_scalar(std::string& f, const std::string& name, int64_t v) {
+  put_name(f, name);
+  put_raw<uint8_t>(f, 0);
+  put_raw<int64_t>(f, v);
+}
+// Appends the trailing CRC-32 of everything before it.
+void seal(std::string& f) { put_raw<uint32_t>(f, crc32_update(0, f.data(), f.size())); }
+
 std::string message_of(const std::string& bytes) {
   try {
     StateDict::deserialize(bytes, "c.ckpt");
@@ -172,22 +193,14 @@ TEST(StateDict, EveryTruncationAndBitFlipNamesTheStepOrTheHeader) {
 
 TEST(StateDict, ReadsVersionOneFiles) {
   // Hand-built version-1 file: one tensor "w" = [1.5, -2], one int scalar "n" = 9.
-  std::string v1("SCALPEL1", 8);
-  put_raw<uint32_t>(v1, 1);
-  put_raw<uint32_t>(v1, 0);
-  put_raw<uint64_t>(v1, 1);
-  put_raw<uint64_t>(v1, 1);
-  put_raw<uint32_t>(v1, 1);
-  v1 += "w";
+  std::string v1 = v1_header(1, 1);
+  put_name(v1, "w");
   put_raw<uint32_t>(v1, 1);
   put_raw<int64_t>(v1, 2);
   put_raw<float>(v1, 1.5f);
   put_raw<float>(v1, -2.0f);
-  put_raw<uint32_t>(v1, 1);
-  v1 += "n";
-  put_raw<uint8_t>(v1, 0);
-  put_raw<int64_t>(v1, 9);
-  put_raw<uint32_t>(v1, crc32_update(0, v1.data(), v1.size()));
+  put_int_scalar(v1, "n", 9);
+  seal(v1);
   StateDict back = StateDict::deserialize(v1, "old.ckpt");
   EXPECT_EQ(back.tensor("w").to_vector(), (std::vector<float>{1.5f, -2.0f}));
   EXPECT_EQ(back.get_int("n"), 9);
@@ -204,36 +217,20 @@ TEST(StateDict, UnknownVersionAndDuplicateNamesAreRejected) {
   bytes[8] = 3;
   EXPECT_NE(message_of(bytes).find("unsupported format version 3"), std::string::npos) << message_of(bytes);
   // A version-1 file whose two scalars share a name (valid CRC): rejected, not silently overwritten.
-  std::string dup("SCALPEL1", 8);
-  put_raw<uint32_t>(dup, 1);
-  put_raw<uint32_t>(dup, 0);
-  put_raw<uint64_t>(dup, 0);
-  put_raw<uint64_t>(dup, 2);
-  for (int k = 0; k < 2; ++k) {
-    put_raw<uint32_t>(dup, 1);
-    dup += "s";
-    put_raw<uint8_t>(dup, 0);
-    put_raw<int64_t>(dup, k);
-  }
-  put_raw<uint32_t>(dup, crc32_update(0, dup.data(), dup.size()));
+  std::string dup = v1_header(0, 2);
+  for (int k = 0; k < 2; ++k) put_int_scalar(dup, "s", k);
+  seal(dup);
   EXPECT_NE(message_of(dup).find("scalar 's' appears twice"), std::string::npos) << message_of(dup);
 }
 
 TEST(StateDict, AZeroDimDoesNotHideHugeOnes) {
   // Version-1 file, valid CRC: tensor "t" of shape [0, 2^24, 2^47] (no data). Its element count
   // is 0, but the strides of such a shape overflow int64; found by fuzz_state_dict.
-  std::string f("SCALPEL1", 8);
-  put_raw<uint32_t>(f, 1);
-  put_raw<uint32_t>(f, 0);
-  put_raw<uint64_t>(f, 1);
-  put_raw<uint64_t>(f, 0);
-  put_raw<uint32_t>(f, 1);
-  f += "t";
+  std::string f = v1_header(1, 0);
+  put_name(f, "t");
   put_raw<uint32_t>(f, 3);
-  put_raw<int64_t>(f, 0);
-  put_raw<int64_t>(f, int64_t{1} << 24);
-  put_raw<int64_t>(f, int64_t{1} << 47);
-  put_raw<uint32_t>(f, crc32_update(0, f.data(), f.size()));
+  for (int64_t d : {int64_t{0}, int64_t{1} << 24, int64_t{1} << 47}) put_raw<int64_t>(f, d);
+  seal(f);
   const std::string msg = message_of(f);
   EXPECT_NE(msg.find("tensor 't' has invalid shape (dim 2 = 140737488355328"), std::string::npos) << msg;
 }
