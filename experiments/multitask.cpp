@@ -8,7 +8,8 @@
 // task gradients come from that one forward. Recipe: SGD Nesterov 0.9 with lr · 1/(1+λ), cosine
 // with warm-up, ρ = 0.001 for Bloop (option bloop-rho; the baselines keep ρ = 1 as in the paper). Evaluation per head:
 // train_main/eval_main and train_aux/eval_aux (cross-entropy), train_acc_main/eval_acc_main and
-// train_acc_aux/eval_acc_aux.
+// train_acc_aux/eval_acc_aux. --weighting gradnorm measures its gradient norms at the trunk's last
+// convolution.
 #include <memory>
 
 #include "data/loader.h"
@@ -41,6 +42,10 @@ void run(RunContext& ctx) {
   task.params = net.parameters();
   task.loss_names = {"ce_background", "ce_digit"};
   task.steps_per_epoch = loader.num_batches();
+  // The last shared layer (for --weighting gradnorm): the trunk's last convolution weight.
+  for (const auto& [name, p] : net.named_parameters()) {
+    if (name.rfind("heads.", 0) != 0 && p.dim() == 4) task.last_shared = {p};
+  }
   // The paper's SGD recipe scales the learning rate by 1/(1+λ).
   if (c.extra_bool("lr-lambda-scaling", true)) task.lr_scale = 1.0 / (1.0 + ctx.spec().lambda);
   data::Batch batch;

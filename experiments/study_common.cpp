@@ -72,6 +72,7 @@ void use_splits(Experiment& e, SplitResolver resolve) {
   const std::vector<OptionSpec> trainer = trainer_options();
   e.options.insert(e.options.end(), data.begin(), data.end());
   e.options.insert(e.options.end(), trainer.begin(), trainer.end());
+  e.weighting = true;  // the runs train through train()
   e.prepare_data = [resolve = std::move(resolve)](const Config& c, Progress& progress) {
     return load_splits(c, progress, resolve).description;
   };

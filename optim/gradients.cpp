@@ -25,8 +25,7 @@ GradientCollector::GradientCollector(std::vector<Tensor> params) : params_(std::
   }
 }
 
-const std::vector<GradVector>& GradientCollector::compute(const std::vector<Tensor>& losses,
-                                                          const PerLossOptions& options) {
+std::vector<GradVector>& GradientCollector::compute(const std::vector<Tensor>& losses, const PerLossOptions& options) {
   for (size_t k = 0; k < losses.size(); ++k) {
     if (!losses[k].defined())
       throw std::invalid_argument("GradientCollector: loss " + std::to_string(k) + " is undefined");

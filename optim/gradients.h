@@ -38,8 +38,7 @@ class GradientCollector {
   // One GradVector per loss (each loss a scalar tensor). A loss that does not require grad (a
   // constant) gets an all-zero gradient. The returned references stay valid until the next call
   // with a different number of losses. Does not touch any parameter's .grad.
-  const std::vector<GradVector>& compute(const std::vector<Tensor>& losses,
-                                         const PerLossOptions& options = PerLossOptions());
+  std::vector<GradVector>& compute(const std::vector<Tensor>& losses, const PerLossOptions& options = PerLossOptions());
 
   const std::vector<Tensor>& params() const { return params_; }
   int64_t size() const { return size_; }  // P, total number of parameter elements

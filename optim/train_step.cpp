@@ -17,6 +17,28 @@ std::string num(double v) {
   return os.str();
 }
 
+// The optimizer's parameters without the weighting's (which must all be among them).
+std::vector<Tensor> model_parameters(const Optimizer* optimizer, const weighting::LossWeighting* w) {
+  if (!optimizer) return {};
+  if (!w) return optimizer->params();
+  if (w->has_parameters() && w->parameters().empty()) {
+    throw std::invalid_argument("TrainStep: weighting '" + w->name() +
+                                "' has learnable parameters that do not exist yet: call ensure_tasks(K) and build the "
+                                "optimizer over the model parameters + weighting->parameters()");
+  }
+  std::vector<Tensor> out;
+  for (const Tensor& p : optimizer->params()) {
+    bool mine = false;
+    for (const Tensor& q : w->parameters()) mine = mine || p.same(q);
+    if (!mine) out.push_back(p);
+  }
+  if (out.size() + w->parameters().size() != optimizer->params().size()) {
+    throw std::invalid_argument("TrainStep: the optimizer does not hold the parameters of weighting '" + w->name() +
+                                "': build it over the model parameters + weighting->parameters()");
+  }
+  return out;
+}
+
 void check_max_norm(double max_norm, const char* what) {
   if (!(max_norm > 0.0) || !std::isfinite(max_norm)) {
     throw std::invalid_argument(std::string(what) + ": max_norm must be finite and > 0, got " + num(max_norm));
@@ -53,13 +75,34 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
 }
 
 TrainStep::TrainStep(std::unique_ptr<Optimizer> optimizer, std::unique_ptr<surgery::Surgeon> surgeon,
-                     TrainStepOptions options)
+                     TrainStepOptions options, std::unique_ptr<weighting::LossWeighting> weighting)
     : optimizer_(std::move(optimizer)),
       surgeon_(std::move(surgeon)),
       options_(std::move(options)),
-      collector_(optimizer_ ? optimizer_->params() : std::vector<Tensor>{}) {
+      weighting_(std::move(weighting)),
+      model_params_(model_parameters(optimizer_.get(), weighting_.get())),
+      collector_(model_params_) {
   if (!optimizer_) throw std::invalid_argument("TrainStep: the optimizer is null");
   if (!surgeon_) throw std::invalid_argument("TrainStep: the surgeon is null");
+  if (weighting_) {
+    int64_t offset = 0;
+    std::vector<int64_t> offsets;
+    for (const Tensor& p : model_params_) {
+      offsets.push_back(offset);
+      offset += p.numel();
+    }
+    for (size_t g = 0; g < options_.weighting_group().size(); ++g) {
+      const Tensor& t = options_.weighting_group()[g];
+      size_t k = 0;
+      while (k < model_params_.size() && !model_params_[k].same(t)) ++k;
+      if (k == model_params_.size()) {
+        throw std::invalid_argument("TrainStep: option weighting_group: tensor " + std::to_string(g) + " (shape " +
+                                    shape_str(t.shape()) + ") is not a model parameter of the optimizer");
+      }
+      group_.emplace_back(offsets[k], t.numel());
+    }
+    if (group_.empty()) group_.emplace_back(0, offset);
+  }
   if (options_.clip_grad_norm() < 0.0 || !std::isfinite(options_.clip_grad_norm())) {
     throw std::invalid_argument("TrainStep: option clip_grad_norm must be finite and >= 0 (0 disables it), got " +
                                 num(options_.clip_grad_norm()));
@@ -112,16 +155,41 @@ StepResult TrainStep::step(const std::vector<Tensor>& losses) {
       result.clipped = true;
     }
   }
-  d_.scatter_to_grads(optimizer_->params());
+  d_.scatter_to_grads(model_params_);
   if (options_.lr_schedule()) optimizer_->set_lr(options_.lr_schedule()->at(step_));
   result.lr = optimizer_->lr();
   optimizer_->step();
+  if (weighting_) weighting_->after_step();
   ++step_;
   return result;
 }
 
+void TrainStep::apply_weighting(std::vector<GradVector>* grads, StepResult& result) {
+  weighting::GradNormFn norms;
+  if (grads) {
+    norms = [&] {
+      std::vector<double> n;
+      for (const GradVector& g : *grads) {
+        double sq = 0.0;
+        for (const auto& [off, len] : group_) {
+          const float* p = g.data() + off;
+          for (int64_t i = 0; i < len; ++i) sq += static_cast<double>(p[i]) * p[i];
+        }
+        n.push_back(std::sqrt(sq));
+      }
+      return n;
+    };
+  }
+  const weighting::WeightingResult& w = weighting_->weigh(result.losses, norms);
+  result.loss_weights = w.weights;
+  result.weighted_loss = w.loss;
+  if (grads) {
+    for (size_t k = 0; k < grads->size(); ++k) (*grads)[k].scale(static_cast<float>(w.weights[k]));
+  }
+}
+
 void TrainStep::per_loss_direction(const std::vector<Tensor>& losses, StepResult& result) {
-  const std::vector<GradVector>& grads = collector_.compute(losses);
+  std::vector<GradVector>& grads = collector_.compute(losses);
   // Checked before the surgeon sees them, so a bad batch leaves its EMAs untouched.
   for (size_t k = 0; k < grads.size(); ++k) {
     const double sq = grads[k].squared_norm();
@@ -131,6 +199,7 @@ void TrainStep::per_loss_direction(const std::vector<Tensor>& losses, StepResult
                            step_, static_cast<int>(k));
     }
   }
+  if (weighting_) apply_weighting(&grads, result);
   grad_ptrs_.clear();
   for (const GradVector& g : grads) grad_ptrs_.push_back(&g);
   surgeon_->set_step(step_);
@@ -140,13 +209,16 @@ void TrainStep::per_loss_direction(const std::vector<Tensor>& losses, StepResult
 void TrainStep::fused_mixed_direction(const std::vector<Tensor>& losses, StepResult& result) {
   const int K = static_cast<int>(losses.size()) - 1;
   const std::vector<double> lambdas = K > 0 ? surgeon_->lambdas_at(step_, K) : std::vector<double>{};
-  Tensor total = losses[0];
+  if (weighting_) apply_weighting(nullptr, result);
+  const std::vector<double>& w = result.loss_weights;  // empty without a weighting
+  Tensor total = w.empty() ? losses[0] : mul(losses[0], static_cast<float>(w[0]));
   double lambda_sum = 0.0;
   for (int k = 1; k <= K; ++k) {
-    total = add(total, mul(losses[k], static_cast<float>(lambdas[k - 1])));
+    const float c = w.empty() ? static_cast<float>(lambdas[k - 1]) : static_cast<float>(lambdas[k - 1] * w[k]);
+    total = add(total, mul(losses[k], c));
     lambda_sum += lambdas[k - 1];
   }
-  const std::vector<Tensor>& params = optimizer_->params();
+  const std::vector<Tensor>& params = model_params_;
   if (d_.size() != collector_.size())
     d_ = GradVector(collector_.size());
   else
@@ -169,6 +241,7 @@ StateDict TrainStep::state_dict() const {
   sd.set_int("step", step_);
   sd.merge(optimizer_->state_dict(), "optim");
   sd.merge(surgeon_->state_dict(), "surgeon");
+  if (weighting_) sd.merge(weighting_->state_dict(), "weighting");
   return sd;
 }
 
@@ -178,6 +251,16 @@ void TrainStep::load_state_dict(const StateDict& state) {
     throw std::invalid_argument("TrainStep.load_state_dict: 'step' is negative (" + std::to_string(step) + ")");
   optimizer_->load_state_dict(state.sub("optim"));
   surgeon_->load_state_dict(state.sub("surgeon"));
+  if (weighting_) {
+    const StateDict w = state.sub("weighting");
+    if (w.size() == 0) {
+      throw std::invalid_argument(
+          "TrainStep.load_state_dict: the state has no 'weighting.*' keys, but this step uses "
+          "weighting '" +
+          weighting_->name() + "'");
+    }
+    weighting_->load_state_dict(w);
+  }
   step_ = step;
 }
 

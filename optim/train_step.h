@@ -15,8 +15,15 @@
 // to the same counter (so λ schedules follow it). A non-finite loss value, per-loss gradient or
 // direction d throws NonFiniteError naming the step and the loss (index and name); losses and
 // gradients are checked before the surgeon runs, so neither its EMAs nor the parameters change.
-// state_dict() bundles "optim.*", "surgeon.*" and "step". Option fused_mixed gives Mixed its
-// one-backward fast path (see TrainStepOptions).
+// state_dict() bundles "optim.*", "surgeon.*", "weighting.*" (when there is one) and "step". Option
+// fused_mixed gives Mixed its one-backward fast path (see TrainStepOptions).
+//
+// An optional loss weighting (optim/weighting/weighting.h) changes the losses before the surgeon:
+// it gets the loss values and returns weights w_k = ∂f/∂L_k, and the k-th per-loss gradient is
+// scaled by w_k (so the surgeon combines ∇(w_k L_k)). Its learnable parameters (uw, imtl-l,
+// gradnorm) must be in the optimizer's parameter list (build it over model parameters +
+// weighting->parameters(), after weighting->ensure_tasks(K)); they get the gradient of the
+// weighting's own objective, not the surgeon's direction. Without a weighting nothing changes.
 #pragma once
 
 #include <memory>
@@ -32,6 +39,7 @@
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
 #include "optim/surgery/surgeon.h"
+#include "optim/weighting/weighting.h"
 
 namespace scalpel {
 namespace optim {
@@ -64,6 +72,9 @@ struct TrainStepOptions {
   // the weighted sum instead of one sweep per loss. Cheaper when the losses share a network
   // (multi-task heads on one trunk); the per-gradient diagnostics (norms, cosines) are then NaN.
   SCALPEL_ARG(bool, fused_mixed) = false;
+  // The parameter group whose per-loss gradient norms a weighting that needs them (gradnorm) gets:
+  // the last shared layer. Empty: every model parameter.
+  SCALPEL_ARG(std::vector<Tensor>, weighting_group);
 };
 
 struct StepResult {
@@ -72,13 +83,16 @@ struct StepResult {
   surgery::SurgeryDiagnostics diagnostics;
   double grad_norm = 0.0;  // ‖d‖ before clipping
   bool clipped = false;
-  double lr = 0.0;  // the learning rate used
+  double lr = 0.0;                   // the learning rate used
+  std::vector<double> loss_weights;  // the weighting's w_k (empty without a weighting)
+  double weighted_loss = 0.0;        // the weighting's combined loss f (0 without a weighting)
 };
 
 class TrainStep {
  public:
   TrainStep(std::unique_ptr<Optimizer> optimizer, std::unique_ptr<surgery::Surgeon> surgeon,
-            TrainStepOptions options = TrainStepOptions());
+            TrainStepOptions options = TrainStepOptions(),
+            std::unique_ptr<weighting::LossWeighting> weighting = nullptr);
 
   // One update from the losses of one forward pass (L0 main, then L1..LK).
   StepResult step(const std::vector<Tensor>& losses);
@@ -86,7 +100,8 @@ class TrainStep {
   int64_t step_count() const { return step_; }
   Optimizer& optimizer() { return *optimizer_; }
   surgery::Surgeon& surgeon() { return *surgeon_; }
-  const GradVector& direction() const { return d_; }  // d of the last step, after clipping
+  weighting::LossWeighting* weighting() { return weighting_.get(); }  // null without a weighting
+  const GradVector& direction() const { return d_; }                  // d of the last step, after clipping
 
   StateDict state_dict() const;
   void load_state_dict(const StateDict& state);
@@ -98,6 +113,10 @@ class TrainStep {
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<surgery::Surgeon> surgeon_;
   TrainStepOptions options_;
+  std::unique_ptr<weighting::LossWeighting> weighting_;
+  std::vector<Tensor> model_params_;                // the optimizer's, minus the weighting's
+  std::vector<std::pair<int64_t, int64_t>> group_;  // (offset, length) of weighting_group in d
+  void apply_weighting(std::vector<GradVector>* grads, StepResult& result);
   GradientCollector collector_;
   GradVector d_;
   std::vector<const GradVector*> grad_ptrs_;

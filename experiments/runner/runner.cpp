@@ -16,6 +16,7 @@
 #include "experiments/runner/report.h"
 #include "experiments/runner/sweep_dir.h"
 #include "optim/surgery/surgeon.h"
+#include "optim/weighting/weighting.h"
 
 namespace fs = std::filesystem;
 
@@ -38,6 +39,8 @@ nlohmann::json Config::to_json() const {
   j["lambdas"] = lambdas;
   j["rhos"] = rhos;
   j["surgeon"] = surgeon;
+  j["weighting"] = weighting;
+  j["weighting_options"] = weighting_options;
   j["steps"] = steps;
   j["epochs"] = epochs;
   j["batch_size"] = batch_size;
@@ -328,6 +331,11 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
   app.add_option("--lambda", lambda, "trade-off lambda");
   app.add_option("--lambdas", lambdas, "lambdas to sweep: 0.01,0.1,1 or logspace:A:B:N");
   app.add_option("--rho", rho, "EMA rate of the main gradient (bloop default 0.01; baselines 1)");
+  std::string weighting;
+  std::vector<std::string> weighting_sets;
+  app.add_option("--weighting", weighting,
+                 "loss weighting applied before the method: " + join(weighting::weighting_names()) + " (default none)");
+  app.add_option("--weighting-set", weighting_sets, "weighting option KEY=VALUE (repeatable), e.g. tau=2");
   std::string rhos;
   app.add_option("--rhos", rhos, "EMA rates to sweep (each (method, rho) becomes a variant), e.g. 0.001,0.01,0.1,0.9");
   app.add_option("--eps", eps, "added to squared norms in projections (default 1e-7)");
@@ -496,6 +504,38 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
       throw UsageError("--" + flag + ": " + err.what());
     }
     c.surgeon[k] = v;
+  }
+  // Loss weighting, validated by the weighting module itself (made once here and dropped).
+  if (!weighting.empty()) c.weighting = weighting;
+  for (const std::string& kv : weighting_sets) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw UsageError("--weighting-set: expected KEY=VALUE, got '" + kv + "'");
+    }
+    c.weighting_options[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  if (c.weighting != "none" && !e.weighting) {
+    throw UsageError("--weighting: " + e.name +
+                     " does not train through the shared training step, so it takes no "
+                     "loss weighting (only --weighting none)");
+  }
+  try {
+    weighting::WeightingOptions wo;
+    for (const auto& [k, v] : c.weighting_options) wo.set(k, v);
+    weighting::make_weighting(c.weighting, wo);
+  } catch (const std::invalid_argument& err) {
+    const std::string what = err.what();
+    throw UsageError((what.rfind("unknown weighting", 0) == 0 ? "--weighting: " : "--weighting-set: ") + what);
+  }
+  if (c.weighting == "imtl") {
+    for (const std::string& m : c.methods) {
+      if (m != "imtl-g") {
+        throw UsageError(
+            "--weighting imtl is the IMTL hybrid (imtl-l loss scales with the imtl-g aggregator): use "
+            "--method imtl-g, or --weighting imtl-l with method '" +
+            m + "'");
+      }
+    }
   }
   if (given("steps") && given("epochs")) throw UsageError("--steps and --epochs cannot be combined");
   if (c.methods.size() * c.lambdas.size() * std::max<size_t>(c.rhos.size(), 1) > kMaxGrid) {

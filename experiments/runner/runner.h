@@ -59,7 +59,11 @@ struct Config {
   // "<method>-rho<ρ>" in folders, fronts and plots (e.g. the EMA ablation).
   std::vector<double> rhos;
   std::map<std::string, std::string> surgeon;  // rho, eps, ema_order, ema_init, rescale, ratio_only
-  int64_t steps = 0;                           // 0: use epochs
+  // The loss weighting (--weighting; "none" = the losses as they are) and its options
+  // (--weighting-set KEY=VALUE), checked at parse (optim/weighting/weighting.h).
+  std::string weighting = "none";
+  std::map<std::string, std::string> weighting_options;
+  int64_t steps = 0;  // 0: use epochs
   int64_t epochs = 0;
   int64_t batch_size = 0;
   double lr = 0.0;
@@ -199,6 +203,9 @@ struct Experiment {
   // (exit 2) when the data is not where the flags say, anything else (exit 1) for unreadable data.
   // Without it, --data-dir is refused as a flag the experiment does not use.
   std::function<nlohmann::json(const Config&, Progress&)> prepare_data;
+  // true: runs train through train() (experiments/runner/trainer.h), which applies --weighting;
+  // otherwise a --weighting other than none is refused at parse (use_splits sets it).
+  bool weighting = false;
   // Optional: called once after the sweep (e.g. extra plots); gets the sweep folder.
   std::function<void(const Config&, const std::string& out_dir)> after_sweep;
 };

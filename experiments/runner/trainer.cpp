@@ -11,6 +11,7 @@
 #include "optim/optimizer.h"
 #include "optim/surgery/surgeon.h"
 #include "optim/train_step.h"
+#include "optim/weighting/weighting.h"
 
 namespace scalpel {
 namespace experiments {
@@ -56,6 +57,24 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const Config& c, const std::vec
   if (c.optimizer == "adamw") return std::make_unique<optim::AdamW>(params, optim::AdamWOptions(lr).weight_decay(wd));
   throw std::invalid_argument("--optimizer: unknown optimizer '" + c.optimizer +
                               "' (expected sgd, sgd-nesterov, adam or adamw)");
+}
+
+// The run's loss weighting (null for none), set up for the task's losses: dwa's window defaults to
+// one epoch, rlw's seed to --seed.
+std::unique_ptr<weighting::LossWeighting> make_task_weighting(const Config& c, const TrainTask& task) {
+  if (c.weighting == "none") return nullptr;
+  weighting::WeightingOptions o;
+  for (const auto& [k, v] : c.weighting_options) o.set(k, v);
+  if (c.weighting == "dwa" && !o.has("window") && task.steps_per_epoch > 0) {
+    o.set("window", std::to_string(task.steps_per_epoch));
+  }
+  if (c.weighting == "rlw" && !o.has("seed")) o.set("seed", std::to_string(c.seed));
+  std::unique_ptr<weighting::LossWeighting> w = weighting::make_weighting(c.weighting, o);
+  if (task.loss_names.empty()) {
+    throw std::invalid_argument("--weighting: the task does not name its losses, so their number is unknown");
+  }
+  w->ensure_tasks(static_cast<int>(task.loss_names.size()));
+  return w;
 }
 
 // Means of the per-step values (losses and surgery diagnostics) between two evaluations.
@@ -113,12 +132,19 @@ void train(RunContext& ctx, TrainTask& task) {
   const int64_t total = total_steps(c, task);
   const double lr = c.lr * task.lr_scale;
   const optim::ScheduleRef schedule = make_lr_schedule(c, lr, total);
-  optim::TrainStep step(make_optimizer(c, task.params, lr), surgery::make_surgeon(spec.method, surgeon_options(ctx)),
+  std::unique_ptr<weighting::LossWeighting> weighting = make_task_weighting(c, task);
+  std::vector<Tensor> params = task.params;
+  if (weighting) {
+    for (const Tensor& p : weighting->parameters()) params.push_back(p);
+  }
+  optim::TrainStep step(make_optimizer(c, params, lr), surgery::make_surgeon(spec.method, surgeon_options(ctx)),
                         optim::TrainStepOptions()
                             .clip_grad_norm(c.clip_grad_norm)
                             .fused_mixed(c.fused_mixed)
                             .loss_names(task.loss_names)
-                            .lr_schedule(schedule));
+                            .lr_schedule(schedule)
+                            .weighting_group(task.last_shared),
+                        std::move(weighting));
   Accumulator acc;
   int64_t start = 0;
   if (auto ck = ctx.resume_checkpoint()) {
@@ -168,6 +194,10 @@ void train(RunContext& ctx, TrainTask& task) {
                             r.losses[k]);
     }
     for (const auto& kv : r.diagnostics.to_map()) per_step.push_back(kv);
+    for (size_t k = 0; k < r.loss_weights.size(); ++k) {
+      per_step.emplace_back("loss_weight" + std::to_string(k), r.loss_weights[k]);
+    }
+    if (!r.loss_weights.empty()) per_step.emplace_back("weighted_loss", r.weighted_loss);
     per_step.emplace_back("grad_norm", r.grad_norm);
     // Wall time of the step (forward, per-loss gradients, surgery, optimizer), without evaluation.
     per_step.emplace_back("step_ms",

@@ -18,7 +18,10 @@
 // Configuration used: --steps (or --epochs × task.steps_per_epoch), --optimizer (sgd,
 // sgd-nesterov, adam, adamw), --lr, --schedule (constant, cosine, warmup-cosine, step,
 // warmup-rsqrt; warm-up length from the experiment option "warmup-steps"), "momentum" and
-// "weight-decay" options, --clip-grad-norm, --eval-every, --checkpoint-every, the surgeon flags.
+// "weight-decay" options, --clip-grad-norm, --eval-every, --checkpoint-every, the surgeon flags,
+// --weighting and --weighting-set (a loss weighting over the task's losses: its learnable
+// parameters join the optimizer; dwa's window defaults to one epoch and rlw's seed to --seed; the
+// chosen weights are logged as loss_weight<k>, with the combined loss as weighted_loss).
 // A checkpoint holds the TrainStep (optimizer + surgeon + step), the task's state (model, data
 // position, RNGs) and the diagnostics accumulated since the last evaluation, so a resumed run
 // reproduces the uninterrupted one bit for bit with the same thread count.
@@ -52,6 +55,9 @@ struct TrainTask {
   std::function<void(const StateDict&)> load_state;
   // Multiplies the configured learning rate (e.g. 1/(1+λ) in the multi-task recipe).
   double lr_scale = 1.0;
+  // The parameters of the last shared layer, where --weighting gradnorm measures the per-task
+  // gradient norms (empty: every parameter).
+  std::vector<Tensor> last_shared;
 };
 
 // Total steps from --steps, else --epochs × steps_per_epoch. Throws naming the flags when neither.

@@ -250,7 +250,9 @@ TEST(Flags, BadFlagsExitWithCode2AndNameTheFlag) {
                                          {"--rho banana", "--rho"},
                                          {"--preset gpu", "--preset"},
                                          {"--method bloop --methods mixed", "cannot be combined"},
-                                         {"--steps -5", "--steps"}}) {
+                                         {"--steps -5", "--steps"},
+                                         // The toy trains outside the shared step: no loss weighting.
+                                         {"--weighting uw", "takes no loss weighting"}}) {
     const Result r = run(bin + " " + c.args + " --out " + fresh_dir("flags"));
     EXPECT_EQ(r.code, 2) << c.args << "\n" << r.output;
     EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
@@ -259,6 +261,17 @@ TEST(Flags, BadFlagsExitWithCode2AndNameTheFlag) {
   EXPECT_EQ(help.code, 0);
   EXPECT_NE(help.output.find("Example:"), std::string::npos);
   EXPECT_EQ(run(std::string(SCALPEL_REPORT_BIN)).code, 2);
+  // Weighting flags on a study that takes them: the name and every option are checked at parse.
+  const std::string mlp = SCALPEL_SMOOTH_MLP_BIN;
+  for (const Case& c : std::vector<Case>{{"--weighting bogus", "--weighting: unknown weighting 'bogus'"},
+                                         {"--weighting dwa --weighting-set tau=-1", "--weighting-set"},
+                                         {"--weighting dwa --weighting-set mu=1", "'mu'"},
+                                         {"--weighting uw --weighting-set init", "expected KEY=VALUE"},
+                                         {"--weighting imtl --method mixed", "--method imtl-g"}}) {
+    const Result r = run(mlp + " " + c.args + " --steps 2 --out " + fresh_dir("wflags"));
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
+  }
 }
 
 // A 20-step run of each deep-model study at tiny sizes writes every promised output, all finite.
@@ -303,11 +316,19 @@ TEST(Studies, TwentyStepRunsWriteEveryOutput) {
   }
 }
 
-TEST(Studies, MultitaskResumeIsBitExact) {
-  const std::string a = fresh_dir("mt_a"), b = fresh_dir("mt_b");
+namespace {
+
+// Runs the multitask study twice, once whole and once killed by a NaN at step 10 and resumed from
+// its step-8 checkpoint, and expects every logged column to match bit for bit.
+// `whole`, when given, receives the run folder of the uninterrupted sweep.
+void expect_multitask_resume_bit_exact(const std::string& name, const std::string& extra_flags,
+                                       std::string* whole = nullptr) {
+  const std::string a = fresh_dir(name + "_a"), b = fresh_dir(name + "_b");
+  if (whole) *whole = a + "/bloop/lambda_1";
   const std::string common = std::string(SCALPEL_MULTITASK_BIN) +
                              " --method bloop --lambda 1 --steps 12 --eval-every 4 --checkpoint-every 4 --batch-size 8"
-                             " --width 2 --train-size 64 --test-size 32 --eval-train-size 32 --threads 1 --quiet";
+                             " --width 2 --train-size 64 --test-size 32 --eval-train-size 32 --threads 1 --quiet" +
+                             extra_flags;
   ASSERT_EQ(run(common + " --out " + a).code, 0);
   ASSERT_EQ(run(common + " --out " + b + " --inject-nan 10:0").code, 1);
   ASSERT_EQ(summary(b + "/bloop/lambda_1")["status"], "failed");
@@ -325,6 +346,32 @@ TEST(Studies, MultitaskResumeIsBitExact) {
       EXPECT_TRUE(x == y || (std::isnan(x) && std::isnan(y)))
           << "row " << i << " column " << c << ": " << x << " vs " << y;
     }
+  }
+}
+
+}  // namespace
+
+TEST(Studies, MultitaskResumeIsBitExact) { expect_multitask_resume_bit_exact("mt", ""); }
+
+// Under a loss weighting the logged weights change from step to step, and a resumed run still
+// matches: uw's learned log-variances are in the optimizer and the checkpoint, famo's logits and
+// Adam moments, gradnorm's weights (measured at the trunk's last convolution) too.
+TEST(Studies, MultitaskWeightingsLogTheirWeightsAndResumeBitExact) {
+  for (const char* w : {"uw", "famo", "gradnorm"}) {
+    SCOPED_TRACE(w);
+    std::string dir;
+    expect_multitask_resume_bit_exact(std::string("mtw_") + w, std::string(" --weighting ") + w, &dir);
+    const MetricsLog log = MetricsLog::read_csv(dir + "/metrics.csv");
+    ASSERT_GE(log.rows(), 3u);
+    std::vector<double> w0;
+    for (size_t i = 1; i < log.rows(); ++i) {  // row 0: the evaluation before the first step
+      const double a = log.at(i, "loss_weight0"), b = log.at(i, "loss_weight1");
+      EXPECT_TRUE(std::isfinite(a) && std::isfinite(b) && a > 0 && b > 0) << "row " << i << ": " << a << ", " << b;
+      EXPECT_TRUE(std::isfinite(log.at(i, "weighted_loss"))) << "row " << i;
+      if (std::string(w) == "famo") EXPECT_NEAR(a + b, 1.0, 1e-6) << "row " << i;
+      w0.push_back(a);
+    }
+    EXPECT_NE(w0.front(), w0.back()) << "the weights never moved";
   }
 }
 
