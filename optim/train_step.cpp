@@ -103,6 +103,21 @@ TrainStep::TrainStep(std::unique_ptr<Optimizer> optimizer, std::unique_ptr<surge
     }
     if (group_.empty()) group_.emplace_back(0, offset);
   }
+  if (options_.head_policy() != HeadPolicy::Joint) {
+    const std::string policy = head_policy_name(options_.head_policy());
+    if (options_.head_params().empty()) {
+      throw std::invalid_argument("TrainStep: head policy '" + policy +
+                                  "' needs the task-specific parameters (option head_params); none were given");
+    }
+    if (options_.fused_mixed()) {
+      throw std::invalid_argument("TrainStep: head policy '" + policy +
+                                  "' needs per-loss gradients, so it cannot run with fused_mixed (one backward of "
+                                  "the weighted sum); use head policy joint or turn fused_mixed off");
+    }
+    heads_ = HeadSplit(model_params_, options_.head_params());
+  } else if (!options_.head_params().empty()) {
+    heads_ = HeadSplit(model_params_, options_.head_params());  // checked, unused
+  }
   if (options_.clip_grad_norm() < 0.0 || !std::isfinite(options_.clip_grad_norm())) {
     throw std::invalid_argument("TrainStep: option clip_grad_norm must be finite and >= 0 (0 disables it), got " +
                                 num(options_.clip_grad_norm()));
@@ -201,9 +216,30 @@ void TrainStep::per_loss_direction(const std::vector<Tensor>& losses, StepResult
   }
   if (weighting_) apply_weighting(&grads, result);
   grad_ptrs_.clear();
-  for (const GradVector& g : grads) grad_ptrs_.push_back(&g);
   surgeon_->set_step(step_);
-  surgeon_->combine(grad_ptrs_, result.losses, d_, &result.diagnostics);
+  if (options_.head_policy() == HeadPolicy::Joint) {
+    for (const GradVector& g : grads) grad_ptrs_.push_back(&g);
+    surgeon_->combine(grad_ptrs_, result.losses, d_, &result.diagnostics);
+    return;
+  }
+  // own / weighted: the surgeon combines the shared part; the heads get their own gradients.
+  shared_grads_.resize(grads.size());
+  for (size_t k = 0; k < grads.size(); ++k) {
+    heads_.gather_shared(grads[k], shared_grads_[k]);
+    grad_ptrs_.push_back(&shared_grads_[k]);
+  }
+  surgeon_->combine(grad_ptrs_, result.losses, d_shared_, &result.diagnostics);
+  const surgery::SurgeryDiagnostics& diag = result.diagnostics;
+  head_coef_.assign(grads.size(), 1.0);
+  if (options_.head_policy() == HeadPolicy::Weighted) {
+    if (diag.weights.size() == grads.size()) {
+      head_coef_ = diag.weights;
+    } else {
+      for (size_t k = 1; k < grads.size(); ++k) head_coef_[k] = diag.lambdas[k - 1];
+      for (double& c : head_coef_) c *= diag.scale;
+    }
+  }
+  heads_.assemble(d_shared_, grads, head_coef_, d_);
 }
 
 void TrainStep::fused_mixed_direction(const std::vector<Tensor>& losses, StepResult& result) {

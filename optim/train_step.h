@@ -36,6 +36,7 @@
 #include "core/state_dict.h"
 #include "core/tensor.h"
 #include "optim/gradients.h"
+#include "optim/head_policy.h"
 #include "optim/optimizer.h"
 #include "optim/schedule.h"
 #include "optim/surgery/surgeon.h"
@@ -75,6 +76,12 @@ struct TrainStepOptions {
   // The parameter group whose per-loss gradient norms a weighting that needs them (gradnorm) gets:
   // the last shared layer. Empty: every model parameter.
   SCALPEL_ARG(std::vector<Tensor>, weighting_group);
+  // What the task-specific parameters get (optim/head_policy.h): joint (default; the surgeon sees
+  // every parameter), own (the surgeon sees the shared ones, head k gets ∇L_k) or weighted (head k
+  // gets c_k ∇L_k, c_k the method's coefficient). own and weighted need head_params (the heads of
+  // every task) and per-loss gradients (not fused_mixed).
+  SCALPEL_ARG(HeadPolicy, head_policy) = HeadPolicy::Joint;
+  SCALPEL_ARG(std::vector<Tensor>, head_params);
 };
 
 struct StepResult {
@@ -119,6 +126,10 @@ class TrainStep {
   void apply_weighting(std::vector<GradVector>* grads, StepResult& result);
   GradientCollector collector_;
   GradVector d_;
+  HeadSplit heads_;                       // head policy own / weighted: the layout
+  std::vector<GradVector> shared_grads_;  // the shared part of each per-loss gradient
+  GradVector d_shared_;                   // the surgeon's direction over the shared part
+  std::vector<double> head_coef_;
   std::vector<const GradVector*> grad_ptrs_;
   int64_t step_ = 0;
 };

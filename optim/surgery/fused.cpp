@@ -3,6 +3,8 @@
 
 #include <omp.h>
 
+#include <Eigen/Dense>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -264,6 +266,37 @@ void fill_common_diagnostics(const Gram& G, int K, int ema_index, const Coef& co
   }
   diag.d_norm = std::sqrt(std::max(G.dot(coef, coef), 0.0));
   diag.cos_d_g0 = cosine(G.dot_unit(coef, 0), diag.d_norm, diag.g0_norm);
+  // Every pair of task gradients, and the conditioning of their Gram matrix (T×T algebra only; no
+  // allocation once the vectors have their size, the eigen solver works on fixed-capacity storage).
+  const int T = K + 1;
+  diag.cos_gi_gj.clear();
+  diag.gms.clear();
+  for (int i = 0; i < T; ++i) {
+    for (int j = i + 1; j < T; ++j) {
+      const double ni = norm(i), nj = norm(j);
+      if (i > 0) diag.cos_gi_gj.push_back(cosine(G(static_cast<size_t>(i), static_cast<size_t>(j)), ni, nj));
+      const double den = ni * ni + nj * nj;
+      diag.gms.push_back(den > 0.0 ? 2.0 * ni * nj / den : 0.0);
+    }
+  }
+  diag.gram_rcond = SurgeryDiagnostics::kNaN;
+  constexpr int kMaxEigen = 16;
+  if (T >= 2 && T <= kMaxEigen) {
+    using Small = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, kMaxEigen, kMaxEigen>;
+    Small m(T, T);
+    bool finite = true;
+    for (int a = 0; a < T; ++a) {
+      for (int b = 0; b < T; ++b) {
+        m(a, b) = G(static_cast<size_t>(a), static_cast<size_t>(b));
+        finite = finite && std::isfinite(m(a, b));
+      }
+    }
+    if (finite) {
+      Eigen::SelfAdjointEigenSolver<Small> es(m, Eigen::EigenvaluesOnly);
+      const double lmax = es.eigenvalues().maxCoeff();
+      if (lmax > 0.0) diag.gram_rcond = std::clamp(es.eigenvalues().minCoeff() / lmax, 0.0, 1.0);
+    }
+  }
 }
 
 // ---- EmaBank ------------------------------------------------------------------------------------

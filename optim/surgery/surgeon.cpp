@@ -64,6 +64,20 @@ std::vector<std::pair<std::string, double>> SurgeryDiagnostics::to_map() const {
   m.emplace_back("db_clipped", db_clipped ? 1.0 : 0.0);
   m.emplace_back("pcgrad_projected", pcgrad_projected ? 1.0 : 0.0);
   for (size_t k = 0; k < weights.size(); ++k) m.emplace_back("weight" + std::to_string(k), weights[k]);
+  const int T = static_cast<int>(gk_norm.size()) + 1;
+  size_t c = 0, g = 0;
+  for (int i = 0; i < T; ++i) {
+    for (int j = i + 1; j < T; ++j) {
+      const std::string pair = "_g" + std::to_string(i) + "_g" + std::to_string(j);
+      if (i > 0 && c < cos_gi_gj.size()) m.emplace_back("cos" + pair, cos_gi_gj[c++]);
+    }
+  }
+  for (int i = 0; i < T; ++i) {
+    for (int j = i + 1; j < T; ++j) {
+      if (g < gms.size()) m.emplace_back("gms_g" + std::to_string(i) + "_g" + std::to_string(j), gms[g++]);
+    }
+  }
+  if (T >= 2) m.emplace_back("gram_rcond", gram_rcond);
   return m;
 }
 
@@ -113,7 +127,8 @@ std::vector<std::string> SurgeonOptions::method_keys() {
           "moco_gamma",
           "moco_rho",
           "moco_beta_sigma",
-          "moco_gamma_sigma"};
+          "moco_gamma_sigma",
+          "task"};
 }
 
 SurgeonOptions& SurgeonOptions::method_option(const std::string& key, const std::string& value) {

@@ -75,8 +75,18 @@ struct SurgeryDiagnostics {
   bool db_clipped = false;        // dynamic barrier: the ratio was clipped (r > 1/λ)
   bool pcgrad_projected = false;  // pcgrad: at least one conflicting projection happened
   std::vector<double> weights;    // multi-task aggregators: d = Σ_i weights[i] g_i (tasks 0..K)
+  // Every pair of task gradients (i < j, tasks 0..K), from the same Gram matrix: cosines of the
+  // pairs without g0 (those with g0 are cos_g0_gk), in the order (1,2), (1,3), .., (2,3), ..; and
+  // the gradient-magnitude similarity 2‖gi‖‖gj‖/(‖gi‖² + ‖gj‖²) of every pair (1: equal norms;
+  // 0 when one is zero), in the order (0,1), (0,2), .., (1,2), ...
+  std::vector<double> cos_gi_gj;
+  std::vector<double> gms;
+  // Inverse condition number λmin/λmax of the (K+1)×(K+1) Gram matrix of the task gradients, in
+  // [0, 1] (0: linearly dependent gradients; NaN with one task, a zero matrix or K+1 > 16).
+  double gram_rcond = kNaN;
   // Flat (name, value) pairs in a stable order, for metric logs: g0_norm, g1_norm.., cos_g0_g1..,
-  // ema_norm, cos_e_g0, ratio, d_norm, cos_d_g0, lambda1.., scale, db_clipped, pcgrad_projected.
+  // ema_norm, cos_e_g0, ratio, d_norm, cos_d_g0, lambda1.., scale, db_clipped, pcgrad_projected,
+  // weight0.., cos_g1_g2.., gms_g0_g1.., gram_rcond.
   std::vector<std::pair<std::string, double>> to_map() const;
 };
 
