@@ -182,7 +182,7 @@ void plot_mtl_toy(const Config& cfg, const std::string& out) {
   gp << "set xtics 5\nset ytics 5\n";
   size_t mi = 0;
   for (const std::string& m : cfg.methods) {
-    const std::string run = out + "/" + m + "/" + lambda_dirname(cfg.lambdas.front());
+    const std::string run = out + "/" + m + "/" + lambda_dirname(recorded_lambda(m, cfg.lambdas.front()));
     // gnuplot reads one separator per script and draws a line per block: a whitespace copy of
     // the run's trajectories.csv (start-major) with a blank line between starts.
     std::string csv;

@@ -8,9 +8,18 @@
 // task gradients come from that one forward. Recipe: SGD Nesterov 0.9 with lr · 1/(1+λ), cosine
 // with warm-up, ρ = 0.001 for Bloop (option bloop-rho; the baselines keep ρ = 1 as in the paper). Evaluation per head:
 // train_main/eval_main and train_aux/eval_aux (cross-entropy), train_acc_main/eval_acc_main and
-// train_acc_aux/eval_acc_aux. --weighting gradnorm measures its gradient norms at the trunk's last
-// convolution.
+// train_acc_aux/eval_acc_aux, and per task eval_task<k>/eval_acc_task<k>.
+//
+// --tasks 3 adds a third head: the parity of the digit (even/odd), derived from the digit label.
+// Then task 0 stays the main loss, the auxiliary losses are tasks 1 and 2 (the same λ for both),
+// and the fronts' auxiliary axis is the mean of their cross-entropies. --methods ...,stl adds one
+// single-task baseline run per task (Δm% in the report is measured against them), the symmetric
+// methods run once (λ unused), --head-policy says what the heads get, --weighting gradnorm measures
+// its gradient norms at the trunk's last convolution.
+#include <algorithm>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "data/loader.h"
 #include "data/registry.h"
@@ -18,17 +27,27 @@
 #include "experiments/study_common.h"
 #include "experiments/vision_common.h"
 #include "nn/resnet.h"
+#include "optim/head_policy.h"
+#include "optim/surgery/surgeon.h"
 
 using namespace scalpel;
 using namespace scalpel::experiments;
 
 namespace {
 
+// Task k's head size and name: 0 background class, 1 digit, 2 parity of the digit (--tasks 3).
+const std::vector<int64_t> kHeadSizes{10, 10, 2};
+const std::vector<std::string> kTaskNames{"background", "digit", "parity"};
+
+int num_tasks(const Config& c) { return static_cast<int>(c.extra_int("tasks", 2)); }
+
 void run(RunContext& ctx) {
   const Config& c = ctx.config();
+  const int K = num_tasks(c);
   const Splits& d = load_splits(c, ctx.progress(), data::resolve_cifar10_mnist);
   Generator init(c.seed);
-  nn::ResNet18 net(nn::ResNetOptions().heads({10, 10}).width(c.extra_int("width", 64)), init);
+  const std::vector<int64_t> heads(kHeadSizes.begin(), kHeadSizes.begin() + K);
+  nn::ResNet18 net(nn::ResNetOptions().heads(heads).width(c.extra_int("width", 64)), init);
   net.train();
   data::DataLoader loader(d.train, data::DataLoaderOptions()
                                        .batch_size(c.batch_size)
@@ -38,29 +57,53 @@ void run(RunContext& ctx) {
                                        .prefetch(true)
                                        .transform(cifar_transform(c.extra_bool("augment", true))));
   loader.start_epoch(0);
+  const DeriveLabels derive = K == 3 ? parity_of_labels(1) : DeriveLabels();
   TrainTask task;
   task.params = net.parameters();
-  task.loss_names = {"ce_background", "ce_digit"};
+  for (int k = 0; k < K; ++k) task.loss_names.push_back("ce_" + kTaskNames[static_cast<size_t>(k)]);
   task.steps_per_epoch = loader.num_batches();
-  // The last shared layer (for --weighting gradnorm): the trunk's last convolution weight.
   for (const auto& [name, p] : net.named_parameters()) {
-    if (name.rfind("heads.", 0) != 0 && p.dim() == 4) task.last_shared = {p};
+    if (name.rfind("heads.", 0) == 0) {
+      task.head_params.push_back(p);  // for --head-policy own / weighted
+    } else if (p.dim() == 4) {
+      task.last_shared = {p};  // the trunk's last convolution weight (for --weighting gradnorm)
+    }
   }
-  // The paper's SGD recipe scales the learning rate by 1/(1+λ).
-  if (c.extra_bool("lr-lambda-scaling", true)) task.lr_scale = 1.0 / (1.0 + ctx.spec().lambda);
+  task.head_policy = c.extra_string("head-policy", "joint");
+  // The paper's SGD recipe scales the learning rate by 1/(1+λ), compensating the growth of the
+  // λ-weighted sum; the symmetric methods and stl have no λ and keep the rate.
+  const std::vector<std::string> main_aux = surgery::main_aux_surgeon_names();
+  const bool takes_lambda = std::find(main_aux.begin(), main_aux.end(), ctx.spec().method) != main_aux.end();
+  if (takes_lambda && c.extra_bool("lr-lambda-scaling", true)) task.lr_scale = 1.0 / (1.0 + ctx.spec().lambda);
   data::Batch batch;
   task.losses = [&](int64_t) {
     next_batch(loader, batch);
-    const std::vector<Tensor> logits = net.forward(batch.input);  // one trunk forward, two heads
-    return std::vector<Tensor>{cross_entropy(logits[0], batch.labels[0]), cross_entropy(logits[1], batch.labels[1])};
+    if (derive) derive(batch);
+    const std::vector<Tensor> logits = net.forward(batch.input);  // one trunk forward, K heads
+    std::vector<Tensor> losses;
+    for (int k = 0; k < K; ++k) losses.push_back(cross_entropy(logits[static_cast<size_t>(k)], batch.labels[k]));
+    return losses;
   };
   const int64_t eval_train = c.extra_int("eval-train-size", 5000);
-  task.evaluate = [&]() -> Row {
-    const auto tr = evaluate_heads(net, d.train, eval_train);
-    const auto te = evaluate_heads(net, d.test, 0);
-    return {{"train_main", tr[0].loss},        {"train_aux", tr[1].loss},          {"eval_main", te[0].loss},
-            {"eval_aux", te[1].loss},          {"train_acc_main", tr[0].accuracy}, {"train_acc_aux", tr[1].accuracy},
-            {"eval_acc_main", te[0].accuracy}, {"eval_acc_aux", te[1].accuracy}};
+  task.evaluate = [&, K]() -> Row {
+    const auto tr = evaluate_heads(net, d.train, eval_train, 256, derive);
+    const auto te = evaluate_heads(net, d.test, 0, 256, derive);
+    // main = task 0; aux = the mean over tasks 1..K-1 (the fronts' y axis); every task on its own.
+    double tr_aux = 0, te_aux = 0;
+    for (int k = 1; k < K; ++k) {
+      tr_aux += tr[static_cast<size_t>(k)].loss / (K - 1);
+      te_aux += te[static_cast<size_t>(k)].loss / (K - 1);
+    }
+    Row row{{"train_main", tr[0].loss},         {"train_aux", tr_aux},
+            {"eval_main", te[0].loss},          {"eval_aux", te_aux},
+            {"train_acc_main", tr[0].accuracy}, {"train_acc_aux", tr[1].accuracy},
+            {"eval_acc_main", te[0].accuracy},  {"eval_acc_aux", te[1].accuracy}};
+    for (int k = 0; k < K; ++k) {
+      const std::string t = "task" + std::to_string(k);
+      row.emplace_back("eval_" + t, te[static_cast<size_t>(k)].loss);
+      row.emplace_back("eval_acc_" + t, te[static_cast<size_t>(k)].accuracy);
+    }
+    return row;
   };
   const RunState state = RunState().add("model", net).add("loader", loader);
   train_with_state(ctx, task, state);
@@ -110,7 +153,30 @@ int main(int argc, char** argv) {
                   1e-12, 1.0),
       bool_option("augment", "random crop + flip (default true)"),
       bool_option("lr-lambda-scaling", "scale the learning rate by 1/(1+lambda) (default true, the paper's recipe)"),
-      int_option("eval-train-size", "training examples used for the train_* metrics", 1, 10000000)};
+      int_option("eval-train-size", "training examples used for the train_* metrics", 1, 10000000),
+      int_option("tasks", "tasks: 2 (background class, digit) or 3 (+ parity of the digit)", 2, 3),
+      [] {
+        OptionSpec o("head-policy",
+                     "what the heads get: joint (default; the method sees every parameter), own (the method "
+                     "sees the trunk, head k gets grad L_k) or weighted (head k gets the method's weight times "
+                     "grad L_k); docs/mtl.md");
+        o.check = [](const std::string& v) {
+          try {
+            optim::head_policy_from_string(v);
+          } catch (const std::invalid_argument& e) {
+            throw UsageError(std::string("--head-policy: ") + e.what());
+          }
+        };
+        return o;
+      }()};
+  e.num_tasks = num_tasks;
+  e.task_metrics = [](const Config& c) {
+    nlohmann::json m = nlohmann::json::array();
+    for (int k = 0; k < num_tasks(c); ++k) {
+      m.push_back({{"task", k}, {"column", "eval_acc_task" + std::to_string(k)}, {"higher_is_better", true}});
+    }
+    return m;
+  };
   e.main_label = "cross-entropy, background class (head 0)";
   e.aux_label = "cross-entropy, digit (head 1)";
   use_splits(e, data::resolve_cifar10_mnist);

@@ -90,7 +90,9 @@ void plot_trajectories(const Config& cfg, const std::string& out) {
   bool first = true;
   size_t mi = 0;
   for (const std::string& m : cfg.methods) {
-    for (double l : cfg.lambdas) {
+    for (double asked : cfg.lambdas) {
+      const double l = recorded_lambda(m, asked);  // a symmetric method ran once
+      if (l != asked && asked != cfg.lambdas.front()) continue;
       const std::string csv = out + "/" + m + "/" + lambda_dirname(l) + "/metrics.csv";  // no --rhos here
       std::ostringstream title;
       title << m << " lambda=" << l;

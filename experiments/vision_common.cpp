@@ -3,6 +3,9 @@
 #include "core/ops.h"
 #include "data/loader.h"
 
+#include <stdexcept>
+#include <string>
+
 namespace scalpel {
 namespace experiments {
 
@@ -14,8 +17,20 @@ data::TransformPtr cifar_transform(bool augment) {
   return data::normalize(data::kCifarMean, data::kCifarStd);
 }
 
+DeriveLabels parity_of_labels(size_t from) {
+  return [from](data::Batch& b) {
+    if (from >= b.labels.size()) {
+      throw std::invalid_argument("parity_of_labels: the batch has " + std::to_string(b.labels.size()) +
+                                  " label sets, expected set " + std::to_string(from));
+    }
+    std::vector<int64_t> parity(b.labels[from].data.size());
+    for (size_t i = 0; i < parity.size(); ++i) parity[i] = b.labels[from].data[i] % 2;
+    b.labels.emplace_back(std::move(parity), b.labels[from].shape);
+  };
+}
+
 std::vector<HeadMetrics> evaluate_heads(nn::ResNet18& net, const std::shared_ptr<const data::Dataset>& ds,
-                                        int64_t limit, int64_t batch_size) {
+                                        int64_t limit, int64_t batch_size, const DeriveLabels& derive) {
   NoGradGuard ng;
   const bool was_training = net.is_training();
   net.eval();
@@ -27,6 +42,7 @@ std::vector<HeadMetrics> evaluate_heads(nn::ResNet18& net, const std::shared_ptr
   int64_t n = 0;
   data::Batch b;
   while ((limit <= 0 || n < limit) && loader.next(b)) {
+    if (derive) derive(b);
     const std::vector<Tensor> logits = net.forward(b.input);
     for (size_t k = 0; k < heads; ++k) {
       loss[k] += cross_entropy(logits[k], b.labels[k]).item() * static_cast<double>(b.size());

@@ -39,6 +39,7 @@ nlohmann::json Config::to_json() const {
   j["lambdas"] = lambdas;
   j["rhos"] = rhos;
   j["surgeon"] = surgeon;
+  j["method_options"] = method_options;
   j["weighting"] = weighting;
   j["weighting_options"] = weighting_options;
   j["steps"] = steps;
@@ -218,6 +219,31 @@ bool RunContext::inject_nan(int64_t step, int k) const {
   return config_.inject_nan_step >= 0 && step == config_.inject_nan_step && k == config_.inject_nan_loss;
 }
 
+double recorded_lambda(const std::string& method, double lambda) {
+  const std::vector<std::string> symmetric = surgery::multi_task_surgeon_names();
+  return std::find(symmetric.begin(), symmetric.end(), method) != symmetric.end() ? 1.0 : lambda;
+}
+
+bool method_takes_option(const std::string& method, const std::string& key, const std::string& value,
+                         std::string* error) {
+  // The main/auxiliary methods read only the core options (their own flags), never method options.
+  const std::vector<std::string> main_aux = surgery::main_aux_surgeon_names();
+  if (std::find(main_aux.begin(), main_aux.end(), method) != main_aux.end()) {
+    if (error) *error = method + ": option '" + key + "' does not apply to " + method + " (a main/auxiliary method)";
+    return false;
+  }
+  try {
+    surgery::SurgeonOptions so;
+    so.set(key, value);
+    if (method == "stl" && key != "task") so.set("task", "0");
+    surgery::make_surgeon(method, so);
+    return true;
+  } catch (const std::invalid_argument& err) {
+    if (error) *error = err.what();
+    return false;
+  }
+}
+
 surgery::SurgeonOptions surgeon_options(const RunContext& ctx, const std::map<std::string, std::string>& defaults) {
   const Config& c = ctx.config();
   surgery::SurgeonOptions so;
@@ -232,6 +258,10 @@ surgery::SurgeonOptions surgeon_options(const RunContext& ctx, const std::map<st
     so.rho(c.extra_double("bloop-rho", 0.01));
   }
   if (ctx.spec().rho) so.rho(*ctx.spec().rho);
+  if (ctx.spec().task) so.set("task", std::to_string(*ctx.spec().task));
+  for (const auto& [k, v] : c.method_options) {
+    if (method_takes_option(ctx.spec().method, k, v, nullptr)) so.set(k, v);
+  }
   return so;
 }
 
@@ -336,6 +366,10 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
   app.add_option("--weighting", weighting,
                  "loss weighting applied before the method: " + join(weighting::weighting_names()) + " (default none)");
   app.add_option("--weighting-set", weighting_sets, "weighting option KEY=VALUE (repeatable), e.g. tau=2");
+  std::vector<std::string> method_sets;
+  app.add_option("--method-set", method_sets,
+                 "surgery-method option KEY=VALUE (repeatable), e.g. c=0.4 for cagrad, max_norm=1 for nash-mtl; "
+                 "see docs/mtl.md");
   std::string rhos;
   app.add_option("--rhos", rhos, "EMA rates to sweep (each (method, rho) becomes a variant), e.g. 0.001,0.01,0.1,0.9");
   app.add_option("--eps", eps, "added to squared norms in projections (default 1e-7)");
@@ -464,6 +498,10 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
   if (!method.empty()) c.methods = {method};
   if (!methods.empty()) c.methods = split_list(methods);
   if (c.methods.empty()) throw UsageError("--methods: expected at least one method");
+  if (std::find(c.methods.begin(), c.methods.end(), "stl") != c.methods.end() && !e.num_tasks) {
+    throw UsageError("--method stl: " + e.name +
+                     " has no task list, so it cannot run single-task baselines (scalpel-multitask can)");
+  }
   const std::vector<std::string> known = surgery::surgeon_names();
   for (std::string& m : c.methods) {
     if (m == "db") m = "dynamic-barrier";
@@ -504,6 +542,36 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
       throw UsageError("--" + flag + ": " + err.what());
     }
     c.surgeon[k] = v;
+  }
+  // Method options (--method-set): each applies to the methods of the sweep that take it, and at
+  // least one must; a bad value is refused by the method that reads it.
+  for (const std::string& kv : method_sets) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) throw UsageError("--method-set: expected KEY=VALUE, got '" + kv + "'");
+    const std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
+    try {
+      surgery::SurgeonOptions().set(k, v);
+    } catch (const std::invalid_argument& err) {
+      throw UsageError(std::string("--method-set: ") + err.what());
+    }
+    for (const char* core : {"lambda", "rho", "eps", "ema_order", "ema_init", "rescale", "ratio_only", "seed"}) {
+      if (k == core) {
+        std::string flag = k;
+        std::replace(flag.begin(), flag.end(), '_', '-');
+        throw UsageError("--method-set: '" + k + "' has its own flag (--" + flag + ")");
+      }
+    }
+    std::string last_error;
+    bool taken = false;
+    for (const std::string& m : c.methods) {
+      if (method_takes_option(m, k, v, &last_error)) taken = true;
+      if (!last_error.empty() && last_error.find("'" + k + "'") != std::string::npos &&
+          last_error.find("does not") == std::string::npos && last_error.find("unknown") == std::string::npos) {
+        throw UsageError("--method-set: " + last_error);  // the method takes it, the value is bad
+      }
+    }
+    if (!taken) throw UsageError("--method-set: no method of the sweep takes option '" + k + "' (" + last_error + ")");
+    c.method_options[k] = v;
   }
   // Loss weighting, validated by the weighting module itself (made once here and dropped).
   if (!weighting.empty()) c.weighting = weighting;
@@ -565,6 +633,7 @@ void write_summary(const RunSpec& spec, const std::string& status, const std::st
   s["surgeon"] = spec.method;
   s["lambda"] = spec.lambda;
   if (spec.rho) s["rho"] = *spec.rho;
+  if (spec.task) s["task"] = *spec.task;
   s["status"] = status;
   if (!error.empty()) s["error"] = error;
   s["seconds"] = seconds;
@@ -690,7 +759,26 @@ int run_main(int argc, char** argv, const Experiment& e) {
     }
     std::vector<RunSpec> specs;
     std::vector<std::string> variants;
+    const std::vector<std::string> symmetric = surgery::multi_task_surgeon_names();
     for (const std::string& m : cfg.methods) {
+      if (m == "stl") {  // one single-task baseline per task
+        variants.push_back(m);
+        for (int k = 0; k < e.num_tasks(cfg); ++k) {
+          RunSpec s;
+          s.method = s.variant = m;
+          s.lambda = 0.0;
+          s.task = k;
+          s.dir = cfg.out + "/stl/task_" + std::to_string(k);
+          s.label = "stl task=" + std::to_string(k);
+          s.index = static_cast<int>(specs.size());
+          specs.push_back(s);
+        }
+        continue;
+      }
+      // The symmetric methods ignore λ: one run each (recorded with λ = 1), not one per λ.
+      const bool one_run = std::find(symmetric.begin(), symmetric.end(), m) != symmetric.end();
+      const std::vector<double> method_lambdas =
+          one_run ? std::vector<double>{recorded_lambda(m, cfg.lambdas.front())} : cfg.lambdas;
       std::vector<std::optional<double>> rhos;
       if (cfg.rhos.empty()) rhos.push_back(std::nullopt);
       for (double r : cfg.rhos) rhos.push_back(r);
@@ -699,7 +787,7 @@ int run_main(int argc, char** argv, const Experiment& e) {
         vn << m;
         if (r) vn << "-rho" << *r;
         variants.push_back(vn.str());
-        for (double l : cfg.lambdas) {
+        for (double l : method_lambdas) {
           RunSpec s;
           s.method = m;
           s.variant = vn.str();
@@ -707,7 +795,8 @@ int run_main(int argc, char** argv, const Experiment& e) {
           s.lambda = l;
           s.dir = cfg.out + "/" + s.variant + "/" + lambda_dirname(l);
           std::ostringstream label;
-          label << s.variant << " lambda=" << l;
+          label << s.variant;
+          if (!one_run) label << " lambda=" << l;
           s.label = label.str();
           s.index = static_cast<int>(specs.size());
           specs.push_back(s);
@@ -732,11 +821,13 @@ int run_main(int argc, char** argv, const Experiment& e) {
       nlohmann::json jr = {{"method", s.variant},
                            {"surgeon", s.method},
                            {"lambda", s.lambda},
-                           {"dir", s.variant + "/" + lambda_dirname(s.lambda)}};
+                           {"dir", s.dir.substr(cfg.out.size() + 1)}};
       if (s.rho) jr["rho"] = *s.rho;
+      if (s.task) jr["task"] = *s.task;
       runs.push_back(jr);
     }
     cj["runs"] = runs;
+    if (e.task_metrics) cj["task_metrics"] = e.task_metrics(cfg);
     cj.erase("resume");
     cj.erase("overwrite");
     if (!data_used.is_null()) cj["data"] = data_used;

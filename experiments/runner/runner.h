@@ -59,6 +59,8 @@ struct Config {
   // "<method>-rho<ρ>" in folders, fronts and plots (e.g. the EMA ablation).
   std::vector<double> rhos;
   std::map<std::string, std::string> surgeon;  // rho, eps, ema_order, ema_init, rescale, ratio_only
+  // --method-set KEY=VALUE: options of the methods that take them (c for cagrad, ...).
+  std::map<std::string, std::string> method_options;
   // The loss weighting (--weighting; "none" = the losses as they are) and its options
   // (--weighting-set KEY=VALUE), checked at parse (optim/weighting/weighting.h).
   std::string weighting = "none";
@@ -102,6 +104,7 @@ struct RunSpec {
   std::string variant;  // the group this run belongs to in outputs ("bloop", or "bloop-rho0.01")
   double lambda = 0.0;
   std::optional<double> rho;  // from --rhos (overrides --rho)
+  std::optional<int> task;    // the stl baseline's task (method "stl": one run per task)
   std::string dir;            // the run's folder: <out>/<variant>/lambda_<λ>
   std::string label;          // "bloop λ=0.1"
   int index = 0;              // position in the grid
@@ -206,6 +209,11 @@ struct Experiment {
   // true: runs train through train() (experiments/runner/trainer.h), which applies --weighting;
   // otherwise a --weighting other than none is refused at parse (use_splits sets it).
   bool weighting = false;
+  // Multi-task studies: the number of tasks of a run (method "stl" then expands into one
+  // single-task baseline run per task, <out>/stl/task_<k>), and the per-task metrics for Δm%
+  // (written to config.json as "task_metrics": [{"task", "column", "higher_is_better"}, ...]).
+  std::function<int(const Config&)> num_tasks;
+  std::function<nlohmann::json(const Config&)> task_metrics;
   // Optional: called once after the sweep (e.g. extra plots); gets the sweep folder.
   std::function<void(const Config&, const std::string& out_dir)> after_sweep;
 };
@@ -232,6 +240,12 @@ surgery::SurgeonOptions surgeon_options(const RunContext& ctx, const std::map<st
 std::vector<double> parse_lambdas(const std::string& text, const std::string& flag);
 // "lambda_0.001", stable and filesystem-safe.
 std::string lambda_dirname(double lambda);
+// The λ a run of `method` is recorded with when the sweep asks for `lambda`: the symmetric
+// multi-task methods ignore λ and run once, recorded as λ = 1; the others keep `lambda`.
+double recorded_lambda(const std::string& method, double lambda);
+// True when `method` accepts option key=value (made once to see); else fills `error` when given.
+bool method_takes_option(const std::string& method, const std::string& key, const std::string& value,
+                         std::string* error);
 // Git revision recorded at configure time ("unknown" outside a checkout).
 std::string git_revision();
 

@@ -143,7 +143,9 @@ void train(RunContext& ctx, TrainTask& task) {
                             .fused_mixed(c.fused_mixed)
                             .loss_names(task.loss_names)
                             .lr_schedule(schedule)
-                            .weighting_group(task.last_shared),
+                            .weighting_group(task.last_shared)
+                            .head_policy(optim::head_policy_from_string(task.head_policy))
+                            .head_params(task.head_policy == "joint" ? std::vector<Tensor>{} : task.head_params),
                         std::move(weighting));
   Accumulator acc;
   int64_t start = 0;

@@ -58,6 +58,10 @@ struct TrainTask {
   // The parameters of the last shared layer, where --weighting gradnorm measures the per-task
   // gradient norms (empty: every parameter).
   std::vector<Tensor> last_shared;
+  // The task-specific parameters (heads) and what they get (optim/head_policy.h: joint, own,
+  // weighted); own and weighted need head_params.
+  std::vector<Tensor> head_params;
+  std::string head_policy = "joint";
 };
 
 // Total steps from --steps, else --epochs × steps_per_epoch. Throws naming the flags when neither.

@@ -426,3 +426,57 @@ TEST(Studies, MultitaskBloopRhoDoesNotLeakIntoBaselines) {
   EXPECT_LT(b["cos_e_g0"].get<double>(), 0.999);
   EXPECT_NEAR(d["cos_e_g0"].get<double>(), 1.0, 1e-6);
 }
+
+// --tasks 3 (the digit's parity as the third head), stl baselines (one run per task), a symmetric
+// method run once with its --method-set option, a head policy, and the per-task and pairwise
+// columns; the flags that cannot work are refused with exit 2 naming them.
+TEST(Studies, MultitaskThreeTasksStlBaselinesAndMethodOptions) {
+  const std::string out = fresh_dir("mt3");
+  const std::string common = std::string(SCALPEL_MULTITASK_BIN) +
+                             " --tasks 3 --steps 8 --eval-every 4 --batch-size 8 --width 2 --train-size 64"
+                             " --test-size 32 --eval-train-size 32 --threads 1 --quiet";
+  const Result r =
+      run(common + " --methods mixed,cagrad,stl --lambdas 0.1,1 --method-set c=0.4 --head-policy own --out " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (int k = 0; k < 3; ++k) {
+    const std::string dir = out + "/stl/task_" + std::to_string(k);
+    const nlohmann::json s = summary(dir);
+    EXPECT_EQ(s["task"], k);
+    EXPECT_EQ(s["status"], "done");
+    const MetricsLog log = MetricsLog::read_csv(dir + "/metrics.csv");
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(log.last("weight" + std::to_string(i)), i == k ? 1.0 : 0.0) << "stl task " << k;
+    }
+  }
+  EXPECT_TRUE(fs::exists(out + "/cagrad/lambda_1/summary.json"));
+  EXPECT_FALSE(fs::exists(out + "/cagrad/lambda_0.1")) << "a symmetric method runs once";
+  EXPECT_TRUE(fs::exists(out + "/mixed/lambda_0.1/summary.json"));
+  const nlohmann::json cfg = nlohmann::json::parse(read_text(out + "/config.json"));
+  EXPECT_EQ(cfg["method_options"]["c"], "0.4");
+  ASSERT_EQ(cfg["task_metrics"].size(), 3u);
+  EXPECT_EQ(cfg["task_metrics"][2]["column"], "eval_acc_task2");
+  const MetricsLog log = MetricsLog::read_csv(out + "/cagrad/lambda_1/metrics.csv");
+  for (const char* c : {"eval_task2", "eval_acc_task2", "cos_g1_g2", "gms_g0_g2", "gram_rcond", "weight2"}) {
+    EXPECT_TRUE(std::isfinite(log.last(c))) << c;
+  }
+  // Parity is a two-class task: its accuracy is a fraction of 32 test images.
+  const double parity = log.last("eval_acc_task2") * 32;
+  EXPECT_NEAR(parity, std::round(parity), 1e-9);
+  struct Case {
+    std::string args, expect;
+  };
+  for (const Case& c :
+       std::vector<Case>{{"--methods cagrad --method-set c=-1", "cagrad: option 'c'"},
+                         {"--methods mgda --method-set c=0.4", "no method of the sweep takes option 'c'"},
+                         {"--methods cagrad --method-set rho=0.1", "has its own flag (--rho)"},
+                         {"--methods mgda --head-policy shared", "--head-policy"},
+                         {"--methods mgda --tasks 4", "--tasks"}}) {
+    const Result bad = run(common + " " + c.args + " --out " + fresh_dir("mt3bad"));
+    EXPECT_EQ(bad.code, 2) << c.args << "\n" << bad.output;
+    EXPECT_NE(bad.output.find(c.expect), std::string::npos) << c.args << "\n" << bad.output;
+  }
+  const Result no_tasks =
+      run(std::string(SCALPEL_SMOOTH_MLP_BIN) + " --method stl --steps 2 --out " + fresh_dir("stl"));
+  EXPECT_EQ(no_tasks.code, 2) << no_tasks.output;
+  EXPECT_NE(no_tasks.output.find("cannot run single-task baselines"), std::string::npos) << no_tasks.output;
+}
