@@ -5,13 +5,20 @@
 #include <stdexcept>
 
 namespace scalpel {
-namespace {
-
-uint64_t splitmix64(uint64_t& x) {
-  uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+uint64_t splitmix64(uint64_t x) {
+  uint64_t z = x + 0x9E3779B97F4A7C15ull;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
+}
+
+namespace {
+
+// The stateful form: returns splitmix64(x) and advances x.
+uint64_t next_splitmix64(uint64_t& x) {
+  const uint64_t r = splitmix64(x);
+  x += 0x9E3779B97F4A7C15ull;
+  return r;
 }
 
 inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -20,7 +27,7 @@ inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 Generator::Generator(uint64_t seed) : seed_(seed) {
   uint64_t x = seed;
-  for (auto& w : s_) w = splitmix64(x);
+  for (auto& w : s_) w = next_splitmix64(x);
 }
 
 uint64_t Generator::next_u64() {

@@ -13,6 +13,10 @@
 
 namespace scalpel {
 
+// One splitmix64 step as a pure function of its state x: a well-spread 64-bit hash of x (the value
+// the generator's seeding draws from state x). For counter-based streams (hash of seed and step).
+uint64_t splitmix64(uint64_t x);
+
 class Generator {
  public:
   explicit Generator(uint64_t seed = 0);

@@ -1,5 +1,7 @@
 #include "data/dataset.h"
 
+#include "core/random.h"
+
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
@@ -9,17 +11,8 @@ namespace data {
 
 const char* split_name(Split split) { return split == Split::Train ? "train" : "test"; }
 
-namespace {
-uint64_t splitmix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-}  // namespace
-
 uint64_t mix_seed(uint64_t a, uint64_t b) {
-  return splitmix(splitmix(a) ^ (b * 0xD6E8FEB86659FD93ull + 0x632BE59BD9B4E019ull));
+  return splitmix64(splitmix64(a) ^ (b * 0xD6E8FEB86659FD93ull + 0x632BE59BD9B4E019ull));
 }
 uint64_t mix_seed(uint64_t a, uint64_t b, uint64_t c) { return mix_seed(mix_seed(a, b), c); }
 

@@ -16,7 +16,6 @@
 // single-task baseline run per task (Δm% in the report is measured against them), the symmetric
 // methods run once (λ unused), --head-policy says what the heads get, --weighting gradnorm measures
 // its gradient norms at the trunk's last convolution.
-#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,7 +27,6 @@
 #include "experiments/vision_common.h"
 #include "nn/resnet.h"
 #include "optim/head_policy.h"
-#include "optim/surgery/surgeon.h"
 
 using namespace scalpel;
 using namespace scalpel::experiments;
@@ -72,9 +70,8 @@ void run(RunContext& ctx) {
   task.head_policy = c.extra_string("head-policy", "joint");
   // The paper's SGD recipe scales the learning rate by 1/(1+λ), compensating the growth of the
   // λ-weighted sum; the symmetric methods and stl have no λ and keep the rate.
-  const std::vector<std::string> main_aux = surgery::main_aux_surgeon_names();
-  const bool takes_lambda = std::find(main_aux.begin(), main_aux.end(), ctx.spec().method) != main_aux.end();
-  if (takes_lambda && c.extra_bool("lr-lambda-scaling", true)) task.lr_scale = 1.0 / (1.0 + ctx.spec().lambda);
+  if (method_takes_lambda(ctx.spec().method) && c.extra_bool("lr-lambda-scaling", true))
+    task.lr_scale = 1.0 / (1.0 + ctx.spec().lambda);
   data::Batch batch;
   task.losses = [&](int64_t) {
     next_batch(loader, batch);

@@ -219,29 +219,29 @@ bool RunContext::inject_nan(int64_t step, int k) const {
   return config_.inject_nan_step >= 0 && step == config_.inject_nan_step && k == config_.inject_nan_loss;
 }
 
-double recorded_lambda(const std::string& method, double lambda) {
-  const std::vector<std::string> symmetric = surgery::multi_task_surgeon_names();
-  return std::find(symmetric.begin(), symmetric.end(), method) != symmetric.end() ? 1.0 : lambda;
+bool method_takes_lambda(const std::string& method) {
+  const std::vector<std::string> main_aux = surgery::main_aux_surgeon_names();
+  return std::find(main_aux.begin(), main_aux.end(), method) != main_aux.end();
 }
+
+double recorded_lambda(const std::string& method, double lambda) { return method_takes_lambda(method) ? lambda : 1.0; }
 
 bool method_takes_option(const std::string& method, const std::string& key, const std::string& value,
                          std::string* error) {
   // The main/auxiliary methods read only the core options (their own flags), never method options.
-  const std::vector<std::string> main_aux = surgery::main_aux_surgeon_names();
-  if (std::find(main_aux.begin(), main_aux.end(), method) != main_aux.end()) {
+  if (method_takes_lambda(method)) {
     if (error) *error = method + ": option '" + key + "' does not apply to " + method + " (a main/auxiliary method)";
     return false;
   }
+  surgery::SurgeonOptions so;
+  so.set(key, value);
   try {
-    surgery::SurgeonOptions so;
-    so.set(key, value);
-    if (method == "stl" && key != "task") so.set("task", "0");
-    surgery::make_surgeon(method, so);
-    return true;
-  } catch (const std::invalid_argument& err) {
+    surgery::make_surgeon(method, so);  // a bad value throws std::invalid_argument through
+  } catch (const surgery::OptionNotTaken& err) {
     if (error) *error = err.what();
     return false;
   }
+  return true;
 }
 
 surgery::SurgeonOptions surgeon_options(const RunContext& ctx, const std::map<std::string, std::string>& defaults) {
@@ -564,10 +564,10 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
     std::string last_error;
     bool taken = false;
     for (const std::string& m : c.methods) {
-      if (method_takes_option(m, k, v, &last_error)) taken = true;
-      if (!last_error.empty() && last_error.find("'" + k + "'") != std::string::npos &&
-          last_error.find("does not") == std::string::npos && last_error.find("unknown") == std::string::npos) {
-        throw UsageError("--method-set: " + last_error);  // the method takes it, the value is bad
+      try {
+        if (method_takes_option(m, k, v, &last_error)) taken = true;
+      } catch (const std::invalid_argument& err) {
+        throw UsageError(std::string("--method-set: ") + err.what());  // the method takes it, the value is bad
       }
     }
     if (!taken) throw UsageError("--method-set: no method of the sweep takes option '" + k + "' (" + last_error + ")");
@@ -759,7 +759,6 @@ int run_main(int argc, char** argv, const Experiment& e) {
     }
     std::vector<RunSpec> specs;
     std::vector<std::string> variants;
-    const std::vector<std::string> symmetric = surgery::multi_task_surgeon_names();
     for (const std::string& m : cfg.methods) {
       if (m == "stl") {  // one single-task baseline per task
         variants.push_back(m);
@@ -776,9 +775,8 @@ int run_main(int argc, char** argv, const Experiment& e) {
         continue;
       }
       // The symmetric methods ignore λ: one run each (recorded with λ = 1), not one per λ.
-      const bool one_run = std::find(symmetric.begin(), symmetric.end(), m) != symmetric.end();
-      const std::vector<double> method_lambdas =
-          one_run ? std::vector<double>{recorded_lambda(m, cfg.lambdas.front())} : cfg.lambdas;
+      const bool one_run = !method_takes_lambda(m);
+      const std::vector<double> method_lambdas = one_run ? std::vector<double>{recorded_lambda(m, 0.0)} : cfg.lambdas;
       std::vector<std::optional<double>> rhos;
       if (cfg.rhos.empty()) rhos.push_back(std::nullopt);
       for (double r : cfg.rhos) rhos.push_back(r);

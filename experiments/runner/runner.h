@@ -240,10 +240,15 @@ surgery::SurgeonOptions surgeon_options(const RunContext& ctx, const std::map<st
 std::vector<double> parse_lambdas(const std::string& text, const std::string& flag);
 // "lambda_0.001", stable and filesystem-safe.
 std::string lambda_dirname(double lambda);
-// The λ a run of `method` is recorded with when the sweep asks for `lambda`: the symmetric
-// multi-task methods ignore λ and run once, recorded as λ = 1; the others keep `lambda`.
+// True for the main/auxiliary methods (mixed, bloop, ...), which weigh the auxiliary losses by λ;
+// the symmetric multi-task methods and stl ignore it.
+bool method_takes_lambda(const std::string& method);
+// The λ a run of `method` is recorded with when the sweep asks for `lambda`: the methods that
+// ignore λ run once, recorded as λ = 1; the others keep `lambda`.
 double recorded_lambda(const std::string& method, double lambda);
-// True when `method` accepts option key=value (made once to see); else fills `error` when given.
+// True when `method` reads method option `key` (made once with key=value to see); false, filling
+// `error` when given, when it does not take the key. A bad value for a key it takes throws
+// std::invalid_argument naming the method and the option.
 bool method_takes_option(const std::string& method, const std::string& key, const std::string& value,
                          std::string* error);
 // Git revision recorded at configure time ("unknown" outside a checkout).

@@ -18,8 +18,8 @@ MultiTaskSurgeon::MultiTaskSurgeon(std::string name, const SurgeonOptions& o, co
     if (std::find(allowed.begin(), allowed.end(), kv.first) == allowed.end()) {
       std::string known;
       for (const auto& a : allowed) known += (known.empty() ? "" : ", ") + a;
-      throw std::invalid_argument(name + ": option '" + kv.first + "' does not apply to " + name +
-                                  " (its options: " + (known.empty() ? "none" : known) + ")");
+      throw OptionNotTaken(name + ": option '" + kv.first + "' does not apply to " + name +
+                           " (its options: " + (known.empty() ? "none" : known) + ")");
     }
   }
   if (o.rescale()) throw std::invalid_argument(name + ": option 'rescale' does not apply to " + name);

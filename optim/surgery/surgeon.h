@@ -40,6 +40,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -199,6 +200,13 @@ class Surgeon {
   uint64_t bytes_moved_ = 0;
   std::vector<double> lambda_scratch_;
   std::vector<const float*> ptr_scratch_;
+};
+
+// Thrown when a method is given a method option it does not read ("mgda: option 'c' does not
+// apply to mgda"), so callers that spread options over several methods can tell it from a bad value.
+class OptionNotTaken : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
 };
 
 // ---- registry -------------------------------------------------------------------------------------

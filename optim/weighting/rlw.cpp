@@ -9,19 +9,13 @@
 #include <cstdint>
 #include <stdexcept>
 
+#include "core/random.h"
 #include "optim/weighting/weighting.h"
 #include "optim/weighting/weighting_util.h"
 
 namespace scalpel {
 namespace weighting {
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 // Uniform in (0, 1) with 53 bits (never 0, so log is finite).
 double uniform(uint64_t h) { return (static_cast<double>(h >> 11) + 0.5) * (1.0 / 9007199254740992.0); }

@@ -237,41 +237,50 @@ TEST(Report, MergingTwoHalvesOfASweepEqualsRunningItWhole) {
   EXPECT_NE(recipe.output.find("'lr' differs"), std::string::npos) << recipe.output;
 }
 
-TEST(Flags, BadFlagsExitWithCode2AndNameTheFlag) {
-  const std::string bin = SCALPEL_TOY_BIN;
-  struct Case {
-    std::string args, expect;
-  };
-  for (const Case& c : std::vector<Case>{{"--no-such-flag", "--no-such-flag"},
-                                         {"--lr abc", "--lr"},
-                                         {"--methods mixed,foo", "unknown method 'foo'"},
-                                         {"--lambdas 0.1,x", "--lambdas"},
-                                         {"--lambdas logspace:1:2", "logspace:A:B:N"},
-                                         {"--rho banana", "--rho"},
-                                         {"--preset gpu", "--preset"},
-                                         {"--method bloop --methods mixed", "cannot be combined"},
-                                         {"--steps -5", "--steps"},
-                                         // The toy trains outside the shared step: no loss weighting.
-                                         {"--weighting uw", "takes no loss weighting"}}) {
-    const Result r = run(bin + " " + c.args + " --out " + fresh_dir("flags"));
+namespace {
+
+struct UsageCase {
+  std::string args, expect;
+};
+
+// Each `cmd + args` (plus a fresh --out) exits 2 and its output contains `expect`.
+void expect_usage_errors(const std::string& cmd, const std::vector<UsageCase>& cases, const std::string& name) {
+  for (const UsageCase& c : cases) {
+    const Result r = run(cmd + " " + c.args + " --out " + fresh_dir(name));
     EXPECT_EQ(r.code, 2) << c.args << "\n" << r.output;
     EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
   }
+}
+
+}  // namespace
+
+TEST(Flags, BadFlagsExitWithCode2AndNameTheFlag) {
+  const std::string bin = SCALPEL_TOY_BIN;
+  expect_usage_errors(bin,
+                      {{"--no-such-flag", "--no-such-flag"},
+                       {"--lr abc", "--lr"},
+                       {"--methods mixed,foo", "unknown method 'foo'"},
+                       {"--lambdas 0.1,x", "--lambdas"},
+                       {"--lambdas logspace:1:2", "logspace:A:B:N"},
+                       {"--rho banana", "--rho"},
+                       {"--preset gpu", "--preset"},
+                       {"--method bloop --methods mixed", "cannot be combined"},
+                       {"--steps -5", "--steps"},
+                       // The toy trains outside the shared step: no loss weighting.
+                       {"--weighting uw", "takes no loss weighting"}},
+                      "flags");
   const Result help = run(bin + " --help");
   EXPECT_EQ(help.code, 0);
   EXPECT_NE(help.output.find("Example:"), std::string::npos);
   EXPECT_EQ(run(std::string(SCALPEL_REPORT_BIN)).code, 2);
   // Weighting flags on a study that takes them: the name and every option are checked at parse.
-  const std::string mlp = SCALPEL_SMOOTH_MLP_BIN;
-  for (const Case& c : std::vector<Case>{{"--weighting bogus", "--weighting: unknown weighting 'bogus'"},
-                                         {"--weighting dwa --weighting-set tau=-1", "--weighting-set"},
-                                         {"--weighting dwa --weighting-set mu=1", "'mu'"},
-                                         {"--weighting uw --weighting-set init", "expected KEY=VALUE"},
-                                         {"--weighting imtl --method mixed", "--method imtl-g"}}) {
-    const Result r = run(mlp + " " + c.args + " --steps 2 --out " + fresh_dir("wflags"));
-    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.output;
-    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
-  }
+  expect_usage_errors(std::string(SCALPEL_SMOOTH_MLP_BIN) + " --steps 2",
+                      {{"--weighting bogus", "--weighting: unknown weighting 'bogus'"},
+                       {"--weighting dwa --weighting-set tau=-1", "--weighting-set"},
+                       {"--weighting dwa --weighting-set mu=1", "'mu'"},
+                       {"--weighting uw --weighting-set init", "expected KEY=VALUE"},
+                       {"--weighting imtl --method mixed", "--method imtl-g"}},
+                      "wflags");
 }
 
 // A 20-step run of each deep-model study at tiny sizes writes every promised output, all finite.
@@ -462,19 +471,13 @@ TEST(Studies, MultitaskThreeTasksStlBaselinesAndMethodOptions) {
   // Parity is a two-class task: its accuracy is a fraction of 32 test images.
   const double parity = log.last("eval_acc_task2") * 32;
   EXPECT_NEAR(parity, std::round(parity), 1e-9);
-  struct Case {
-    std::string args, expect;
-  };
-  for (const Case& c :
-       std::vector<Case>{{"--methods cagrad --method-set c=-1", "cagrad: option 'c'"},
-                         {"--methods mgda --method-set c=0.4", "no method of the sweep takes option 'c'"},
-                         {"--methods cagrad --method-set rho=0.1", "has its own flag (--rho)"},
-                         {"--methods mgda --head-policy shared", "--head-policy"},
-                         {"--methods mgda --tasks 4", "--tasks"}}) {
-    const Result bad = run(common + " " + c.args + " --out " + fresh_dir("mt3bad"));
-    EXPECT_EQ(bad.code, 2) << c.args << "\n" << bad.output;
-    EXPECT_NE(bad.output.find(c.expect), std::string::npos) << c.args << "\n" << bad.output;
-  }
+  expect_usage_errors(common,
+                      {{"--methods cagrad --method-set c=-1", "cagrad: option 'c'"},
+                       {"--methods mgda --method-set c=0.4", "no method of the sweep takes option 'c'"},
+                       {"--methods cagrad --method-set rho=0.1", "has its own flag (--rho)"},
+                       {"--methods mgda --head-policy shared", "--head-policy"},
+                       {"--methods mgda --tasks 4", "--tasks"}},
+                      "mt3bad");
   const Result no_tasks =
       run(std::string(SCALPEL_SMOOTH_MLP_BIN) + " --method stl --steps 2 --out " + fresh_dir("stl"));
   EXPECT_EQ(no_tasks.code, 2) << no_tasks.output;

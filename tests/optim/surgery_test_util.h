@@ -69,6 +69,19 @@ inline ::testing::AssertionResult vec_near(const std::vector<float>& actual, con
   return ::testing::AssertionSuccess();
 }
 
+// d from a fresh `method` (with `options`) on the gradient rows; its diagnostics into `diag`.
+inline std::vector<float> combine_rows(const std::string& method, const std::vector<std::vector<float>>& rows,
+                                       const surgery::SurgeonOptions& options = surgery::SurgeonOptions(),
+                                       surgery::SurgeryDiagnostics* diag = nullptr) {
+  auto s = surgery::make_surgeon(method, options);
+  std::vector<GradVector> g;
+  for (const auto& r : rows) g.push_back(GradVector::from_vector(r));
+  GradVector d;
+  surgery::SurgeryDiagnostics local;
+  s->combine(g, d, diag ? diag : &local);
+  return d.to_vector();
+}
+
 inline bool all_finite(const std::vector<float>& v) {
   for (float x : v) {
     if (!std::isfinite(x)) return false;

@@ -13,6 +13,7 @@
 #include "core/ops.h"
 #include "optim/gradients.h"
 #include "optim/train_step.h"
+#include "surgery_test_util.h"
 
 using namespace scalpel;
 using optim::HeadPolicy;
@@ -54,14 +55,11 @@ std::vector<float> pick(const GradVector& g, const std::vector<int>& idx) {
 // The surgeon by hand on the given gradient rows; returns d and the weights it reported.
 std::vector<float> combine(const std::string& method, const std::vector<std::vector<float>>& rows,
                            std::vector<double>* weights = nullptr, double lambda = 1.0) {
-  auto s = surgery::make_surgeon(method, surgery::SurgeonOptions().lambda(lambda));
-  std::vector<GradVector> g;
-  for (const auto& r : rows) g.push_back(GradVector::from_vector(r));
-  GradVector d;
   surgery::SurgeryDiagnostics diag;
-  s->combine(g, d, &diag);
+  const std::vector<float> d =
+      scalpel::testing::combine_rows(method, rows, surgery::SurgeonOptions().lambda(lambda), &diag);
   if (weights) *weights = diag.weights;
-  return d.to_vector();
+  return d;
 }
 
 void expect_near(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {

@@ -10,6 +10,7 @@
 
 #include "core/grad_vector.h"
 #include "optim/surgery/surgeon.h"
+#include "surgery_test_util.h"
 
 using namespace scalpel;
 using surgery::make_surgeon;
@@ -20,13 +21,9 @@ namespace {
 
 SurgeryDiagnostics diagnose(const std::string& method, const std::vector<std::vector<float>>& rows,
                             std::vector<float>* d_out = nullptr, SurgeonOptions o = SurgeonOptions()) {
-  auto s = make_surgeon(method, o);
-  std::vector<GradVector> g;
-  for (const auto& r : rows) g.push_back(GradVector::from_vector(r));
-  GradVector d;
   SurgeryDiagnostics diag;
-  s->combine(g, d, &diag);
-  if (d_out) *d_out = d.to_vector();
+  const std::vector<float> d = scalpel::testing::combine_rows(method, rows, o, &diag);
+  if (d_out) *d_out = d;
   return diag;
 }
 

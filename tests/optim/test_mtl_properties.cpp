@@ -74,14 +74,10 @@ std::vector<Case> zoo() {
 
 std::vector<float> aggregate(const std::string& method, const std::vector<std::vector<float>>& rows,
                              std::vector<double>* w = nullptr, SurgeonOptions o = SurgeonOptions()) {
-  auto s = make_surgeon(method, o);
-  std::vector<GradVector> g;
-  for (const auto& r : rows) g.push_back(GradVector::from_vector(r));
-  GradVector d;
   surgery::SurgeryDiagnostics diag;
-  s->combine(g, d, &diag);
+  const std::vector<float> d = scalpel::testing::combine_rows(method, rows, o, &diag);
   if (w) *w = diag.weights;
-  return d.to_vector();
+  return d;
 }
 
 double max_row_norm(const std::vector<std::vector<float>>& rows) {
