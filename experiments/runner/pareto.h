@@ -40,5 +40,14 @@ struct Normalizer {
 std::map<std::string, double> hypervolumes(const std::map<std::string, std::vector<Point2>>& by_method, bool log_scale,
                                            const Point2& ref = {1.1, 1.1});
 
+// Capped hypervolume: only the points whose main loss is below `main_cap` (the main loss of the
+// main-only baseline: a trade-off that makes the main task worse than ignoring the auxiliary loss
+// earns nothing) count. x is normalised over [smallest kept x, main_cap] with reference x = 1 (the
+// cap itself), y with the min/max of the kept points and reference 1.1, all methods sharing the
+// normalisation (log10 first when log_scale). A method with no point under the cap gets 0; a
+// non-finite cap gives NaN for every method.
+std::map<std::string, double> capped_hypervolumes(const std::map<std::string, std::vector<Point2>>& by_method,
+                                                  double main_cap, bool log_scale);
+
 }  // namespace experiments
 }  // namespace scalpel

@@ -191,9 +191,70 @@ std::string curves_script(const std::vector<RunSummary>& runs, const std::vector
   return gp.str();
 }
 
+// The capped hypervolume's cap: the given value, else the final main loss of a done λ = 0 run of a
+// main/auxiliary method (mixed preferred: at λ = 0 every such method trains on the main loss only),
+// else that of the done stl run of task 0.
+MainCap find_main_cap(const std::vector<RunSummary>& runs, double given) {
+  MainCap cap;
+  if (std::isfinite(given)) return {given, given, "--hv-main-cap"};
+  const RunSummary* best = nullptr;
+  for (const RunSummary& r : runs) {
+    if (r.status != "done" || r.lambda != 0.0 || !method_takes_lambda(r.surgeon)) continue;
+    if (!best || (r.surgeon == "mixed" && best->surgeon != "mixed")) best = &r;
+  }
+  if (best) return {best->train_main, best->eval_main, best->method + " lambda=0"};
+  for (const RunSummary& r : runs) {
+    if (r.status == "done" && r.surgeon == "stl" && r.task == 0) return {r.train_main, r.eval_main, "stl task 0"};
+  }
+  cap.source = "none";
+  return cap;
+}
+
+struct TaskMetric {
+  int task;
+  std::string column;
+  bool higher_is_better;
+};
+
+// Δm% of every non-stl run against the done stl runs (report.h), and each method's best.
+void fill_delta_m(SweepReport& rep, const std::vector<TaskMetric>& metrics) {
+  if (metrics.empty()) return;
+  std::map<int, const RunSummary*> baseline;
+  for (const RunSummary& r : rep.runs) {
+    if (r.surgeon == "stl" && r.status == "done" && r.task >= 0) baseline[r.task] = &r;
+  }
+  std::vector<std::string> missing;
+  for (const TaskMetric& m : metrics) {
+    if (!baseline.count(m.task)) missing.push_back(std::to_string(m.task));
+  }
+  if (!missing.empty()) {
+    std::string tasks;
+    for (const std::string& t : missing) tasks += (tasks.empty() ? "" : ", ") + t;
+    rep.warnings.push_back("Δm% is n/a: no finished stl run for task " + tasks +
+                           " (add stl to --methods to get the single-task baselines)");
+    return;
+  }
+  for (RunSummary& r : rep.runs) {
+    if (r.surgeon == "stl" || !r.on_fronts) continue;
+    double sum = 0.0;
+    for (const TaskMetric& m : metrics) {
+      const auto& bf = baseline[m.task]->finals;
+      const auto bi = bf.find(m.column);
+      const auto ri = r.finals.find(m.column);
+      const double b = bi == bf.end() ? NAN : bi->second;
+      const double v = ri == r.finals.end() ? NAN : ri->second;
+      sum += (m.higher_is_better ? -1.0 : 1.0) * (v - b) / b;  // NaN (and so n/a) when b is 0 or missing
+    }
+    r.delta_m = std::isfinite(sum) ? 100.0 * sum / static_cast<double>(metrics.size()) : NAN;
+    if (!std::isfinite(r.delta_m)) continue;
+    auto it = rep.best_delta_m.find(r.method);
+    if (it == rep.best_delta_m.end() || r.delta_m < it->second) rep.best_delta_m[r.method] = r.delta_m;
+  }
+}
+
 }  // namespace
 
-SweepReport build_sweep_report(const std::string& dir) {
+SweepReport build_sweep_report(const std::string& dir, double hv_main_cap) {
   const std::string cfg_path = dir + "/config.json";
   nlohmann::json cfg;
   try {
@@ -222,6 +283,7 @@ SweepReport build_sweep_report(const std::string& dir) {
       r.method = jr.value("method", "");
       r.lambda = jr.value("lambda", 0.0);
       r.dir = dir + "/" + jr.value("dir", "");
+      r.task = jr.value("task", -1);
       rep.runs.push_back(r);
     }
   } else {
@@ -251,6 +313,11 @@ SweepReport build_sweep_report(const std::string& dir) {
       r.train_aux = json_number(f, "train_aux");
       r.eval_main = json_number(f, "eval_main");
       r.eval_aux = json_number(f, "eval_aux");
+      r.surgeon = s.value("surgeon", r.method);
+      if (s.contains("task") && s["task"].is_number_integer()) r.task = s["task"].get<int>();
+      for (const auto& item : f.items()) {
+        if (item.value().is_number()) r.finals[item.key()] = item.value().get<double>();
+      }
     } catch (const std::exception& e) {
       r.status = "unreadable";
       r.error = e.what();
@@ -269,6 +336,16 @@ SweepReport build_sweep_report(const std::string& dir) {
   }
   rep.hv_train = hypervolumes(train_pts, spec.log_axes);
   rep.hv_eval = hypervolumes(eval_pts, spec.log_axes);
+  rep.cap = find_main_cap(rep.runs, std::isfinite(hv_main_cap) ? hv_main_cap : json_number(cfg, "hv_main_cap"));
+  rep.hv_train_capped = capped_hypervolumes(train_pts, rep.cap.train, spec.log_axes);
+  rep.hv_eval_capped = capped_hypervolumes(eval_pts, rep.cap.eval, spec.log_axes);
+  if (cfg.contains("task_metrics")) {
+    std::vector<TaskMetric> metrics;
+    for (const auto& jm : cfg["task_metrics"]) {
+      metrics.push_back({jm.value("task", -1), jm.value("column", std::string()), jm.value("higher_is_better", true)});
+    }
+    fill_delta_m(rep, metrics);
+  }
 
   // front.csv
   {
@@ -288,12 +365,13 @@ SweepReport build_sweep_report(const std::string& dir) {
     }
     std::ostringstream os;
     os << std::setprecision(9);
-    os << "method,lambda,status,train_main,train_aux,eval_main,eval_aux,on_front_train,on_front_eval,seconds\n";
+    os << "method,lambda,status,train_main,train_aux,eval_main,eval_aux,on_front_train,on_front_eval,delta_m_pct,"
+          "seconds\n";
     for (size_t i = 0; i < rep.runs.size(); ++i) {
       const RunSummary& r = rep.runs[i];
       os << r.method << ',' << r.lambda << ',' << r.status << ',' << r.train_main << ',' << r.train_aux << ','
-         << r.eval_main << ',' << r.eval_aux << ',' << int(on_train[i]) << ',' << int(on_eval[i]) << ',' << r.seconds
-         << '\n';
+         << r.eval_main << ',' << r.eval_aux << ',' << int(on_train[i]) << ',' << int(on_eval[i]) << ','
+         << (std::isfinite(r.delta_m) ? fmt(r.delta_m, 6) : std::string()) << ',' << r.seconds << '\n';
     }
     write_text_atomic(dir + "/front.csv", os.str());
     rep.files.push_back(dir + "/front.csv");
@@ -306,6 +384,19 @@ SweepReport build_sweep_report(const std::string& dir) {
     hv["log_scale"] = spec.log_axes;
     hv["reference_point"] = {1.1, 1.1};
     hv["normalisation"] = "min/max over all methods' final points of this sweep";
+    auto finite_or_null = [](const std::map<std::string, double>& m) {
+      nlohmann::json j = nlohmann::json::object();
+      for (const auto& [k, v] : m) j[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+      return j;
+    };
+    hv["train_capped"] = finite_or_null(rep.hv_train_capped);
+    hv["eval_capped"] = finite_or_null(rep.hv_eval_capped);
+    hv["main_cap"] = {{"train", std::isfinite(rep.cap.train) ? nlohmann::json(rep.cap.train) : nlohmann::json(nullptr)},
+                      {"eval", std::isfinite(rep.cap.eval) ? nlohmann::json(rep.cap.eval) : nlohmann::json(nullptr)},
+                      {"source", rep.cap.source}};
+    hv["capped_normalisation"] =
+        "points with main loss >= the cap dropped; main loss over [smallest kept, cap], reference (1, 1.1)";
+    if (!rep.best_delta_m.empty()) hv["delta_m_pct_best"] = rep.best_delta_m;
     write_text_atomic(dir + "/hypervolume.json", hv.dump(2) + "\n");
     rep.files.push_back(dir + "/hypervolume.json");
   }
@@ -344,19 +435,31 @@ SweepReport build_sweep_report(const std::string& dir) {
     md << "# " << cfg.value("experiment", std::string("sweep")) << "\n\n";
     md << "Preset `" << cfg.value("preset", std::string("?")) << "`, seed " << cfg.value("seed", 0) << ", revision `"
        << cfg.value("git_revision", std::string("unknown")) << "`.\n\n";
-    md << "## Hypervolume (bigger is better)\n\n| method | train | eval |\n|---|---|---|\n";
+    const bool with_dm = !rep.best_delta_m.empty();
+    md << "## Hypervolume (bigger is better)\n\n| method | train | eval | train, capped | eval, capped |"
+       << (with_dm ? " best Δm% |" : "") << "\n|---|---|---|---|---|" << (with_dm ? "---|" : "") << "\n";
     for (const std::string& m : methods) {
-      md << "| " << m << " | " << fmt(rep.hv_train[m], 4) << " | " << fmt(rep.hv_eval[m], 4) << " |\n";
+      const auto dm = rep.best_delta_m.find(m);
+      md << "| " << m << " | " << fmt(rep.hv_train[m], 4) << " | " << fmt(rep.hv_eval[m], 4) << " | "
+         << fmt(rep.hv_train_capped[m], 4) << " | " << fmt(rep.hv_eval_capped[m], 4) << " |"
+         << (with_dm ? " " + (dm == rep.best_delta_m.end() ? std::string("n/a") : fmt(dm->second, 4)) + " |" : "")
+         << "\n";
     }
     md << "\nNormalised with the min/max over all methods' final points, reference point (1.1, 1.1)"
-       << (spec.log_axes ? ", log10 axes" : "") << ".\n\n";
-    md << "## Runs\n\n| method | lambda | status | train main | train aux | eval main | eval aux | seconds |\n"
-          "|---|---|---|---|---|---|---|---|\n";
+       << (spec.log_axes ? ", log10 axes" : "") << ". Capped: only points whose main loss is below the cap ("
+       << fmt(rep.cap.train) << " train, " << fmt(rep.cap.eval) << " eval, from " << rep.cap.source
+       << ") count, the main-loss axis running from the best kept point to the cap (reference 1)."
+       << (with_dm ? " Δm%: mean relative change of the task metrics against the stl single-task runs, sign "
+                     "flipped for higher-is-better metrics; lower is better, negative beats single-task."
+                   : "")
+       << "\n\n";
+    md << "## Runs\n\n| method | lambda | status | train main | train aux | eval main | eval aux | seconds |"
+       << (with_dm ? " Δm% |" : "") << "\n|---|---|---|---|---|---|---|---|" << (with_dm ? "---|" : "") << "\n";
     for (const RunSummary& r : rep.runs) {
       md << "| " << r.method << " | " << fmt(r.lambda, 4) << " | " << r.status
          << (r.error.empty() ? "" : " (" + r.error.substr(0, 80) + ")") << " | " << fmt(r.train_main) << " | "
          << fmt(r.train_aux) << " | " << fmt(r.eval_main) << " | " << fmt(r.eval_aux) << " | " << fmt(r.seconds, 3)
-         << " |\n";
+         << " |" << (with_dm ? " " + fmt(r.delta_m, 4) + " |" : "") << "\n";
     }
     md << "\n## Plots\n\n![Pareto fronts, eval](pareto_eval.png)\n\n![Pareto fronts, train](pareto_train.png)\n\n"
           "![Loss curves](curves.png)\n\nSVG versions: [pareto_eval.svg](pareto_eval.svg), "
@@ -372,12 +475,21 @@ std::string format_report_summary(const SweepReport& r, const std::string& dir) 
   std::ostringstream os;
   std::vector<std::string> methods;
   for (const auto& [m, v] : r.hv_train) methods.push_back(m);
-  os << "\nHypervolume (bigger is better)\n";
-  os << "  " << std::left << std::setw(18) << "method" << std::setw(12) << "train"
-     << "eval\n";
+  auto get = [](const std::map<std::string, double>& m, const std::string& k) {
+    const auto it = m.find(k);
+    return it == m.end() ? NAN : it->second;
+  };
+  const bool with_dm = !r.best_delta_m.empty();
+  os << "\nHypervolume (bigger is better; capped: only points with main loss below " << fmt(r.cap.eval)
+     << " (eval), from " << r.cap.source << ")\n";
+  os << "  " << std::left << std::setw(18) << "method" << std::setw(12) << "train" << std::setw(12) << "eval"
+     << std::setw(14) << "train capped" << (with_dm ? std::setw(14) : std::setw(0)) << "eval capped"
+     << (with_dm ? "best dm%" : "") << "\n";
   for (const std::string& m : methods) {
-    os << "  " << std::left << std::setw(18) << m << std::setw(12) << fmt(r.hv_train.at(m), 4)
-       << fmt(r.hv_eval.at(m), 4) << "\n";
+    os << "  " << std::left << std::setw(18) << m << std::setw(12) << fmt(get(r.hv_train, m), 4) << std::setw(12)
+       << fmt(get(r.hv_eval, m), 4) << std::setw(14) << fmt(get(r.hv_train_capped, m), 4)
+       << (with_dm ? std::setw(14) : std::setw(0)) << fmt(get(r.hv_eval_capped, m), 4)
+       << (with_dm ? fmt(get(r.best_delta_m, m), 4) : "") << "\n";
   }
   int done = 0, diverged = 0, failed = 0;
   for (const RunSummary& s : r.runs) (s.status == "done" ? done : s.status == "diverged" ? diverged : failed) += 1;

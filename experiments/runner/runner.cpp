@@ -57,6 +57,7 @@ nlohmann::json Config::to_json() const {
   j["clip_grad_norm"] = clip_grad_norm;
   j["fused_mixed"] = fused_mixed;
   j["keep_diverged"] = keep_diverged;
+  if (std::isfinite(hv_main_cap)) j["hv_main_cap"] = hv_main_cap;
   j["data_dir_given"] = data_dir_given;
   j["options"] = extra;
   return j;
@@ -393,6 +394,9 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
   app.add_option("--out", c.out, "output folder")->each([&](const std::string&) { out_given = true; });
   app.add_flag("--overwrite", c.overwrite, "replace the earlier sweep in --out");
   app.add_flag("--keep-diverged", c.keep_diverged, "keep diverged runs on the fronts");
+  app.add_option("--hv-main-cap", num["hv-main-cap"],
+                 "capped hypervolume: count only points with main loss below this (default: the main loss of the "
+                 "lambda=0 run, else of the stl task-0 run)");
   app.add_option("--preset", c.preset, "cpu (default) or paper")->check(CLI::IsMember({"cpu", "paper"}));
   app.add_option("--eval-every", num["eval-every"], "evaluate every N steps");
   app.add_option("--checkpoint-every", num["checkpoint-every"], "write a checkpoint every N steps (0: never)");
@@ -473,6 +477,9 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
     c.seed = v;
   }
   if (!num["lr"].empty()) c.lr = parse_real_flag("--lr", num["lr"], 0.0, 1e30);
+  if (!num["hv-main-cap"].empty()) {
+    c.hv_main_cap = parse_real_flag("--hv-main-cap", num["hv-main-cap"], -1e30, 1e30);
+  }
   if (!num["clip-grad-norm"].empty()) {
     c.clip_grad_norm = parse_real_flag("--clip-grad-norm", num["clip-grad-norm"], 0.0, 1e30);
   }

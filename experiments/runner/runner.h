@@ -26,6 +26,7 @@
 // the other surgeon flags.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -81,6 +82,7 @@ struct Config {
   std::string resume;
   bool overwrite = false;      // --overwrite: replace an earlier sweep in --out
   bool keep_diverged = false;  // --keep-diverged: diverged runs stay on the fronts
+  double hv_main_cap = NAN;    // --hv-main-cap: the capped hypervolume's main-loss cap (NaN: from the runs)
   double clip_grad_norm = 0.0;
   bool fused_mixed = false;  // Mixed with one backward of the weighted loss sum (no per-loss diagnostics)
   bool quiet = false;

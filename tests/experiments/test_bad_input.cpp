@@ -265,7 +265,8 @@ TEST(BadInput, DivergedRunsAreMarkedAndKeptOffTheFront) {
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(has_text(r, "2 of 2 runs diverged"));
   EXPECT_EQ(summary(out + "/mixed/lambda_0.1")["status"], "diverged");
-  // front.csv: method,lambda,status,train_main,train_aux,eval_main,eval_aux,on_front_train,on_front_eval,seconds
+  // front.csv: method,lambda,status,train_main,train_aux,eval_main,eval_aux,on_front_train,on_front_eval,
+  // delta_m_pct (empty: n/a),seconds
   std::istringstream front(read_text(out + "/front.csv"));
   std::string line;
   std::getline(front, line);
@@ -274,7 +275,7 @@ TEST(BadInput, DivergedRunsAreMarkedAndKeptOffTheFront) {
     std::vector<std::string> cells;
     std::istringstream ls(line);
     for (std::string c; std::getline(ls, c, ',');) cells.push_back(c);
-    ASSERT_EQ(cells.size(), 10u) << line;
+    ASSERT_EQ(cells.size(), 11u) << line;
     EXPECT_EQ(cells[2], "diverged") << line;
     EXPECT_EQ(cells[7], "0") << "a diverged run is on the train front: " << line;
     EXPECT_EQ(cells[8], "0") << "a diverged run is on the eval front: " << line;
