@@ -15,7 +15,10 @@
 // and the fronts' auxiliary axis is the mean of their cross-entropies. --methods ...,stl adds one
 // single-task baseline run per task (Δm% in the report is measured against them), the symmetric
 // methods run once (λ unused), --head-policy says what the heads get, --weighting gradnorm measures
-// its gradient norms at the trunk's last convolution.
+// its gradient norms at the trunk's last convolution. --rotograd puts nn::RotoGrad between the trunk
+// and the heads (learned per-task rotations of the features and RotoGrad's magnitude scales on the
+// trunk's gradients); with --methods mixed --lambdas 1 that is the published RotoGrad (the trunk
+// gets Σ s_k ∇L_k, head k gets ∇L_k), and it composes with every other method.
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +29,7 @@
 #include "experiments/study_common.h"
 #include "experiments/vision_common.h"
 #include "nn/resnet.h"
+#include "nn/rotograd.h"
 #include "optim/head_policy.h"
 
 using namespace scalpel;
@@ -56,6 +60,12 @@ void run(RunContext& ctx) {
                                        .transform(cifar_transform(c.extra_bool("augment", true))));
   loader.start_epoch(0);
   const DeriveLabels derive = K == 3 ? parity_of_labels(1) : DeriveLabels();
+  std::unique_ptr<nn::RotoGrad> roto;
+  if (c.extra_bool("rotograd", false)) {
+    roto = std::make_unique<nn::RotoGrad>(nn::RotoGradOptions(8 * c.extra_int("width", 64), K)
+                                              .lr(c.extra_double("rotograd-lr", 0.05))
+                                              .burn_in(c.extra_int("rotograd-burn-in", 20)));
+  }
   TrainTask task;
   task.params = net.parameters();
   for (int k = 0; k < K; ++k) task.loss_names.push_back("ce_" + kTaskNames[static_cast<size_t>(k)]);
@@ -76,15 +86,23 @@ void run(RunContext& ctx) {
   task.losses = [&](int64_t) {
     next_batch(loader, batch);
     if (derive) derive(batch);
-    const std::vector<Tensor> logits = net.forward(batch.input);  // one trunk forward, K heads
+    std::vector<Tensor> logits;  // one trunk forward, K heads
+    if (roto) {
+      const std::vector<Tensor> zk = roto->forward(net.features(batch.input));
+      for (int k = 0; k < K; ++k)
+        logits.push_back(net.heads[static_cast<size_t>(k)]->forward(zk[static_cast<size_t>(k)]));
+    } else {
+      logits = net.forward(batch.input);
+    }
     std::vector<Tensor> losses;
     for (int k = 0; k < K; ++k) losses.push_back(cross_entropy(logits[static_cast<size_t>(k)], batch.labels[k]));
+    if (roto) roto->update(losses);  // before the per-task backward passes: sets this step's scales
     return losses;
   };
   const int64_t eval_train = c.extra_int("eval-train-size", 5000);
   task.evaluate = [&, K]() -> Row {
-    const auto tr = evaluate_heads(net, d.train, eval_train, 256, derive);
-    const auto te = evaluate_heads(net, d.test, 0, 256, derive);
+    const auto tr = evaluate_heads(net, d.train, eval_train, 256, derive, roto.get());
+    const auto te = evaluate_heads(net, d.test, 0, 256, derive, roto.get());
     // main = task 0; aux = the mean over tasks 1..K-1 (the fronts' y axis); every task on its own.
     double tr_aux = 0, te_aux = 0;
     for (int k = 1; k < K; ++k) {
@@ -99,10 +117,15 @@ void run(RunContext& ctx) {
       const std::string t = "task" + std::to_string(k);
       row.emplace_back("eval_" + t, te[static_cast<size_t>(k)].loss);
       row.emplace_back("eval_acc_" + t, te[static_cast<size_t>(k)].accuracy);
+      if (roto) {  // the last step's magnitude scale s_k and alignment loss f_k
+        row.emplace_back("rotograd_scale" + std::to_string(k), roto->scales()[static_cast<size_t>(k)]);
+        row.emplace_back("rotograd_align" + std::to_string(k), roto->alignment_loss()[static_cast<size_t>(k)]);
+      }
     }
     return row;
   };
-  const RunState state = RunState().add("model", net).add("loader", loader);
+  RunState state = RunState().add("model", net).add("loader", loader);
+  if (roto) state.add("rotograd", *roto);
   train_with_state(ctx, task, state);
 }
 
@@ -152,6 +175,12 @@ int main(int argc, char** argv) {
       bool_option("lr-lambda-scaling", "scale the learning rate by 1/(1+lambda) (default true, the paper's recipe)"),
       int_option("eval-train-size", "training examples used for the train_* metrics", 1, 10000000),
       int_option("tasks", "tasks: 2 (background class, digit) or 3 (+ parity of the digit)", 2, 3),
+      bool_option("rotograd",
+                  "RotoGrad between trunk and heads: learned per-task rotations of the features and magnitude "
+                  "scaling (default false; with --methods mixed --lambdas 1 it is the published method; docs/mtl.md)"),
+      real_option("rotograd-lr", "RotoGrad's rotation step (default 0.05)", 1e-9, 10.0),
+      int_option("rotograd-burn-in", "step at which RotoGrad re-takes its gradient-norm reference (default 20)", 0,
+                 100000000),
       [] {
         OptionSpec o("head-policy",
                      "what the heads get: joint (default; the method sees every parameter), own (the method "

@@ -30,10 +30,12 @@ DeriveLabels parity_of_labels(size_t from) {
 }
 
 std::vector<HeadMetrics> evaluate_heads(nn::ResNet18& net, const std::shared_ptr<const data::Dataset>& ds,
-                                        int64_t limit, int64_t batch_size, const DeriveLabels& derive) {
+                                        int64_t limit, int64_t batch_size, const DeriveLabels& derive,
+                                        nn::RotoGrad* roto) {
   NoGradGuard ng;
   const bool was_training = net.is_training();
   net.eval();
+  if (roto) roto->eval();
   data::DataLoader loader(
       ds, data::DataLoaderOptions().batch_size(batch_size).shuffle(false).transform(cifar_transform(false)));
   loader.start_epoch(0);
@@ -43,7 +45,13 @@ std::vector<HeadMetrics> evaluate_heads(nn::ResNet18& net, const std::shared_ptr
   data::Batch b;
   while ((limit <= 0 || n < limit) && loader.next(b)) {
     if (derive) derive(b);
-    const std::vector<Tensor> logits = net.forward(b.input);
+    std::vector<Tensor> logits;
+    if (roto) {
+      const std::vector<Tensor> zk = roto->forward(net.features(b.input));
+      for (size_t k = 0; k < heads; ++k) logits.push_back(net.heads[k]->forward(zk[k]));
+    } else {
+      logits = net.forward(b.input);
+    }
     for (size_t k = 0; k < heads; ++k) {
       loss[k] += cross_entropy(logits[k], b.labels[k]).item() * static_cast<double>(b.size());
       const IndexTensor pred = argmax(logits[k], 1);
@@ -52,6 +60,7 @@ std::vector<HeadMetrics> evaluate_heads(nn::ResNet18& net, const std::shared_ptr
     n += b.size();
   }
   net.train(was_training);
+  if (roto) roto->train(was_training);
   std::vector<HeadMetrics> out(heads);
   for (size_t k = 0; k < heads; ++k) {
     out[k].loss = loss[k] / static_cast<double>(n);

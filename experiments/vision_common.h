@@ -10,6 +10,7 @@
 #include "data/loader.h"
 #include "data/transforms.h"
 #include "nn/resnet.h"
+#include "nn/rotograd.h"
 
 namespace scalpel {
 namespace experiments {
@@ -32,8 +33,10 @@ DeriveLabels parity_of_labels(size_t from);
 // limit > 0) `ds`, in eval mode (BatchNorm running statistics), without recording; head k is scored
 // against label set k (after `derive`, when given, appended its label sets). The model's
 // train/eval mode is restored afterwards.
+// With `roto`, the heads see the RotoGrad rotations of the trunk features (in eval mode).
 std::vector<HeadMetrics> evaluate_heads(nn::ResNet18& net, const std::shared_ptr<const data::Dataset>& ds,
-                                        int64_t limit, int64_t batch_size = 256, const DeriveLabels& derive = {});
+                                        int64_t limit, int64_t batch_size = 256, const DeriveLabels& derive = {},
+                                        nn::RotoGrad* roto = nullptr);
 
 }  // namespace experiments
 }  // namespace scalpel

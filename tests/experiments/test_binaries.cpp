@@ -502,3 +502,38 @@ TEST(Studies, MultitaskThreeTasksStlBaselinesAndMethodOptions) {
   EXPECT_EQ(no_tasks.code, 2) << no_tasks.output;
   EXPECT_NE(no_tasks.output.find("cannot run single-task baselines"), std::string::npos) << no_tasks.output;
 }
+
+// --rotograd: the RotoGrad wrapper changes the training (rotations and scales logged per task), is
+// checkpointed with the model (an interrupted run resumes bit-exactly) and checks its options.
+TEST(Studies, MultitaskRotoGradResumesBitExactly) {
+  const std::string common = std::string(SCALPEL_MULTITASK_BIN) +
+                             " --tasks 3 --steps 12 --eval-every 4 --checkpoint-every 4 --batch-size 8 --width 2"
+                             " --train-size 64 --test-size 32 --eval-train-size 32 --threads 1 --quiet"
+                             " --methods mixed --lambdas 1";
+  const std::string a = fresh_dir("roto_a"), b = fresh_dir("roto_b"), plain = fresh_dir("roto_plain");
+  ASSERT_EQ(run(common + " --rotograd true --out " + a).code, 0);
+  ASSERT_EQ(run(common + " --out " + plain).code, 0);
+  const Result broken = run(common + " --rotograd true --out " + b + " --inject-nan 10:1");
+  ASSERT_EQ(broken.code, 1) << broken.output;
+  drop_recorded_flag(b, "--inject-nan");
+  const Result resumed = run(std::string(SCALPEL_MULTITASK_BIN) + " --resume " + b);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_EQ(summary(b + "/mixed/lambda_1")["final"]["resumed_from_step"], 8) << resumed.output;
+  const MetricsLog la = MetricsLog::read_csv(a + "/mixed/lambda_1/metrics.csv");
+  const MetricsLog lb = MetricsLog::read_csv(b + "/mixed/lambda_1/metrics.csv");
+  ASSERT_EQ(la.rows(), lb.rows());
+  for (size_t i = 0; i < la.rows(); ++i) {
+    for (const char* c : {"eval_main", "eval_task2", "rotograd_scale0", "rotograd_scale2", "rotograd_align1"}) {
+      const double x = la.at(i, c), y = lb.at(i, c);
+      EXPECT_TRUE(x == y || (std::isnan(x) && std::isnan(y)))
+          << "row " << i << " column " << c << ": " << x << " vs " << y;
+    }
+  }
+  // The scales moved away from 1 and the run differs from the one without RotoGrad.
+  EXPECT_NE(la.last("rotograd_scale2"), 1.0);
+  EXPECT_TRUE(std::isfinite(la.last("rotograd_align0")));
+  const MetricsLog lp = MetricsLog::read_csv(plain + "/mixed/lambda_1/metrics.csv");
+  EXPECT_NE(la.last("eval_main"), lp.last("eval_main"));
+  expect_usage_errors(
+      common, {{"--rotograd maybe", "--rotograd"}, {"--rotograd true --rotograd-lr 0", "--rotograd-lr"}}, "rotobad");
+}
