@@ -20,14 +20,8 @@
 
 namespace fs = std::filesystem;
 
-#ifndef SCALPEL_GIT_REVISION
-#define SCALPEL_GIT_REVISION "unknown"
-#endif
-
 namespace scalpel {
 namespace experiments {
-
-std::string git_revision() { return SCALPEL_GIT_REVISION; }
 
 // ---- Config --------------------------------------------------------------------------------------
 
@@ -357,7 +351,9 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
   Config& c = out.cfg;
   std::string method, methods, lambda, lambdas, inject_nan;
   std::string rho, eps, ema_order, ema_init, rescale, ratio_only;
-  app.add_option("--method", method, "surgery method: mixed, bloop, dynamic-barrier (db), pcgrad");
+  app.add_option("--method", method,
+                 "surgery method: " + join(surgery::surgeon_names()) +
+                     " (the main/auxiliary ones take lambda; the others are K-task aggregators; docs/mtl.md)");
   app.add_option("--methods", methods, "comma-separated methods to sweep");
   app.add_option("--lambda", lambda, "trade-off lambda");
   app.add_option("--lambdas", lambdas, "lambdas to sweep: 0.01,0.1,1 or logspace:A:B:N");

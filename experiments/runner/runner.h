@@ -253,7 +253,8 @@ double recorded_lambda(const std::string& method, double lambda);
 // std::invalid_argument naming the method and the option.
 bool method_takes_option(const std::string& method, const std::string& key, const std::string& value,
                          std::string* error);
-// Git revision recorded at configure time ("unknown" outside a checkout).
+// Git revision of the build (12 hex digits, "+dirty" with uncommitted changes, "unknown" outside
+// a checkout), regenerated at every build.
 std::string git_revision();
 
 }  // namespace experiments
