@@ -8,7 +8,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 JOBS     ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all bootstrap configure build test bench demo sanitize fuzz clean
+.PHONY: all bootstrap configure build test bench demo sanitize fuzz install docs clean
 
 all: build
 
@@ -32,6 +32,17 @@ DEMO_OUT ?= runs/demo
 DEMO_FLAGS ?=
 demo: build
 	$(BUILD)/experiments/scalpel-smooth-mlp --preset cpu --out $(DEMO_OUT) $(DEMO_FLAGS)
+
+# Installs headers, libraries, binaries, the CMake package and scalpel.pc under PREFIX.
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# API reference (Doxygen, HTML in $(BUILD)/docs/html) from the public headers' comments; fails on
+# any Doxygen warning.
+docs:
+	@command -v doxygen >/dev/null 2>&1 || bash scripts/bootstrap.sh --docs
+	bash scripts/make-docs.sh $(BUILD)/docs
 
 # Google Benchmark suite; figures are relative to the sgemm peak measured in the same run.
 bench: build

@@ -4,6 +4,7 @@
 #
 #   scripts/bootstrap.sh            # the build/test/bench/plot set
 #   scripts/bootstrap.sh --fuzz     # also clang, its sanitizer runtime and OpenMP, for `make fuzz`
+#   scripts/bootstrap.sh --docs     # also doxygen, for `make docs`
 #   scripts/bootstrap.sh --check    # only report what is missing (exit 1 if anything is)
 set -euo pipefail
 
@@ -22,9 +23,10 @@ check_only=0
 for arg in "$@"; do
   case "$arg" in
     --fuzz) packages+=(clang libclang-rt-14-dev libomp-dev) ;;
+    --docs) packages+=(doxygen python3) ;;
     --check) check_only=1 ;;
     -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
-    *) echo "bootstrap.sh: unknown option '$arg' (expected --fuzz, --check or --help)" >&2; exit 2 ;;
+    *) echo "bootstrap.sh: unknown option '$arg' (expected --fuzz, --docs, --check or --help)" >&2; exit 2 ;;
   esac
 done
 

@@ -480,8 +480,13 @@ std::string format_report_summary(const SweepReport& r, const std::string& dir) 
     return it == m.end() ? NAN : it->second;
   };
   const bool with_dm = !r.best_delta_m.empty();
-  os << "\nHypervolume (bigger is better; capped: only points with main loss below " << fmt(r.cap.eval)
-     << " (eval), from " << r.cap.source << ")\n";
+  if (r.cap.source == "none") {
+    os << "\nHypervolume (bigger is better; capped: n/a, the sweep has no main-only run: add a lambda 0 run or stl, "
+          "or give --hv-main-cap)\n";
+  } else {
+    os << "\nHypervolume (bigger is better; capped: only points with main loss below " << fmt(r.cap.eval)
+       << " (eval), from " << r.cap.source << ")\n";
+  }
   os << "  " << std::left << std::setw(18) << "method" << std::setw(12) << "train" << std::setw(12) << "eval"
      << std::setw(14) << "train capped" << (with_dm ? std::setw(14) : std::setw(0)) << "eval capped"
      << (with_dm ? "best dm%" : "") << "\n";
