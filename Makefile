@@ -8,7 +8,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 JOBS     ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all bootstrap configure build test bench demo sanitize fuzz install docs clean
+.PHONY: all bootstrap configure build test bench bench-compare demo sanitize fuzz install docs clean
 
 all: build
 
@@ -32,6 +32,14 @@ DEMO_OUT ?= runs/demo
 DEMO_FLAGS ?=
 demo: build
 	$(BUILD)/experiments/scalpel-smooth-mlp --preset cpu --out $(DEMO_OUT) $(DEMO_FLAGS)
+
+# Scalpel and PyTorch side by side on the reference training steps (bench/compare_steps.cpp): one
+# table of ms per step, ratio, fraction of the FMA and sgemm peaks, peak RSS. Without Debian's
+# python3-torch it prints Scalpel's side and says how to get the other. COMPARE_FLAGS adds flags,
+# e.g. COMPARE_FLAGS="--threads 1 --rounds 5".
+COMPARE_FLAGS ?=
+bench-compare: build
+	$(BUILD)/bench/compare_steps $(COMPARE_FLAGS)
 
 # Installs headers, libraries, binaries, the CMake package and scalpel.pc under PREFIX.
 PREFIX ?= /usr/local

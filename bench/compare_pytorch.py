@@ -1,0 +1,157 @@
+#!/usr/bin/python3
+"""PyTorch worker of bench/compare_steps.cpp: one reference training step, timed.
+
+  /usr/bin/python3 bench/compare_pytorch.py CASE [--reps N] [--threads N]
+
+Builds the same model, shapes, loss and optimizer as the Scalpel worker (the architectures are the
+golden script's, tests/golden/gen_torch_nn.py, which the golden tests prove equal to Scalpel's),
+runs two untimed steps, times N steps one by one and prints one JSON line: ms per step, peak RSS
+net of the runtime (VmHWM minus VmRSS after `import torch` and one matmul), torch's thread count,
+the OpenBLAS library this process mapped, and the kernels (BLAS, oneDNN ISA from DNNL_VERBOSE).
+Cases: see compare_steps.cpp.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "golden"))
+import gen_torch_nn as ref  # noqa: E402  (its import sets 1 thread; main() sets the real count)
+
+
+def status_kb(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return -1
+
+
+def mapped_blas():
+    with open("/proc/self/maps") as f:
+        for line in f:
+            p = line.find("/")
+            if p >= 0 and "openblas" in line[p:]:
+                return os.path.realpath(line[p:].strip())
+    return "none"
+
+
+def onednn_isa():
+    """The ISA oneDNN dispatches to, from its verbose log of one small convolution."""
+    if not torch.backends.mkldnn.is_available():
+        return "oneDNN not built in"
+    import subprocess
+    code = ("import torch; torch.nn.functional.conv2d(torch.randn(4, 64, 32, 32), torch.randn(64, 64, 3, 3), "
+            "padding=1)")
+    env = dict(os.environ, DNNL_VERBOSE="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if "isa:" in line:
+            return "oneDNN " + line.split("isa:", 1)[1].split(",")[0].strip()
+    return "oneDNN (no verbose output)"
+
+
+def cpu_capability():
+    """ATen's own vectorised kernels: "CPU capability usage" of torch.__config__.show()."""
+    for line in torch.__config__.show().splitlines():
+        if "CPU capability usage" in line:
+            return "ATen " + line.split(":", 1)[1].strip()
+    return "ATen (capability not reported)"
+
+
+def make_case(name):
+    model, phase = name.split("/")
+    full = phase == "step"
+    g = torch.Generator().manual_seed(1)
+    if model == "mlp1024":
+        net = nn.Sequential(nn.Linear(784, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 10))
+        x, y = torch.rand(256, 784, generator=g), torch.randint(0, 10, (256,), generator=g)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        loss = lambda: F.cross_entropy(net(x), y)  # noqa: E731
+    elif model in ("resnet18_w16", "resnet18_w64"):
+        net = ref.ResNet18(16 if model.endswith("16") else 64, [10]).train()
+        x, y = torch.randn(32, 3, 32, 32, generator=g), torch.randint(0, 10, (32,), generator=g)
+        opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+        loss = lambda: F.cross_entropy(net(x)[0], y)  # noqa: E731
+    elif model == "bytelm_l4":
+        net = ref.ByteLM(256, 4, 8, 256, 1024, 128, tied=True)
+        tok, tgt = torch.randint(0, 256, (16, 128), generator=g), torch.randint(0, 256, (16, 128), generator=g)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        loss = lambda: F.cross_entropy(net(tok).reshape(-1, 256), tgt.reshape(-1))  # noqa: E731
+    elif model in ("twohead_w16_mixed", "twohead_w16_bloop") and full:
+        return twohead(model.endswith("bloop"), g)
+    else:
+        raise SystemExit("compare_pytorch.py: unknown case '%s'" % name)
+
+    def step():
+        opt.zero_grad(set_to_none=False)
+        loss().backward()
+        if full:
+            opt.step()
+    return step
+
+
+def twohead(bloop, g, lam=1.0, rho=0.01, eps=1e-7):
+    """Per-loss gradients (two backward passes), then d = g0 + λ g1 (mixed) or g0 + λ π(g1; ĝ0) (bloop,
+    ĝ0 the EMA of g0 with rate ρ, updated before projecting), as Scalpel's surgeons do."""
+    net = ref.ResNet18(16, [10, 10]).train()
+    params = list(net.parameters())
+    x = torch.randn(32, 3, 32, 32, generator=g)
+    y0, y1 = torch.randint(0, 10, (32,), generator=g), torch.randint(0, 10, (32,), generator=g)
+    opt = torch.optim.SGD(params, lr=0.05, momentum=0.9)
+    state = {"ema": None}
+
+    def grads(loss, retain):  # d loss / d params, zeros for the other head
+        gs = torch.autograd.grad(loss, params, retain_graph=retain, allow_unused=True)
+        return torch.cat([(gr if gr is not None else torch.zeros_like(p)).reshape(-1) for gr, p in zip(gs, params)])
+
+    def step():
+        out = net(x)
+        l0, l1 = F.cross_entropy(out[0], y0), F.cross_entropy(out[1], y1)
+        g0, g1 = grads(l0, True), grads(l1, False)
+        if bloop:
+            ema = state["ema"]
+            ema = g0.clone() if ema is None else ema.mul_(1 - rho).add_(g0, alpha=rho)
+            state["ema"] = ema
+            g1 = g1 - (g1 @ ema) / (ema @ ema + eps) * ema
+        d = g0 + lam * g1
+        off = 0
+        for p in params:
+            n = p.numel()
+            p.grad = d[off:off + n].view_as(p)
+            off += n
+        opt.step()
+    return step
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("case")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=0)
+    args = ap.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    torch.ones(64, 64) @ torch.ones(64, 64)  # BLAS and the thread pool set up before the baseline
+    base = status_kb("VmRSS")
+    step = make_case(args.case)
+    for _ in range(2):
+        step()
+    ms = []
+    for _ in range(args.reps):
+        t0 = time.perf_counter()
+        step()
+        ms.append((time.perf_counter() - t0) * 1e3)
+    print(json.dumps({"side": "pytorch", "case": args.case, "ms": ms,
+                      "rss_net_mb": (status_kb("VmHWM") - base) / 1024.0, "threads": torch.get_num_threads(),
+                      "blas": mapped_blas(),
+                      "kernels": "PyTorch %s; conv: %s; %s" % (torch.__version__, onednn_isa(), cpu_capability())}))
+
+
+if __name__ == "__main__":
+    main()
