@@ -73,13 +73,14 @@ def make_case(name):
         x, y = torch.rand(256, 784, generator=g), torch.randint(0, 10, (256,), generator=g)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         loss = lambda: F.cross_entropy(net(x), y)  # noqa: E731
-    elif model in ("resnet18_w16", "resnet18_w64"):
-        net = ref.ResNet18(16 if model.endswith("16") else 64, [10]).train()
-        x, y = torch.randn(32, 3, 32, 32, generator=g), torch.randint(0, 10, (32,), generator=g)
+    elif model in ("resnet18_w16", "resnet18_w64", "resnet18_w64_b128"):
+        batch = 128 if model.endswith("b128") else 32
+        net = ref.ResNet18(16 if model == "resnet18_w16" else 64, [10]).train()
+        x, y = torch.randn(batch, 3, 32, 32, generator=g), torch.randint(0, 10, (batch,), generator=g)
         opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
         loss = lambda: F.cross_entropy(net(x)[0], y)  # noqa: E731
-    elif model == "bytelm_l4":
-        net = ref.ByteLM(256, 4, 8, 256, 1024, 128, tied=True)
+    elif model in ("bytelm_l4", "bytelm_l12"):
+        net = ref.ByteLM(256, 4 if model == "bytelm_l4" else 12, 8, 256, 1024, 128, tied=True)
         tok, tgt = torch.randint(0, 256, (16, 128), generator=g), torch.randint(0, 256, (16, 128), generator=g)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         loss = lambda: F.cross_entropy(net(tok).reshape(-1, 256), tgt.reshape(-1))  # noqa: E731

@@ -21,8 +21,8 @@
 // step with the optimizer, and for the two-head ResNet the per-loss gradients and the surgery):
 //   mlp1024       MLP 784-1024-1024-10 (ReLU), batch 256, Adam
 //   resnet18_w16  ResNet-18 CIFAR stem, width 16, batch 32, 32x32, SGD momentum 0.9
-//   resnet18_w64  the same at width 64
-//   bytelm_l4     ByteLM 4 layers, d 256, 8 heads, d_ff 1024, T 128, batch 16, Adam
+//   resnet18_w64  the same at width 64; resnet18_w64_b128 at batch 128
+//   bytelm_l4     ByteLM 4 layers, d 256, 8 heads, d_ff 1024, T 128, batch 16, Adam; bytelm_l12: 12 layers
 //   twohead_w16_mixed, twohead_w16_bloop (step only): ResNet-18 width 16 with two 10-class heads,
 //                 d = g0 + g1 (mixed) or g0 + π(g1; EMA of g0, ρ 0.01) (bloop), SGD momentum 0.9
 #include <cblas.h>
@@ -135,22 +135,22 @@ Work make_case(const std::string& name, Holder& h) {
         std::make_unique<optim::Adam>(mlp.parameters(), optim::AdamOptions(1e-3)));
     const bench::Flops f = bench::mlp_flops(widths, 256);
     w.gemm_flops = f.fwd + f.bwd;
-  } else if (model == "resnet18_w16" || model == "resnet18_w64") {
-    const int64_t width = model == "resnet18_w16" ? 16 : 64;
+  } else if (model == "resnet18_w16" || model == "resnet18_w64" || model == "resnet18_w64_b128") {
+    const int64_t width = model == "resnet18_w16" ? 16 : 64, batch = model == "resnet18_w64_b128" ? 128 : 32;
     auto& net = h.add(std::make_shared<nn::ResNet18>(nn::ResNetOptions().width(width).heads({10}), *gen));
     net.train();
-    auto x = std::make_shared<Tensor>(Tensor::normal({32, 3, 32, 32}, *gen));
-    auto y = std::make_shared<IndexTensor>(random_labels(32, 10, *gen));
+    auto x = std::make_shared<Tensor>(Tensor::normal({batch, 3, 32, 32}, *gen));
+    auto y = std::make_shared<IndexTensor>(random_labels(batch, 10, *gen));
     h.keep.push_back(x), h.keep.push_back(y);
     w.step = plain(
         net, [&net, x, y] { return cross_entropy(net.forward(*x)[0], *y); },
         std::make_unique<optim::SGD>(net.parameters(), optim::SGDOptions(0.05).momentum(0.9)));
-    const bench::Flops f = bench::resnet_flops(width, 32, 32, 10);
+    const bench::Flops f = bench::resnet_flops(width, batch, 32, 10);
     w.gemm_flops = f.fwd + f.bwd;
-  } else if (model == "bytelm_l4") {
-    const int64_t batch = 16, t = 128;
+  } else if (model == "bytelm_l4" || model == "bytelm_l12") {
+    const int64_t batch = 16, t = 128, layers = model == "bytelm_l4" ? 4 : 12;
     auto& lm = h.add(std::make_shared<nn::ByteLM>(
-        nn::ByteLMOptions().layers(4).heads(8).d_model(256).d_ff(1024).max_len(t).vocab(256), *gen));
+        nn::ByteLMOptions().layers(layers).heads(8).d_model(256).d_ff(1024).max_len(t).vocab(256), *gen));
     std::vector<int64_t> in, out;
     for (int64_t i = 0; i < batch * t; ++i) in.push_back(gen->randint(256)), out.push_back(gen->randint(256));
     auto tokens = std::make_shared<IndexTensor>(in, Shape{batch, t});
@@ -159,7 +159,7 @@ Work make_case(const std::string& name, Holder& h) {
     w.step = plain(
         lm, [&lm, tokens, targets] { return lm.loss(*tokens, *targets); },
         std::make_unique<optim::Adam>(lm.parameters(), optim::AdamOptions(1e-3)));
-    const bench::Flops f = bench::byte_lm_flops(4, 256, 8, 1024, 256, batch, t);
+    const bench::Flops f = bench::byte_lm_flops(layers, 256, 8, 1024, 256, batch, t);
     w.gemm_flops = f.fwd + f.bwd;
   } else if ((model == "twohead_w16_mixed" || model == "twohead_w16_bloop") && full) {
     auto& net = h.add(std::make_shared<nn::ResNet18>(nn::ResNetOptions().width(16).heads({10, 10}), *gen));
