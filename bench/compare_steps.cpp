@@ -297,8 +297,9 @@ std::string fmt(double v, const char* f = "%.3g") {
 }
 
 const std::vector<std::string> kAllCases = {
-    "mlp1024/fwdbwd",    "mlp1024/step",     "resnet18_w16/fwdbwd", "resnet18_w16/step",      "resnet18_w64/fwdbwd",
-    "resnet18_w64/step", "bytelm_l4/fwdbwd", "bytelm_l4/step",      "twohead_w16_mixed/step", "twohead_w16_bloop/step"};
+    "mlp1024/fwdbwd",      "mlp1024/step",      "resnet18_w16/fwdbwd",    "resnet18_w16/step",
+    "resnet18_w64/fwdbwd", "resnet18_w64/step", "resnet18_w64_b128/step", "bytelm_l4/fwdbwd",
+    "bytelm_l4/step",      "bytelm_l12/step",   "twohead_w16_mixed/step", "twohead_w16_bloop/step"};
 
 int run_driver(std::vector<std::string> cases, int rounds, int reps, int threads, const std::string& python,
                const std::string& self, const std::string& script) {

@@ -26,9 +26,13 @@ std::string method_color(const std::string& method, size_t index) {
                                                         {"dynamic-barrier", "#2ca02c"},
                                                         {"db", "#2ca02c"},
                                                         {"bloop", "#d62728"}};
-  static const char* palette[] = {"#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+  // Distinct colours for the other methods (a K-task sweep has a dozen), in order of appearance.
+  static const char* palette[] = {"#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+                                  "#000000", "#ff9896", "#98df8a", "#aec7e8", "#c49c94", "#dbdb8d",
+                                  "#9edae5", "#f7b6d2", "#393b79", "#637939"};
+  constexpr size_t kPalette = sizeof(palette) / sizeof(palette[0]);
   auto it = fixed.find(method);
-  return it != fixed.end() ? it->second : palette[index % 6];
+  return it != fixed.end() ? it->second : palette[index % kPalette];
 }
 
 bool gnuplot_available() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
