@@ -31,6 +31,7 @@
 #include "nn/resnet.h"
 #include "nn/rotograd.h"
 #include "optim/head_policy.h"
+#include "optim/surgery/aggregator.h"
 
 using namespace scalpel;
 using namespace scalpel::experiments;
@@ -42,6 +43,26 @@ const std::vector<int64_t> kHeadSizes{10, 10, 2};
 const std::vector<std::string> kTaskNames{"background", "digit", "parity"};
 
 int num_tasks(const Config& c) { return static_cast<int>(c.extra_int("tasks", 2)); }
+
+// `--methods rotograd` (this study only): RotoGrad by name, the nn::RotoGrad wrapper switched on
+// (run() below) with RotoGrad's own aggregation, the plain sum of the task gradients: the trunk
+// gets Σ s_k ∇L_k through the rotations, head k gets ∇L_k. Like the other symmetric methods it runs
+// once per sweep and keeps the learning rate. It is registered here, not in optim/, because it
+// needs the model: scalpel-aggregate and the other studies do not offer it.
+class RotoGradSum final : public surgery::GramAggregator {
+ public:
+  explicit RotoGradSum(const surgery::SurgeonOptions& o) : GramAggregator("rotograd", o, {}) {}
+
+ protected:
+  void weights(const std::vector<double>& /*G*/, int T, std::vector<double>& w) override {
+    for (int i = 0; i < T; ++i) w[static_cast<size_t>(i)] = 1.0;
+  }
+};
+const surgery::SurgeonRegistration kRotoGrad("rotograd", {},
+                                             "RotoGrad (scalpel-multitask): rotations + scaling, summed",
+                                             [](const surgery::SurgeonOptions& o) {
+                                               return std::make_unique<RotoGradSum>(o);
+                                             });
 
 void run(RunContext& ctx) {
   const Config& c = ctx.config();
@@ -61,7 +82,7 @@ void run(RunContext& ctx) {
   loader.start_epoch(0);
   const DeriveLabels derive = K == 3 ? parity_of_labels(1) : DeriveLabels();
   std::unique_ptr<nn::RotoGrad> roto;
-  if (c.extra_bool("rotograd", false)) {
+  if (c.extra_bool("rotograd", false) || ctx.spec().method == "rotograd") {
     roto = std::make_unique<nn::RotoGrad>(nn::RotoGradOptions(8 * c.extra_int("width", 64), K)
                                               .lr(c.extra_double("rotograd-lr", 0.05))
                                               .burn_in(c.extra_int("rotograd-burn-in", 20)));

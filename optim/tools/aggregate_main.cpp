@@ -127,6 +127,12 @@ int main(int argc, char** argv) {
         throw UsageError(std::string("--set: ") + e.what());
       }
     }
+    if (method == "rotograd") {
+      throw UsageError(
+          "--method rotograd: RotoGrad rotates the model's shared representation, so it cannot act on a gradient "
+          "matrix; it is a module (nn/rotograd.h): use scalpel-multitask --methods rotograd (or --rotograd true with "
+          "any method)");
+    }
     std::unique_ptr<scalpel::surgery::Surgeon> s;
     try {
       s = scalpel::surgery::make_surgeon(method, opts);

@@ -534,6 +534,22 @@ TEST(Studies, MultitaskRotoGradResumesBitExactly) {
   EXPECT_TRUE(std::isfinite(la.last("rotograd_align0")));
   const MetricsLog lp = MetricsLog::read_csv(plain + "/mixed/lambda_1/metrics.csv");
   EXPECT_NE(la.last("eval_main"), lp.last("eval_main"));
+  // By name: the wrapper with the plain sum, run once like the other symmetric methods.
+  const std::string named = fresh_dir("roto_named");
+  ASSERT_EQ(run(std::string(SCALPEL_MULTITASK_BIN) +
+                " --tasks 3 --steps 8 --eval-every 4 --batch-size 8 --width 2 --train-size 64 --test-size 32"
+                " --eval-train-size 32 --threads 1 --quiet --methods rotograd,mixed --lambdas 0.1,1 --out " +
+                named)
+                .code,
+            0);
+  EXPECT_FALSE(fs::exists(named + "/rotograd/lambda_0.1")) << "rotograd runs once";
+  const MetricsLog ln = MetricsLog::read_csv(named + "/rotograd/lambda_1/metrics.csv");
+  EXPECT_NE(ln.last("rotograd_scale1"), 1.0);
+  EXPECT_EQ(ln.last("weight0"), 1.0);  // the sum: every task weight 1
+  EXPECT_EQ(ln.last("weight2"), 1.0);
+  const auto& cols = MetricsLog::read_csv(named + "/mixed/lambda_1/metrics.csv").columns();
+  EXPECT_EQ(std::find(cols.begin(), cols.end(), "rotograd_scale0"), cols.end())
+      << "the other methods of the sweep run without the wrapper";
   expect_usage_errors(
       common, {{"--rotograd maybe", "--rotograd"}, {"--rotograd true --rotograd-lr 0", "--rotograd-lr"}}, "rotobad");
 }

@@ -83,6 +83,10 @@ TEST(MtlCli, UsageErrorsExit2NamingTheFlag) {
   r = run("--method mgda --input " + bad);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("row 1"), std::string::npos) << r.out;
+  // RotoGrad needs the model: the tool says where it lives instead of "unknown method".
+  r = run("--method rotograd --input " + p);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("scalpel-multitask --methods rotograd"), std::string::npos) << r.out;
 }
 
 }  // namespace
