@@ -34,7 +34,7 @@ foreach(dir core nn optim data experiments)
 endforeach()
 
 set(scalpel_binaries scalpel-toy scalpel-mtl-toy scalpel-noise scalpel-quadratics scalpel-smooth-mlp scalpel-report
-                     scalpel-weight-norm scalpel-multitask scalpel-joint-lm scalpel-data scalpel-aggregate)
+                     scalpel-weight-norm scalpel-multitask scalpel-joint-lm scalpel-data scalpel-aggregate scalpel-bleu)
 foreach(bin ${scalpel_binaries})
   if(TARGET ${bin})
     install(TARGETS ${bin} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
