@@ -192,5 +192,9 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, flo
 // is_causal / tril convention; key 0 is always visible, so no row is empty and nothing is NaN).
 // Fused: one sgemm pair per (b, h) forward, saved probabilities, closed-form softmax backward.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal);
+// The same with key padding: batch element b sees only keys 0..key_lengths[b]-1 (1 <= length <= Tk;
+// one entry per batch element; empty = every key), e.g. an encoder's padded source in cross-attention.
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                                    const std::vector<int64_t>& key_lengths);
 
 }  // namespace scalpel

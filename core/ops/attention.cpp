@@ -6,7 +6,8 @@
 //   backward  dV = Pᵀ dO,  dP = dO Vᵀ,  dS = P ⊙ (dP - rowsum(dP ⊙ P)),
 //             dQ = scale * dS K,  dK = scale * dSᵀ Q          (all sgemm; beta = 1 accumulates)
 // Masked entries are never exponentiated: a causal row i only reads keys 0..i (key 0 is always
-// visible), its masked probabilities are exactly 0, so neither direction can produce NaN. The
+// visible), padded keys (index >= key_lengths[b], for encoder padding in cross-attention) are
+// masked the same way, and masked probabilities are exactly 0, so neither direction can produce NaN. The
 // probabilities P are saved for backward ([B, H, Tq, Tk], the same memory a composite of matmul and
 // softmax would keep). Problems run one per OpenMP thread (each sgemm single-threaded) when there
 // are at least as many problems as threads, otherwise in turn with multi-threaded sgemm. The
@@ -17,8 +18,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/kernels/loops.h"
 #include "core/kernels/sums.h"
@@ -30,9 +33,10 @@ namespace scalpel {
 namespace {
 
 struct AttnGeom {
-  int64_t BH, Tq, Tk, D, Dv;
+  int64_t BH, H, Tq, Tk, D, Dv;
   bool causal;
   float scale;
+  std::shared_ptr<const std::vector<int64_t>> key_len;  // per batch element, or null: every key
 };
 
 // Runs f(bh) for every problem: one per thread when there are enough problems, else serially.
@@ -47,14 +51,17 @@ void for_each_problem(int64_t n, F&& f) {
   }
 }
 
-// Number of visible keys of query row i.
-inline int64_t visible(const AttnGeom& g, int64_t i) { return g.causal ? std::min(g.Tk, i + 1) : g.Tk; }
+// Number of visible keys of query row i of problem bh (causal mask, then the key padding).
+inline int64_t visible(const AttnGeom& g, int64_t bh, int64_t i) {
+  const int64_t n = g.causal ? std::min(g.Tk, i + 1) : g.Tk;
+  return g.key_len ? std::min(n, (*g.key_len)[static_cast<size_t>(bh / g.H)]) : n;
+}
 
 // p [Tq, Tk] holds scaled scores; replaces each row by its masked softmax (masked entries 0).
-void masked_softmax_rows(float* p, const AttnGeom& g) {
+void masked_softmax_rows(float* p, const AttnGeom& g, int64_t bh) {
   for (int64_t i = 0; i < g.Tq; ++i) {
     float* row = p + i * g.Tk;
-    const int64_t n = visible(g, i);
+    const int64_t n = visible(g, bh, i);
     float m = -std::numeric_limits<float>::infinity();
     for (int64_t j = 0; j < n; ++j) m = std::max(m, row[j]);
     if (!std::isfinite(m)) m = 0.0f;  // all -inf (or a +inf): let exp() decide, as softmax() does
@@ -96,10 +103,31 @@ void check_attention_args(const Tensor& q, const Tensor& k, const Tensor& v) {
 
 }  // namespace
 
-// q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv] -> out [B, H, Tq, Dv]
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal) {
+  return scaled_dot_product_attention(q, k, v, causal, {});
+}
+
+// q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv], key_lengths [B] or empty -> out [B, H, Tq, Dv]
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                                    const std::vector<int64_t>& key_lengths) {
   check_attention_args(q, k, v);
   AttnGeom g{};
+  if (!key_lengths.empty()) {
+    if (static_cast<int64_t>(key_lengths.size()) != q.size(0)) {
+      throw std::invalid_argument("scaled_dot_product_attention: key_lengths has " +
+                                  std::to_string(key_lengths.size()) + " entries, expected one per batch element (" +
+                                  std::to_string(q.size(0)) + ")");
+    }
+    for (size_t b = 0; b < key_lengths.size(); ++b) {
+      if (key_lengths[b] < 1 || key_lengths[b] > k.size(2)) {
+        throw std::invalid_argument("scaled_dot_product_attention: key_lengths[" + std::to_string(b) + "] is " +
+                                    std::to_string(key_lengths[b]) + ", expected 1 to Tk = " +
+                                    std::to_string(k.size(2)) + " (a sequence needs at least one visible key)");
+      }
+    }
+    g.key_len = std::make_shared<const std::vector<int64_t>>(key_lengths);
+  }
+  g.H = q.size(1);
   g.BH = q.size(0) * q.size(1);
   g.Tq = q.size(2);
   g.Tk = k.size(2);
@@ -119,7 +147,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(g.Tq), static_cast<int>(g.Tk),
                   static_cast<int>(g.D), g.scale, pq + b * g.Tq * g.D, static_cast<int>(g.D), pk + b * g.Tk * g.D,
                   static_cast<int>(g.D), 0.0f, P, static_cast<int>(g.Tk));
-      masked_softmax_rows(P, g);
+      masked_softmax_rows(P, g, b);
       // out = P v : [Tq, Tk] · [Tk, Dv]
       if (g.Dv > 0) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(g.Tq), static_cast<int>(g.Dv),
@@ -175,7 +203,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                for (int64_t i = 0; i < g.Tq; ++i) {
                  float* drow = dS + i * g.Tk;
                  const float* prow = P + i * g.Tk;
-                 const int64_t n = visible(g, i);
+                 const int64_t n = visible(g, b, i);
                  float dot = 0.0f;
                  for (int64_t j = 0; j < n; ++j) dot += drow[j] * prow[j];
                  for (int64_t j = 0; j < n; ++j) drow[j] = prow[j] * (drow[j] - dot);

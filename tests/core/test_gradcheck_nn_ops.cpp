@@ -188,3 +188,14 @@ TEST(GradcheckNN, AttentionSelfSameTensor) {
                         [](const auto& x) { return scaled_dot_product_attention(x[0], x[0], x[0], true); },
                         {randn({1, 2, 4, 3}, 69)}));
 }
+TEST(GradcheckNN, AttentionKeyPadding) {
+  // Cross-attention over a padded encoder output: batch 0 sees 4 of 6 keys, batch 1 all 6; and
+  // the same with the causal mask (self-attention over padded decoder inputs).
+  for (bool causal : {false, true}) {
+    EXPECT_TRUE(gradcheck(causal ? "sdpa key padding, causal" : "sdpa key padding",
+                          [=](const auto& x) {
+                            return scaled_dot_product_attention(x[0], x[1], x[2], causal, {4, 6});
+                          },
+                          {randn({2, 2, 6, 3}, 70), randn({2, 2, 6, 3}, 71), randn({2, 2, 6, 2}, 72)}));
+  }
+}

@@ -448,6 +448,30 @@ TEST(NNOps, CausalAttentionNeverProducesNaN) {
   for (float f : g0[1].narrow(2, 0, 1).to_vector()) EXPECT_EQ(f, 1.0f);
 }
 
+TEST(NNOps, AttentionKeyPaddingEqualsTruncatedKeys) {
+  // Batch element b with key length L_b gives exactly what attention over its first L_b keys gives
+  // (same sums in the same order), and the padded keys get zero gradient.
+  const std::vector<int64_t> lengths{3, 7, 1};
+  Tensor q = randn({3, 2, 5, 4}, 800).set_requires_grad(), k = randn({3, 2, 7, 4}, 801).set_requires_grad(),
+         v = randn({3, 2, 7, 3}, 802).set_requires_grad();
+  const Tensor out = scaled_dot_product_attention(q, k, v, false, lengths);
+  const std::vector<Tensor> g = grad({sum(out)}, {k, v});
+  for (int64_t b = 0; b < 3; ++b) {
+    const int64_t L = lengths[static_cast<size_t>(b)];
+    const Tensor ref = scaled_dot_product_attention(q.narrow(0, b, 1), k.narrow(0, b, 1).narrow(2, 0, L),
+                                                    v.narrow(0, b, 1).narrow(2, 0, L), false);
+    EXPECT_TRUE(bit_equal(out.narrow(0, b, 1), ref)) << "batch " << b;
+    for (const Tensor& t : g)
+      for (float f : t.narrow(0, b, 1).narrow(2, L, 7 - L).to_vector()) EXPECT_EQ(f, 0.0f) << "batch " << b;
+  }
+  // No lengths (empty) is the plain op, bit for bit.
+  EXPECT_TRUE(bit_equal(scaled_dot_product_attention(q, k, v, true, {}), scaled_dot_product_attention(q, k, v, true)));
+  const std::string e = error_of([&] { scaled_dot_product_attention(q, k, v, false, {3, 0, 2}); });
+  EXPECT_NE(e.find("key_lengths[1] is 0, expected 1 to Tk = 7"), std::string::npos) << e;
+  const std::string e2 = error_of([&] { scaled_dot_product_attention(q, k, v, false, {3, 2}); });
+  EXPECT_NE(e2.find("key_lengths has 2 entries, expected one per batch element (3)"), std::string::npos) << e2;
+}
+
 TEST(NNOps, AttentionErrors) {
   const Tensor q = Tensor::zeros({1, 2, 3, 4});
   std::string e = error_of([&] {
