@@ -1,11 +1,25 @@
 #include "data/parallel.h"
 
+#include <sstream>
 #include <stdexcept>
 
 #include "data/io.h"
 
 namespace scalpel {
 namespace data {
+
+std::vector<std::string> split_words(const std::string& sentence) {
+  std::istringstream in(sentence);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+std::string join_words(const std::vector<std::string>& words) {
+  std::string s;
+  for (const std::string& w : words) s += (s.empty() ? "" : " ") + w;
+  return s;
+}
 
 bool valid_utf8(const std::string& s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());

@@ -35,6 +35,10 @@ struct ParallelReadOptions {
   bool strict = false;  // throw at the first bad line
 };
 
+// Words of a sentence (split on whitespace) and back (joined by single spaces).
+std::vector<std::string> split_words(const std::string& sentence);
+std::string join_words(const std::vector<std::string>& words);
+
 // True when `s` is valid UTF-8 (no overlong forms, no surrogates, code points <= U+10FFFF).
 bool valid_utf8(const std::string& s);
 

@@ -1,7 +1,6 @@
 #include "data/synthetic_parallel.h"
 
 #include <set>
-#include <sstream>
 #include <stdexcept>
 
 namespace scalpel {
@@ -17,19 +16,6 @@ std::string syllables(Generator& g, const char* consonants, const char* vowels, 
     w += v[static_cast<size_t>(g.randint(static_cast<int64_t>(v.size())))];
   }
   return w;
-}
-
-std::vector<std::string> split(const std::string& s) {
-  std::istringstream in(s);
-  std::vector<std::string> out;
-  for (std::string t; in >> t;) out.push_back(t);
-  return out;
-}
-
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (const std::string& w : v) s += (s.empty() ? "" : " ") + w;
-  return s;
 }
 
 }  // namespace
@@ -82,11 +68,11 @@ std::string SyntheticLanguagePair::sample_source(Generator& g, bool in_domain) c
     out.push_back(pick(nouns_, in_domain_nouns_) + (plural ? "s" : ""));
     if (part == 0) out.push_back(pick(verbs_, in_domain_verbs_) + (subject_plural ? "" : "s"));
   }
-  return join(out);
+  return join_words(out);
 }
 
 std::string SyntheticLanguagePair::translate(const std::string& source) const {
-  const std::vector<std::string> w = split(source);
+  const std::vector<std::string> w = split_words(source);
   size_t i = 0;
   auto fail = [&](const std::string& what) -> std::invalid_argument {
     return std::invalid_argument("SyntheticLanguagePair::translate: " + what + " at word " + std::to_string(i + 1) +
@@ -127,7 +113,7 @@ std::string SyntheticLanguagePair::translate(const std::string& source) const {
   if (i != w.size()) throw fail("unexpected trailing words");
   out.insert(out.end(), obj.begin(), obj.end());
   out.push_back(lexicon_.at(verb).target + (subj_plural ? "n" : "t"));
-  return join(out);
+  return join_words(out);
 }
 
 SyntheticParallel make_synthetic_parallel(const SyntheticParallelOptions& o) {
@@ -149,7 +135,7 @@ SyntheticParallel make_synthetic_parallel(const SyntheticParallelOptions& o) {
   const auto& vocab = lang.target_words();
   for (size_t k = 0; k < c.generic.size(); ++k) {
     if (g.uniform_double() >= o.noise) continue;
-    std::vector<std::string> t = split(c.generic[k].target);
+    std::vector<std::string> t = split_words(c.generic[k].target);
     switch (g.randint(4)) {
       case 0:  // drop a word
         t.erase(t.begin() + g.randint(static_cast<int64_t>(t.size())));
@@ -167,11 +153,11 @@ SyntheticParallel make_synthetic_parallel(const SyntheticParallelOptions& o) {
       default: {  // another sentence's target
         const auto n = static_cast<int64_t>(c.generic.size());
         if (n > 1)
-          t = split(c.generic[static_cast<size_t>((static_cast<int64_t>(k) + 1 + g.randint(n - 1)) % n)].target);
+          t = split_words(c.generic[static_cast<size_t>((static_cast<int64_t>(k) + 1 + g.randint(n - 1)) % n)].target);
         break;
       }
     }
-    c.generic[k].target = join(t);
+    c.generic[k].target = join_words(t);
     ++c.corrupted;
   }
   return c;

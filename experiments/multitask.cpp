@@ -17,8 +17,8 @@
 // methods run once (λ unused), --head-policy says what the heads get, --weighting gradnorm measures
 // its gradient norms at the trunk's last convolution. --rotograd puts nn::RotoGrad between the trunk
 // and the heads (learned per-task rotations of the features and RotoGrad's magnitude scales on the
-// trunk's gradients); with --methods mixed --lambdas 1 that is the published RotoGrad (the trunk
-// gets Σ s_k ∇L_k, head k gets ∇L_k), and it composes with every other method.
+// trunk's gradients) under any method; `--methods rotograd` is the published RotoGrad (the wrapper
+// with the sum of the task gradients: the trunk gets Σ s_k ∇L_k, head k gets ∇L_k).
 #include <memory>
 #include <string>
 #include <vector>
@@ -107,14 +107,7 @@ void run(RunContext& ctx) {
   task.losses = [&](int64_t) {
     next_batch(loader, batch);
     if (derive) derive(batch);
-    std::vector<Tensor> logits;  // one trunk forward, K heads
-    if (roto) {
-      const std::vector<Tensor> zk = roto->forward(net.features(batch.input));
-      for (int k = 0; k < K; ++k)
-        logits.push_back(net.heads[static_cast<size_t>(k)]->forward(zk[static_cast<size_t>(k)]));
-    } else {
-      logits = net.forward(batch.input);
-    }
+    const std::vector<Tensor> logits = head_logits(net, batch.input, roto.get());  // one trunk forward, K heads
     std::vector<Tensor> losses;
     for (int k = 0; k < K; ++k) losses.push_back(cross_entropy(logits[static_cast<size_t>(k)], batch.labels[k]));
     if (roto) roto->update(losses);  // before the per-task backward passes: sets this step's scales
@@ -198,7 +191,7 @@ int main(int argc, char** argv) {
       int_option("tasks", "tasks: 2 (background class, digit) or 3 (+ parity of the digit)", 2, 3),
       bool_option("rotograd",
                   "RotoGrad between trunk and heads: learned per-task rotations of the features and magnitude "
-                  "scaling (default false; with --methods mixed --lambdas 1 it is the published method; docs/mtl.md)"),
+                  "scaling, under any method (default false; --methods rotograd is the published method; docs/mtl.md)"),
       real_option("rotograd-lr", "RotoGrad's rotation step (default 0.05)", 1e-9, 10.0),
       int_option("rotograd-burn-in", "step at which RotoGrad re-takes its gradient-norm reference (default 20)", 0,
                  100000000),

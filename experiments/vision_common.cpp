@@ -29,6 +29,14 @@ DeriveLabels parity_of_labels(size_t from) {
   };
 }
 
+std::vector<Tensor> head_logits(nn::ResNet18& net, const Tensor& x, nn::RotoGrad* roto) {
+  if (!roto) return net.forward(x);
+  const std::vector<Tensor> zk = roto->forward(net.features(x));
+  std::vector<Tensor> logits;
+  for (size_t k = 0; k < net.heads.size(); ++k) logits.push_back(net.heads[k]->forward(zk[k]));
+  return logits;
+}
+
 std::vector<HeadMetrics> evaluate_heads(nn::ResNet18& net, const std::shared_ptr<const data::Dataset>& ds,
                                         int64_t limit, int64_t batch_size, const DeriveLabels& derive,
                                         nn::RotoGrad* roto) {
@@ -45,13 +53,7 @@ std::vector<HeadMetrics> evaluate_heads(nn::ResNet18& net, const std::shared_ptr
   data::Batch b;
   while ((limit <= 0 || n < limit) && loader.next(b)) {
     if (derive) derive(b);
-    std::vector<Tensor> logits;
-    if (roto) {
-      const std::vector<Tensor> zk = roto->forward(net.features(b.input));
-      for (size_t k = 0; k < heads; ++k) logits.push_back(net.heads[k]->forward(zk[k]));
-    } else {
-      logits = net.forward(b.input);
-    }
+    const std::vector<Tensor> logits = head_logits(net, b.input, roto);
     for (size_t k = 0; k < heads; ++k) {
       loss[k] += cross_entropy(logits[k], b.labels[k]).item() * static_cast<double>(b.size());
       const IndexTensor pred = argmax(logits[k], 1);

@@ -33,6 +33,10 @@ DeriveLabels parity_of_labels(size_t from);
 // limit > 0) `ds`, in eval mode (BatchNorm running statistics), without recording; head k is scored
 // against label set k (after `derive`, when given, appended its label sets). The model's
 // train/eval mode is restored afterwards.
+// One trunk forward, then every head: on the trunk features, or with `roto` on each head's
+// RotoGrad rotation of them. x [N, C, H, W] -> K logits tensors.
+std::vector<Tensor> head_logits(nn::ResNet18& net, const Tensor& x, nn::RotoGrad* roto);
+
 // With `roto`, the heads see the RotoGrad rotations of the trunk features (in eval mode).
 std::vector<HeadMetrics> evaluate_heads(nn::ResNet18& net, const std::shared_ptr<const data::Dataset>& ds,
                                         int64_t limit, int64_t batch_size = 256, const DeriveLabels& derive = {},

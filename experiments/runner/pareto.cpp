@@ -96,23 +96,22 @@ std::map<std::string, double> hypervolumes(const std::map<std::string, std::vect
 std::map<std::string, double> capped_hypervolumes(const std::map<std::string, std::vector<Point2>>& by_method,
                                                   double main_cap, bool log_scale) {
   std::map<std::string, double> out;
-  const bool cap_ok = std::isfinite(main_cap) && (!log_scale || main_cap > 0);
+  if (!std::isfinite(main_cap) || (log_scale && main_cap <= 0)) {
+    for (const auto& [m, pts] : by_method) out[m] = NAN;
+    return out;
+  }
   std::map<std::string, std::vector<Point2>> kept;
   std::vector<Point2> all;
   for (const auto& [m, pts] : by_method) {
     std::vector<Point2>& k = kept[m];
     for (const Point2& p : pts) {
-      if (cap_ok && finite(p) && p.x < main_cap && (!log_scale || (p.x > 0 && p.y > 0))) k.push_back(p);
+      if (finite(p) && p.x < main_cap && (!log_scale || (p.x > 0 && p.y > 0))) k.push_back(p);
     }
     all.insert(all.end(), k.begin(), k.end());
   }
   Normalizer n = Normalizer::fit(all, log_scale);
   n.x_max = log_scale ? std::log10(main_cap) : main_cap;  // every kept x is below it
   for (const auto& [m, pts] : kept) {
-    if (!cap_ok) {
-      out[m] = NAN;
-      continue;
-    }
     std::vector<Point2> normed;
     for (const Point2& p : pts) normed.push_back(n.apply(p));
     out[m] = hypervolume(normed, {1.0, 1.1});

@@ -57,6 +57,9 @@ bool run_gnuplot(const std::string& script_path, std::string* error) {
 
 namespace {
 
+// A number for JSON output; NaN and infinities (not JSON) become null.
+nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
 double json_number(const nlohmann::json& j, const std::string& key) {
   if (!j.contains(key) || j[key].is_null()) return NAN;
   if (j[key].is_number()) return j[key].get<double>();
@@ -199,7 +202,6 @@ std::string curves_script(const std::vector<RunSummary>& runs, const std::vector
 // main/auxiliary method (mixed preferred: at λ = 0 every such method trains on the main loss only),
 // else that of the done stl run of task 0.
 MainCap find_main_cap(const std::vector<RunSummary>& runs, double given) {
-  MainCap cap;
   if (std::isfinite(given)) return {given, given, "--hv-main-cap"};
   const RunSummary* best = nullptr;
   for (const RunSummary& r : runs) {
@@ -210,8 +212,9 @@ MainCap find_main_cap(const std::vector<RunSummary>& runs, double given) {
   for (const RunSummary& r : runs) {
     if (r.status == "done" && r.surgeon == "stl" && r.task == 0) return {r.train_main, r.eval_main, "stl task 0"};
   }
-  cap.source = "none";
-  return cap;
+  MainCap none;
+  none.source = "none";
+  return none;
 }
 
 struct TaskMetric {
@@ -388,16 +391,13 @@ SweepReport build_sweep_report(const std::string& dir, double hv_main_cap) {
     hv["log_scale"] = spec.log_axes;
     hv["reference_point"] = {1.1, 1.1};
     hv["normalisation"] = "min/max over all methods' final points of this sweep";
-    auto finite_or_null = [](const std::map<std::string, double>& m) {
-      nlohmann::json j = nlohmann::json::object();
-      for (const auto& [k, v] : m) j[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
-      return j;
-    };
-    hv["train_capped"] = finite_or_null(rep.hv_train_capped);
-    hv["eval_capped"] = finite_or_null(rep.hv_eval_capped);
-    hv["main_cap"] = {{"train", std::isfinite(rep.cap.train) ? nlohmann::json(rep.cap.train) : nlohmann::json(nullptr)},
-                      {"eval", std::isfinite(rep.cap.eval) ? nlohmann::json(rep.cap.eval) : nlohmann::json(nullptr)},
-                      {"source", rep.cap.source}};
+    for (const auto& [key, values] :
+         {std::pair{"train_capped", &rep.hv_train_capped}, {"eval_capped", &rep.hv_eval_capped}}) {
+      nlohmann::json& j = hv[key] = nlohmann::json::object();
+      for (const auto& [m, v] : *values) j[m] = finite_or_null(v);
+    }
+    hv["main_cap"] = {
+        {"train", finite_or_null(rep.cap.train)}, {"eval", finite_or_null(rep.cap.eval)}, {"source", rep.cap.source}};
     hv["capped_normalisation"] =
         "points with main loss >= the cap dropped; main loss over [smallest kept, cap], reference (1, 1.1)";
     if (!rep.best_delta_m.empty()) hv["delta_m_pct_best"] = rep.best_delta_m;

@@ -1,23 +1,17 @@
 #include "experiments/translation/bleu.h"
 
+#include "data/parallel.h"
+
 #include <cmath>
 #include <cstdio>
 #include <map>
 #include <regex>
-#include <sstream>
 #include <stdexcept>
 
 namespace scalpel {
 namespace experiments {
 
 namespace {
-
-std::vector<std::string> split_ws(const std::string& s) {
-  std::istringstream in(s);
-  std::vector<std::string> out;
-  for (std::string t; in >> t;) out.push_back(t);
-  return out;
-}
 
 // mteval-v13a's tokenizer, as sacreBLEU's "13a".
 std::string tokenize_13a(std::string line) {
@@ -69,7 +63,7 @@ BleuSmooth bleu_smooth_from_string(const std::string& s) {
 }
 
 std::vector<std::string> bleu_tokens(const std::string& line, BleuTokenize tokenize) {
-  return split_ws(tokenize == BleuTokenize::Mteval13a ? tokenize_13a(line) : line);
+  return data::split_words(tokenize == BleuTokenize::Mteval13a ? tokenize_13a(line) : line);
 }
 
 BleuScore corpus_bleu(const std::vector<std::string>& hyps, const std::vector<std::vector<std::string>>& refs,

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <set>
-#include <sstream>
 #include <stdexcept>
 
 #include "data/synthetic_parallel.h"
@@ -12,12 +11,6 @@
 using namespace scalpel;
 
 namespace {
-std::vector<std::string> words(const std::string& s) {
-  std::istringstream in(s);
-  std::vector<std::string> out;
-  for (std::string t; in >> t;) out.push_back(t);
-  return out;
-}
 data::SyntheticParallelOptions small(uint64_t seed, double noise) {
   data::SyntheticParallelOptions o;
   o.seed = seed;
@@ -39,7 +32,7 @@ TEST(SyntheticParallel, CleanPairsAreExactTranslationsWithTheTargetGrammar) {
   for (const auto* set : {&c.clean, &c.eval}) {
     for (const data::SentencePair& p : *set) {
       ASSERT_EQ(p.target, lang.translate(p.source)) << p.source;
-      const auto s = words(p.source), t = words(p.target);
+      const auto s = data::split_words(p.source), t = data::split_words(p.target);
       ASSERT_EQ(s.size(), t.size()) << p.source << " -> " << p.target;  // same words, other order
       // SOV: the verb comes last; it agrees with the subject ("n" plural, "t" singular), and the
       // target's first determiner says the subject's number.
@@ -77,9 +70,9 @@ TEST(SyntheticParallel, CleanAndEvalStayInDomainAndTheSeedDecides) {
   EXPECT_NE(data::make_synthetic_parallel(small(8, 0.3)).clean.front().source, a.clean.front().source);
   // The last source word is the object noun: in domain it comes from a third of the nouns.
   std::set<std::string> generic_objects, clean_objects;
-  for (const auto& p : a.generic) generic_objects.insert(words(p.source).back());
+  for (const auto& p : a.generic) generic_objects.insert(data::split_words(p.source).back());
   for (const auto* set : {&a.clean, &a.eval})
-    for (const auto& p : *set) clean_objects.insert(words(p.source).back());
+    for (const auto& p : *set) clean_objects.insert(data::split_words(p.source).back());
   EXPECT_LE(clean_objects.size(), 2u * 20u);  // 20 in-domain nouns of 60, singular and plural forms
   EXPECT_GT(generic_objects.size(), 80u);     // most of the 120 forms
   for (const std::string& w : clean_objects) EXPECT_TRUE(generic_objects.count(w)) << w;
