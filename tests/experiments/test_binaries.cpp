@@ -547,7 +547,8 @@ TEST(Studies, MultitaskRotoGradResumesBitExactly) {
   EXPECT_NE(ln.last("rotograd_scale1"), 1.0);
   EXPECT_EQ(ln.last("weight0"), 1.0);  // the sum: every task weight 1
   EXPECT_EQ(ln.last("weight2"), 1.0);
-  const auto& cols = MetricsLog::read_csv(named + "/mixed/lambda_1/metrics.csv").columns();
+  const MetricsLog lm = MetricsLog::read_csv(named + "/mixed/lambda_1/metrics.csv");
+  const auto& cols = lm.columns();
   EXPECT_EQ(std::find(cols.begin(), cols.end(), "rotograd_scale0"), cols.end())
       << "the other methods of the sweep run without the wrapper";
   expect_usage_errors(

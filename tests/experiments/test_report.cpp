@@ -138,7 +138,7 @@ TEST(Report, CommandLineCapOverridesAndBadValuesAreUsageErrors) {
   const auto hv = nlohmann::json::parse(read_text(dir + "/hypervolume.json"));
   EXPECT_EQ(hv["main_cap"]["source"], "--hv-main-cap");
   EXPECT_DOUBLE_EQ(hv["main_cap"]["eval"].get<double>(), 3.0);
-  for (const std::string& bad : {" --hv-main-cap", " --hv-main-cap 1x", " --hv-main-cap nan"}) {
+  for (const char* bad : {" --hv-main-cap", " --hv-main-cap 1x", " --hv-main-cap nan"}) {
     const scalpel_test::Result r = scalpel_test::run(bin + " " + dir + bad);
     EXPECT_EQ(r.code, 2) << bad << ": " << r.output;
     EXPECT_TRUE(scalpel_test::has_text(r, "--hv-main-cap expects a finite number")) << bad;
