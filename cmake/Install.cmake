@@ -34,7 +34,8 @@ foreach(dir core nn optim data experiments)
 endforeach()
 
 set(scalpel_binaries scalpel-toy scalpel-mtl-toy scalpel-noise scalpel-quadratics scalpel-smooth-mlp scalpel-report
-                     scalpel-weight-norm scalpel-multitask scalpel-joint-lm scalpel-data scalpel-aggregate scalpel-bleu)
+                     scalpel-weight-norm scalpel-multitask scalpel-joint-lm scalpel-data scalpel-aggregate scalpel-bleu
+                     scalpel-translation)
 foreach(bin ${scalpel_binaries})
   if(TARGET ${bin})
     install(TARGETS ${bin} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
@@ -47,6 +48,7 @@ install(FILES ${PROJECT_SOURCE_DIR}/experiments/toy.cpp ${PROJECT_SOURCE_DIR}/ex
               ${PROJECT_SOURCE_DIR}/experiments/noise.cpp ${PROJECT_SOURCE_DIR}/experiments/smooth_mlp.cpp
               ${PROJECT_SOURCE_DIR}/experiments/weight_norm.cpp ${PROJECT_SOURCE_DIR}/experiments/multitask.cpp
               ${PROJECT_SOURCE_DIR}/experiments/joint_lm.cpp ${PROJECT_SOURCE_DIR}/experiments/mtl_toy.cpp
+              ${PROJECT_SOURCE_DIR}/experiments/translation.cpp
         DESTINATION ${CMAKE_INSTALL_DATADIR}/scalpel/studies)
 
 set(scalpel_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/Scalpel)
@@ -62,5 +64,9 @@ install(FILES ${CMAKE_BINARY_DIR}/ScalpelConfig.cmake ${CMAKE_BINARY_DIR}/Scalpe
 get_filename_component(scalpel_openblas_dir ${SCALPEL_OPENBLAS_LIB} DIRECTORY)
 file(RELATIVE_PATH scalpel_pc_up "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")  # ../.. (or ../../.. for lib/<arch>)
 string(REGEX REPLACE "/$" "" scalpel_pc_up "${scalpel_pc_up}")
+set(scalpel_pc_sanitize "")
+if(SCALPEL_SANITIZE)
+  set(scalpel_pc_sanitize " -fsanitize=${SCALPEL_SANITIZE}")  # the archives need the sanitizer runtime
+endif()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/scalpel.pc.in ${CMAKE_BINARY_DIR}/scalpel.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/scalpel.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
