@@ -95,16 +95,24 @@ RunState& RunState::add(const std::string& name, data::DataLoader& loader) {
   return *this;
 }
 
+RunState& RunState::add(const std::string& name, std::function<StateDict()> save,
+                        std::function<void(const StateDict&)> load) {
+  others_.push_back({name, std::move(save), std::move(load)});
+  return *this;
+}
+
 StateDict RunState::save() const {
   StateDict s;
   for (const auto& [n, m] : modules_) s.merge(m->state_dict(), n);
   for (const auto& [n, l] : loaders_) s.merge(l->state_dict(), n);
+  for (const Other& o : others_) s.merge(o.save(), o.name);
   return s;
 }
 
 void RunState::load(const StateDict& state) const {
   for (const auto& [n, m] : modules_) m->load_state_dict(state.sub(n));
   for (const auto& [n, l] : loaders_) l->load_state_dict(state.sub(n));
+  for (const Other& o : others_) o.load(state.sub(o.name));
 }
 
 void train_with_state(RunContext& ctx, TrainTask& task, const RunState& state) {

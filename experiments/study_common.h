@@ -47,12 +47,20 @@ class RunState {
  public:
   RunState& add(const std::string& name, nn::Module& module);
   RunState& add(const std::string& name, data::DataLoader& loader);
+  // Anything else with a state (e.g. a data::PairBatchStream): how to save and restore it.
+  RunState& add(const std::string& name, std::function<StateDict()> save, std::function<void(const StateDict&)> load);
   StateDict save() const;
   void load(const StateDict& state) const;
 
  private:
   std::vector<std::pair<std::string, nn::Module*>> modules_;
   std::vector<std::pair<std::string, data::DataLoader*>> loaders_;
+  struct Other {
+    std::string name;
+    std::function<StateDict()> save;
+    std::function<void(const StateDict&)> load;
+  };
+  std::vector<Other> others_;
 };
 
 // Trains `task` with checkpoints that hold `state` (and resume from it); `state` must outlive the call.

@@ -1,5 +1,7 @@
-// Sequence layers: Embedding, LayerNorm, multi-head self-attention (optionally causal) and the
-// pre-LayerNorm transformer block used by ByteLM.
+// Sequence layers: Embedding, LayerNorm, multi-head self-attention (optionally causal, optionally
+// with key padding) and the pre-LayerNorm transformer block used by ByteLM and as the encoder block
+// of nn::Seq2Seq (nn/seq2seq.h). Causal self-attention also runs incrementally for decoding, one
+// position at a time against a KVCache (forward_step), O(t) per token instead of O(t²).
 //
 //   auto block = std::make_shared<nn::TransformerBlock>(
 //       nn::TransformerBlockOptions(256, 8).d_ff(1024).causal(true), gen);
@@ -60,11 +62,28 @@ struct AttentionOptions {
   SCALPEL_ARG(bool, bias) = true;
 };
 
+// Keys and values of the positions decoded so far, per batch row: k, v [B, H, capacity, Dh], of
+// which the first `length` positions are filled. Built by MultiheadSelfAttention::make_cache.
+struct KVCache {
+  Tensor k, v;
+  int64_t length = 0;
+  // Keeps batch rows `rows` (in that order; repeats allowed), e.g. the surviving beams of a beam
+  // search: row i of the result is row rows[i] of the cache.
+  void reorder(const IndexTensor& rows);
+};
+
 // x [B, T, d] -> [B, T, d]
 class MultiheadSelfAttention : public Layer {
  public:
   MultiheadSelfAttention(const AttentionOptions& options, Generator& gen);
   Tensor forward(const Tensor& x) override;
+  // With key padding: batch row b attends only to positions 0..key_lengths[b]-1 (empty = all).
+  Tensor forward(const Tensor& x, const std::vector<int64_t>& key_lengths);
+  // An empty cache for `batch` rows and up to `capacity` positions.
+  KVCache make_cache(int64_t batch, int64_t capacity) const;
+  // Decoding, no graph: x [B, 1, d] is position t = cache.length; appends its key and value to the
+  // cache and attends over positions 0..t. Equals row t of forward() on the whole prefix when causal.
+  Tensor forward_step(const Tensor& x, KVCache& cache);
   std::shared_ptr<Linear> qkv, proj;
 
  private:
@@ -86,11 +105,14 @@ class TransformerBlock : public Layer {
  public:
   TransformerBlock(const TransformerBlockOptions& options, Generator& gen);
   Tensor forward(const Tensor& x) override;
+  // With key padding in the self-attention (an encoder over padded sources).
+  Tensor forward(const Tensor& x, const std::vector<int64_t>& key_lengths);
   std::shared_ptr<LayerNorm> ln1, ln2;
   std::shared_ptr<MultiheadSelfAttention> attn;
   std::shared_ptr<Linear> fc1, fc2;
 
  private:
+  Tensor feed_forward(const Tensor& x);  // x + MLP(LN2(x))
   TransformerBlockOptions options_;
   std::shared_ptr<Dropout> dropout_;
 };

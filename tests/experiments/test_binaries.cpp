@@ -22,6 +22,12 @@ using namespace scalpel_test;
 
 namespace {
 
+// Translation runs small enough for a test: a 1 + 1 layer d16 model on a small synthetic pair.
+const std::string kTinyTranslation =
+    " --batch-size 8 --encoder-layers 1 --decoder-layers 1 --heads 2 --d-model 16 --d-ff 32 --max-len 64"
+    " --synthetic-generic-pairs 400 --synthetic-specific-pairs 80 --synthetic-eval-pairs 40 --eval-train-pairs 32"
+    " --bleu-pairs 16 --threads 1";
+
 // Every cell of every CSV row is a finite number.
 void expect_all_finite_csv(const std::string& path) {
   const MetricsLog log = MetricsLog::read_csv(path);
@@ -304,7 +310,8 @@ TEST(Studies, TwentyStepRunsWriteEveryOutput) {
        " --steps 20 --eval-every 10 --batch-size 4 --layers 1 --heads 2 --d-model 16 --d-ff 32 --seq-len 16"
        " --eval-bytes 512 --eval-train-windows 8 --synthetic-generic-bytes 20000 --synthetic-specific-bytes 4000 "
        "--threads 1",
-       {"eval_main_bpb", "eval_aux_bpb"}}};
+       {"eval_main_bpb", "eval_aux_bpb"}},
+      {SCALPEL_TRANSLATION_BIN, " --steps 20 --eval-every 10" + kTinyTranslation, {"eval_bleu", "eval_bleu_bp"}}};
   for (const Study& s : studies) {
     const std::string out = fresh_dir("study");
     const Result r = run(s.bin + s.args + " --methods mixed,bloop --lambdas 0.1,1 --out " + out);
@@ -332,22 +339,19 @@ TEST(Studies, TwentyStepRunsWriteEveryOutput) {
 
 namespace {
 
-// Runs the multitask study twice, once whole and once killed by a NaN at step 10 and resumed from
-// its step-8 checkpoint, and expects every logged column to match bit for bit.
-// `whole`, when given, receives the run folder of the uninterrupted sweep.
-void expect_multitask_resume_bit_exact(const std::string& name, const std::string& extra_flags,
-                                       std::string* whole = nullptr) {
+// Runs `bin` (with `flags`: one bloop λ=1 run of 12 steps, checkpoints every 4) twice, once whole
+// and once killed by a NaN at step 10 and resumed from its step-8 checkpoint, and expects every
+// logged column to match bit for bit. `whole`, when given, receives the uninterrupted run's folder.
+void expect_resume_bit_exact(const std::string& name, const std::string& bin, const std::string& flags,
+                             std::string* whole = nullptr) {
   const std::string a = fresh_dir(name + "_a"), b = fresh_dir(name + "_b");
   if (whole) *whole = a + "/bloop/lambda_1";
-  const std::string common = std::string(SCALPEL_MULTITASK_BIN) +
-                             " --method bloop --lambda 1 --steps 12 --eval-every 4 --checkpoint-every 4 --batch-size 8"
-                             " --width 2 --train-size 64 --test-size 32 --eval-train-size 32 --threads 1 --quiet" +
-                             extra_flags;
+  const std::string common = bin + " --method bloop --lambda 1 --steps 12 --eval-every 4 --checkpoint-every 4" + flags;
   ASSERT_EQ(run(common + " --out " + a).code, 0);
   ASSERT_EQ(run(common + " --out " + b + " --inject-nan 10:0").code, 1);
   ASSERT_EQ(summary(b + "/bloop/lambda_1")["status"], "failed");
   drop_recorded_flag(b, "--inject-nan");
-  const Result resumed = run(std::string(SCALPEL_MULTITASK_BIN) + " --resume " + b);
+  const Result resumed = run(bin + " --resume " + b);
   ASSERT_EQ(resumed.code, 0) << resumed.output;
   EXPECT_EQ(summary(b + "/bloop/lambda_1")["final"]["resumed_from_step"], 8);
   const MetricsLog la = MetricsLog::read_csv(a + "/bloop/lambda_1/metrics.csv");
@@ -363,9 +367,24 @@ void expect_multitask_resume_bit_exact(const std::string& name, const std::strin
   }
 }
 
+void expect_multitask_resume_bit_exact(const std::string& name, const std::string& extra_flags,
+                                       std::string* whole = nullptr) {
+  expect_resume_bit_exact(name, SCALPEL_MULTITASK_BIN,
+                          " --batch-size 8 --width 2 --train-size 64 --test-size 32 --eval-train-size 32 --threads 1"
+                          " --quiet" +
+                              extra_flags,
+                          whole);
+}
+
 }  // namespace
 
 TEST(Studies, MultitaskResumeIsBitExact) { expect_multitask_resume_bit_exact("mt", ""); }
+
+// The translation study's state is the model, the optimizer and both batch streams (epoch and
+// position): a resumed run draws the same batches and logs the same numbers, BLEU included.
+TEST(Studies, TranslationResumeIsBitExact) {
+  expect_resume_bit_exact("tr", SCALPEL_TRANSLATION_BIN, kTinyTranslation + " --quiet --beam 2");
+}
 
 // Under a loss weighting the logged weights change from step to step, and a resumed run still
 // matches: uw's learned log-variances are in the optimizer and the checkpoint, famo's logits and

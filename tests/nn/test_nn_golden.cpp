@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "golden.h"
+#include "golden_nn.h"
 #include "nn/byte_lm.h"
 #include "nn/conv.h"
 #include "nn/linear.h"
@@ -43,24 +44,8 @@ struct Tolerance {
   double atol, rtol;
 };
 
-// Loads the case's state (meta["state"] names) into `m` with a strict load_state_dict, and checks
-// that the module's parameter and buffer names are exactly torch's.
 ::testing::AssertionResult load_case(nn::Module& m, const std::string& c) {
-  const GoldenFile& fx = fixture();
-  StateDict sd;
-  for (const std::string& n : strings(fx.meta(c).at("state"))) sd.set_tensor(n, fx.tensor(c, "state." + n));
-  m.load_state_dict(sd, /*strict=*/true);
-  std::set<std::string> ours, theirs;
-  for (const auto& [n, p] : m.named_parameters()) ours.insert(n);
-  for (const std::string& n : strings(fx.meta(c).at("params"))) theirs.insert(n);
-  if (ours != theirs) {
-    return ::testing::AssertionFailure() << c << ": " << ours.size() << " parameters here, " << theirs.size()
-                                         << " in the torch reference, and the names differ";
-  }
-  // The load copied values in place: check one parameter to make sure it did.
-  const auto params = m.named_parameters();
-  return tensors_close(params.front().second, fx.tensor(c, "state." + params.front().first), 0, 0,
-                       c + " loaded " + params.front().first);
+  return scalpel::testing::load_golden_state(m, fixture(), c);
 }
 
 // Forward of `outs = f(x)` with x from the fixture, then d<outs, r>/d(x, every parameter).
