@@ -401,7 +401,9 @@ TEST(Studies, MultitaskWeightingsLogTheirWeightsAndResumeBitExact) {
       const double a = log.at(i, "loss_weight0"), b = log.at(i, "loss_weight1");
       EXPECT_TRUE(std::isfinite(a) && std::isfinite(b) && a > 0 && b > 0) << "row " << i << ": " << a << ", " << b;
       EXPECT_TRUE(std::isfinite(log.at(i, "weighted_loss"))) << "row " << i;
-      if (std::string(w) == "famo") EXPECT_NEAR(a + b, 1.0, 1e-6) << "row " << i;
+      if (std::string(w) == "famo") {
+        EXPECT_NEAR(a + b, 1.0, 1e-6) << "row " << i;
+      }
       w0.push_back(a);
     }
     EXPECT_NE(w0.front(), w0.back()) << "the weights never moved";

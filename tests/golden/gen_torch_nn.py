@@ -473,6 +473,23 @@ def dumps(doc):
     return "\n".join(lines) + "\n"
 
 
+def write_atomic(path, text):
+    """Temp file in the same directory, fsync, rename: a reader never sees half a fixture."""
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -482,20 +499,7 @@ def main():
            "cases": {name: run_case(name, fn) for name, fn in CASES.items()}}
     text = dumps(doc)
     json.loads(text)  # sanity: valid JSON
-    # Atomic write: temp file in the same directory, fsync, rename.
-    d = os.path.dirname(os.path.abspath(args.out))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".nn_modules.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, args.out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(args.out, text)
     print("wrote %s: %d cases, %d bytes" % (args.out, len(CASES), len(text.encode())), file=sys.stderr)
 
 

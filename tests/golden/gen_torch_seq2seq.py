@@ -26,8 +26,6 @@ import json
 import math
 import os
 import sys
-import tempfile
-import zlib
 
 import torch
 import torch.nn as nn
@@ -325,27 +323,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(here, "seq2seq.json"))
     args = ap.parse_args()
-    cases = {}
-    for name, fn in CASES.items():
-        g = torch.Generator().manual_seed(zlib.crc32(name.encode()))
-        meta, tensors = fn(g)
-        cases[name] = {"meta": meta, "tensors": {k: base.encode(v) for k, v in tensors.items()}}
+    cases = {name: base.run_case(name, fn) for name, fn in CASES.items()}
     text = base.dumps({"generator": "tests/golden/gen_torch_seq2seq.py", "torch_version": torch.__version__,
                        "cases": cases})
     json.loads(text)
-    d = os.path.dirname(os.path.abspath(args.out))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".seq2seq.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, args.out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    base.write_atomic(args.out, text)
     print("wrote %s: %d cases, %d bytes" % (args.out, len(cases), len(text.encode())), file=sys.stderr)
 
 

@@ -152,7 +152,9 @@ TEST(MtlProperties, MgdaKkt) {
     for (size_t i = 0; i < c.rows.size(); ++i) {
       const double gi = dot_d(d, c.rows[i]);
       EXPECT_GE(gi, dd - 1e-3 * scale2) << "task " << i << " " << c.label;
-      if (w[i] > 1e-3) EXPECT_NEAR(gi, dd, 1e-3 * scale2) << "task " << i << " " << c.label;
+      if (w[i] > 1e-3) {
+        EXPECT_NEAR(gi, dd, 1e-3 * scale2) << "task " << i << " " << c.label;
+      }
     }
   }
 }
@@ -411,8 +413,12 @@ TEST(MtlProperties, GradDropKeepsOneSignPerElement) {
       const double tol = 1e-6 * (pos - neg) + 1e-37;
       EXPECT_TRUE(std::abs(d[p] - pos) <= tol || std::abs(d[p] - neg) <= tol)
           << c.label << " index " << p << ": " << d[p] << " is neither " << pos << " nor " << neg;
-      if (neg == 0) EXPECT_NEAR(d[p], pos, tol) << c.label;
-      if (pos == 0) EXPECT_NEAR(d[p], neg, tol) << c.label;
+      if (neg == 0) {
+        EXPECT_NEAR(d[p], pos, tol) << c.label;
+      }
+      if (pos == 0) {
+        EXPECT_NEAR(d[p], neg, tol) << c.label;
+      }
     }
   }
 }

@@ -293,7 +293,9 @@ TEST(Weighting, FamoEqualisesTheLogLossDecrease) {
       const double d1 = std::log(L1) - std::log(t1 * t1), d2 = std::log(L2) - std::log(10 * t2 * t2);
       if (step >= steps - averaged) ratio_sum += d1 / d2;
     }
-    if (w) EXPECT_GT(min_loss, 1e-6) << "FAMO reads log(L + 1e-8): keep the losses well above 1e-8";
+    if (w) {
+      EXPECT_GT(min_loss, 1e-6) << "FAMO reads log(L + 1e-8): keep the losses well above 1e-8";
+    }
     return ratio_sum / averaged;
   };
   const double plain = decrease_ratio("none", "0");
