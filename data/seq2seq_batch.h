@@ -22,6 +22,7 @@
 #include "core/state_dict.h"
 #include "core/tensor.h"
 #include "data/parallel.h"
+#include "data/text.h"
 
 namespace scalpel {
 namespace data {
@@ -34,7 +35,7 @@ struct ByteVocab {
 };
 
 struct Seq2SeqBatch {
-  static constexpr int64_t kIgnoreTarget = -100;  // == nn::Seq2Seq::kIgnoreTarget
+  static constexpr int64_t kIgnoreTarget = data::kIgnoreTarget;  // == nn::Seq2Seq::kIgnoreTarget
   IndexTensor src, tgt_in, tgt_out;
   std::vector<int64_t> src_lengths;  // real source tokens per row, EOS included
   std::vector<size_t> pairs;         // which pairs, in row order

@@ -149,33 +149,41 @@ const Corpus& corpus(const Config& c, Progress& progress) {
   return *d;
 }
 
-// Mean cross-entropy per target token over `pairs`, in batches of `batch_size`.
-double evaluate_ce(nn::Seq2Seq& model, const std::vector<data::SentencePair>& pairs, int64_t batch_size) {
+// The first `limit` pairs (0: all) in order, as batches of `batch_size`: built once per run, reused
+// by every evaluation.
+std::vector<data::Seq2SeqBatch> fixed_batches(const std::vector<data::SentencePair>& pairs, size_t limit,
+                                              int64_t batch_size) {
+  const size_t n = limit > 0 ? std::min(limit, pairs.size()) : pairs.size();
+  std::vector<data::Seq2SeqBatch> out;
+  for (size_t i = 0; i < n; i += static_cast<size_t>(batch_size)) {
+    std::vector<size_t> idx;
+    for (size_t j = i; j < std::min(n, i + static_cast<size_t>(batch_size)); ++j) idx.push_back(j);
+    out.push_back(data::make_seq2seq_batch(pairs, idx));
+  }
+  return out;
+}
+
+// Mean cross-entropy per target token over `batches`.
+double evaluate_ce(nn::Seq2Seq& model, const std::vector<data::Seq2SeqBatch>& batches) {
   NoGradGuard ng;
   double total = 0.0;
   int64_t tokens = 0;
-  for (size_t i = 0; i < pairs.size(); i += static_cast<size_t>(batch_size)) {
-    std::vector<size_t> idx;
-    for (size_t j = i; j < std::min(pairs.size(), i + static_cast<size_t>(batch_size)); ++j) idx.push_back(j);
-    const data::Seq2SeqBatch b = data::make_seq2seq_batch(pairs, idx);
+  for (const data::Seq2SeqBatch& b : batches) {
     total += model.loss(b.src, b.src_lengths, b.tgt_in, b.tgt_out).item() * static_cast<double>(b.target_tokens);
     tokens += b.target_tokens;
   }
   return total / static_cast<double>(tokens);
 }
 
-// Corpus BLEU of the model's translations of `pairs` against their targets.
-BleuScore evaluate_bleu(nn::Seq2Seq& model, const std::vector<data::SentencePair>& pairs, int64_t batch_size,
-                        const nn::DecodeOptions& decode) {
+// Corpus BLEU of the model's translations of `batches` (of `pairs`) against their targets.
+BleuScore evaluate_bleu(nn::Seq2Seq& model, const std::vector<data::SentencePair>& pairs,
+                        const std::vector<data::Seq2SeqBatch>& batches, const nn::DecodeOptions& decode) {
   std::vector<std::string> hyps, refs;
-  for (size_t i = 0; i < pairs.size(); i += static_cast<size_t>(batch_size)) {
-    std::vector<size_t> idx;
-    for (size_t j = i; j < std::min(pairs.size(), i + static_cast<size_t>(batch_size)); ++j) idx.push_back(j);
-    const data::Seq2SeqBatch b = data::make_seq2seq_batch(pairs, idx);
+  for (const data::Seq2SeqBatch& b : batches) {
     for (const nn::Hypothesis& h : nn::translate(model, b.src, b.src_lengths, decode)) {
       hyps.push_back(data::ByteVocab::decode(h.tokens));
     }
-    for (size_t j : idx) refs.push_back(pairs[j].target);
+    for (size_t j : b.pairs) refs.push_back(pairs[j].target);
   }
   return corpus_bleu(hyps, {refs});
 }
@@ -210,30 +218,24 @@ void run(RunContext& ctx) {
     return std::vector<Tensor>{model.loss(mb.src, mb.src_lengths, mb.tgt_in, mb.tgt_out),
                                model.loss(ab.src, ab.src_lengths, ab.tgt_in, ab.tgt_out)};
   };
+  const int64_t eb = std::max<int64_t>(B, 32);
   const size_t subset = static_cast<size_t>(c.extra_int("eval-train-pairs", 256));
-  const std::vector<data::SentencePair> main_subset(
-      d.generic_train.begin(),
-      d.generic_train.begin() + static_cast<std::ptrdiff_t>(std::min(subset, d.generic_train.size())));
-  const std::vector<data::SentencePair> aux_subset(
-      d.specific_train.begin(),
-      d.specific_train.begin() + static_cast<std::ptrdiff_t>(std::min(subset, d.specific_train.size())));
+  const auto main_subset = fixed_batches(d.generic_train, subset, eb),
+             aux_subset = fixed_batches(d.specific_train, subset, eb);
+  const auto main_heldout = fixed_batches(d.generic_heldout, 0, eb), eval_set = fixed_batches(d.eval, 0, eb);
+  const auto bleu_set = fixed_batches(d.eval, static_cast<size_t>(c.extra_int("bleu-pairs", 0)), eb);
   const auto decode = nn::DecodeOptions(data::ByteVocab::kBos, data::ByteVocab::kEos)
                           .beam(c.extra_int("beam", 1))
                           .length_penalty(c.extra_double("length-penalty", 0.6))
                           .max_len(c.extra_int("max-len", 128));
-  const size_t bleu_pairs = static_cast<size_t>(c.extra_int("bleu-pairs", 0));
-  const std::vector<data::SentencePair> bleu_set(
-      d.eval.begin(), d.eval.begin() + static_cast<std::ptrdiff_t>(bleu_pairs > 0 ? std::min(bleu_pairs, d.eval.size())
-                                                                                  : d.eval.size()));
   task.evaluate = [&]() -> Row {
     const bool was = model.is_training();
     model.eval();
-    const int64_t eb = std::max<int64_t>(B, 32);
-    Row r{{"train_main", evaluate_ce(model, main_subset, eb)},
-          {"train_aux", evaluate_ce(model, aux_subset, eb)},
-          {"eval_main", evaluate_ce(model, d.generic_heldout, eb)},
-          {"eval_aux", evaluate_ce(model, d.eval, eb)}};
-    const BleuScore bleu = evaluate_bleu(model, bleu_set, eb, decode);
+    Row r{{"train_main", evaluate_ce(model, main_subset)},
+          {"train_aux", evaluate_ce(model, aux_subset)},
+          {"eval_main", evaluate_ce(model, main_heldout)},
+          {"eval_aux", evaluate_ce(model, eval_set)}};
+    const BleuScore bleu = evaluate_bleu(model, d.eval, bleu_set, decode);
     r.push_back({"eval_bleu", bleu.score});
     r.push_back({"eval_bleu_bp", bleu.bp});
     model.train(was);

@@ -186,12 +186,6 @@ Tensor Seq2Seq::embed(Embedding& tok, Embedding& pos, const IndexTensor& ids, in
                                 ", beyond max_len " + std::to_string(options_.max_len()) +
                                 " (hint: raise max_len or filter longer pairs)");
   }
-  for (int64_t id : ids.data) {
-    if (id < 0 || id >= options_.vocab()) {
-      throw std::invalid_argument(describe() + ": " + what + " hold id " + std::to_string(id) + ", expected 0.." +
-                                  std::to_string(options_.vocab() - 1));
-    }
-  }
   std::vector<int64_t> p(static_cast<size_t>(T));
   for (int64_t t = 0; t < T; ++t) p[static_cast<size_t>(t)] = first_position + t;
   return add(tok.forward(ids), pos.forward(IndexTensor(p, {T})));
