@@ -12,7 +12,8 @@
 // token) on a fixed training subset (train_*) and the held-out sets (eval_main: generic held-out,
 // eval_aux: the in-domain eval set), and eval_bleu: corpus BLEU of the decoded eval sentences
 // (greedy, or beam search with --beam; whitespace tokens, exp smoothing, as sacreBLEU). After the
-// sweep, bleu_vs_lambda.png plots the final eval BLEU of every method against λ.
+// sweep report (also scalpel-report and --merge), bleu_vs_lambda.png plots the final eval BLEU of
+// every method against λ.
 
 #include <algorithm>
 #include <cmath>
@@ -252,54 +253,6 @@ void run(RunContext& ctx) {
   train_with_state(ctx, task, state);
 }
 
-// bleu_vs_lambda.png: the final eval BLEU of each method's runs against λ (csv + gnuplot script
-// under plots/, like the fronts).
-void plot_bleu(const Config& cfg, const std::string& out) {
-  std::ostringstream csv, gp;
-  csv << "method,lambda,eval_bleu\n";
-  std::vector<std::string> plotted;
-  for (const std::string& m : cfg.methods) {
-    bool any = false;
-    for (double asked : cfg.lambdas) {
-      const double l = recorded_lambda(m, asked);
-      if (l != asked && asked != cfg.lambdas.front()) continue;
-      std::ifstream in(out + "/" + m + "/" + lambda_dirname(l) + "/summary.json");
-      if (!in) continue;
-      nlohmann::json s;
-      try {
-        in >> s;
-      } catch (const nlohmann::json::exception&) {
-        continue;
-      }
-      const auto& f = s.value("final", nlohmann::json::object());
-      if (s.value("status", "") != "done" || !f.contains("eval_bleu") || !f["eval_bleu"].is_number()) continue;
-      csv << m << "," << l << "," << f["eval_bleu"].get<double>() << "\n";
-      any = true;
-    }
-    if (any) plotted.push_back(m);
-  }
-  fs::create_directories(out + "/plots");
-  write_text_atomic(out + "/plots/bleu_vs_lambda.csv", csv.str());
-  if (plotted.empty()) return;
-  gp << "set terminal pngcairo size 900,600 enhanced font 'Sans,11'\n";
-  gp << "set output '" << out << "/bleu_vs_lambda.png'\n";
-  const bool log_x = std::all_of(cfg.lambdas.begin(), cfg.lambdas.end(), [](double l) { return l > 0; });
-  gp << "set datafile separator ','\n"
-     << (log_x ? "set logscale x\n" : "") << "set grid lc rgb '#dddddd'\nset key outside right top\n";
-  gp << "set xlabel 'λ'\nset ylabel 'eval BLEU'\nset title 'Translation: in-domain BLEU against λ'\n";
-  gp << "plot ";
-  for (size_t i = 0; i < plotted.size(); ++i) {
-    gp << (i ? ", \\\n     " : "") << "'" << out << "/plots/bleu_vs_lambda.csv' using (strcol(1) eq '" << plotted[i]
-       << "' ? $2 : 1/0):3 with linespoints lw 2 pt 7 lc rgb '" << method_color(plotted[i], i) << "' title '"
-       << plotted[i] << "'";
-  }
-  gp << "\n";
-  const std::string script = out + "/plots/bleu_vs_lambda.gp";
-  write_text_atomic(script, gp.str());
-  std::string err;
-  if (gnuplot_available() && !run_gnuplot(script, &err)) std::cerr << "warning: " << err << "\n";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -377,6 +330,8 @@ int main(int argc, char** argv) {
   e.prepare_data = [](const Config& c, Progress& progress) { return corpus(c, progress).description; };
   e.weighting = true;  // trains through train()
   e.run = run;
-  e.after_sweep = plot_bleu;
+  e.vs_lambda_plots = {{"bleu_vs_lambda", "eval_bleu", "eval BLEU (in-domain)"}};
+  // Cross-entropies fall by more than a decade from step 0: log axes keep the final points apart.
+  e.plot_log_x = e.plot_log_y = true;
   return run_main(argc, argv, e);
 }

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -93,6 +94,10 @@ struct PlotSpec {
   std::string main_label = "main loss", aux_label = "auxiliary loss";
   bool log_axes = false;              // hypervolume normalisation
   bool log_x = false, log_y = false;  // plots
+  struct VsLambda {
+    std::string name, column, label;
+  };
+  std::vector<VsLambda> vs_lambda;  // config "plot" "vs_lambda": [{name, column, label}]
 };
 
 std::string logscale_commands(bool x, bool y) {
@@ -198,6 +203,47 @@ std::string curves_script(const std::vector<RunSummary>& runs, const std::vector
   return gp.str();
 }
 
+// One final metric of every finished run against λ, one line per method (plots/<name>.csv holds
+// the points). λ is on a log axis when every λ of the sweep is positive.
+std::string vs_lambda_script(const PlotSpec::VsLambda& v, const std::vector<RunSummary>& runs,
+                             const std::vector<std::string>& methods, const std::string& dir) {
+  std::ostringstream csv;
+  csv << std::setprecision(9) << "method,lambda," << v.column << "\n";
+  std::vector<size_t> plotted;
+  bool all_positive = true;
+  for (size_t mi = 0; mi < methods.size(); ++mi) {
+    std::vector<std::pair<double, double>> pts;
+    for (const RunSummary& r : runs) {
+      if (r.method != methods[mi] || !r.on_fronts) continue;
+      const auto it = r.finals.find(v.column);
+      if (it == r.finals.end() || !std::isfinite(it->second)) continue;
+      pts.push_back({r.lambda, it->second});
+    }
+    std::sort(pts.begin(), pts.end());
+    for (const auto& [l, y] : pts) {
+      csv << methods[mi] << ',' << l << ',' << y << '\n';
+      all_positive = all_positive && l > 0;
+    }
+    if (!pts.empty()) plotted.push_back(mi);
+  }
+  const std::string data = dir + "/plots/" + v.name + ".csv";
+  write_text_atomic(data, csv.str());
+  if (plotted.empty()) return "";
+  std::ostringstream gp;
+  gp << "set datafile separator ','\n" << logscale_commands(all_positive, false);
+  gp << "set grid lc rgb '#dddddd'\nset key outside right top\nset xlabel 'lambda'\nset ylabel " << gp_quote(v.label)
+     << "\nset title " << gp_quote(v.label + " of the final models against lambda") << "\n";
+  gp << "plot ";
+  for (size_t i = 0; i < plotted.size(); ++i) {
+    const std::string& m = methods[plotted[i]];
+    gp << (i ? ", \\\n     " : "") << gp_quote(data) << " using (strcol(1) eq " << gp_quote(m)
+       << " ? $2 : 1/0):3 with linespoints lw 2 pt 7 lc rgb '" << method_color(m, plotted[i]) << "' title "
+       << gp_quote(m);
+  }
+  gp << "\n";
+  return gp.str();
+}
+
 // The capped hypervolume's cap: the given value, else the final main loss of a done λ = 0 run of a
 // main/auxiliary method (mixed preferred: at λ = 0 every such method trains on the main loss only),
 // else that of the done stl run of task 0.
@@ -280,6 +326,15 @@ SweepReport build_sweep_report(const std::string& dir, double hv_main_cap) {
     spec.log_axes = cfg["plot"].value("log_axes", false);
     spec.log_x = cfg["plot"].value("log_x", spec.log_axes);
     spec.log_y = cfg["plot"].value("log_y", spec.log_axes);
+    for (const auto& jv : cfg["plot"].value("vs_lambda", nlohmann::json::array())) {
+      PlotSpec::VsLambda v{jv.value("name", std::string()), jv.value("column", std::string()),
+                           jv.value("label", std::string())};
+      if (v.name.empty() || v.column.empty())
+        throw std::runtime_error("scalpel-report: " + cfg_path +
+                                 ": plot.vs_lambda entries need \"name\" and \"column\", found " + jv.dump());
+      if (v.label.empty()) v.label = v.column;
+      spec.vs_lambda.push_back(v);
+    }
   }
   const bool keep_diverged = cfg.value("keep_diverged", false);
   std::map<std::string, std::vector<Point2>> train_pts, eval_pts;
@@ -432,6 +487,8 @@ SweepReport build_sweep_report(const std::string& dir, double hv_main_cap) {
   render("pareto_train", pareto_script("train", rep.runs, methods, dir, spec, rep.warnings), true, "1000,720");
   render("pareto_eval", pareto_script("eval", rep.runs, methods, dir, spec, rep.warnings), true, "1000,720");
   render("curves", curves_script(rep.runs, methods, spec), false, "1400,560");
+  for (const PlotSpec::VsLambda& v : spec.vs_lambda)
+    render(v.name, vs_lambda_script(v, rep.runs, methods, dir), false, "900,600");
 
   // report.md
   {
@@ -466,7 +523,10 @@ SweepReport build_sweep_report(const std::string& dir, double hv_main_cap) {
          << " |" << (with_dm ? " " + fmt(r.delta_m, 4) + " |" : "") << "\n";
     }
     md << "\n## Plots\n\n![Pareto fronts, eval](pareto_eval.png)\n\n![Pareto fronts, train](pareto_train.png)\n\n"
-          "![Loss curves](curves.png)\n\nSVG versions: [pareto_eval.svg](pareto_eval.svg), "
+          "![Loss curves](curves.png)\n\n";
+    for (const PlotSpec::VsLambda& v : spec.vs_lambda)
+      md << "![" << v.label << " against lambda](" << v.name << ".png)\n\n";
+    md << "SVG versions: [pareto_eval.svg](pareto_eval.svg), "
           "[pareto_train.svg](pareto_train.svg). Data: [front.csv](front.csv), "
           "[hypervolume.json](hypervolume.json).\n";
     write_text_atomic(dir + "/report.md", md.str());

@@ -10,12 +10,16 @@
 //                        gnuplot: one colour per method, trajectories faint, final points large
 //                        (labelled with λ), each method's front drawn as a line
 //   curves.png           main and auxiliary eval losses against steps, one line per run
+//   <name>.png           for each config "plot" "vs_lambda" entry {name, column, label}: that final
+//                        metric of every finished run against λ, one line per method (data in
+//                        plots/<name>.csv), e.g. scalpel-translation's bleu_vs_lambda.png
 //   report.md            a short table of the results with the plots linked
 //
 // A run folder holds summary.json ({"method", "lambda", "status", "final": {...}}) and
 // metrics.csv (columns step, train_main, train_aux, eval_main, eval_aux, ...). The sweep folder
-// holds config.json with "methods", "lambdas" and "plot" ({main_label, aux_label, log_axes}),
-// optionally "runs" (method, lambda, dir, task), "hv_main_cap" and "task_metrics".
+// holds config.json with "methods", "lambdas" and "plot" ({main_label, aux_label, log_axes, log_x,
+// log_y, vs_lambda}), optionally "runs" (method, lambda, dir, task), "hv_main_cap" and
+// "task_metrics".
 //
 // Δm% (the multi-task literature's average relative drop, as in the Nash-MTL and CAGrad papers;
 // lower is better, negative means better than the single-task baselines):

@@ -817,6 +817,8 @@ int run_main(int argc, char** argv, const Experiment& e) {
                   {"log_axes", e.log_axes},
                   {"log_x", e.log_axes || e.plot_log_x},
                   {"log_y", e.log_axes || e.plot_log_y}};
+    for (const Experiment::VsLambdaPlot& v : e.vs_lambda_plots)
+      cj["plot"]["vs_lambda"].push_back({{"name", v.name}, {"column", v.column}, {"label", v.label}});
     nlohmann::json runs = nlohmann::json::array();
     for (const RunSpec& s : specs) {
       nlohmann::json jr = {{"method", s.variant},

@@ -198,6 +198,14 @@ struct Experiment {
   // Plots only: log scale on one axis (e.g. a loss that spans decades next to one that can be
   // negative). Hypervolume follows log_axes.
   bool plot_log_x = false, plot_log_y = false;
+  // Extra plots of one final metric (a column of summary.json "final") against λ, one line per
+  // method, written as <name>.png by every report of the sweep (also scalpel-report and --merge).
+  struct VsLambdaPlot {
+    std::string name;    // file stem, e.g. "bleu_vs_lambda"
+    std::string column;  // e.g. "eval_bleu"
+    std::string label;   // y axis, e.g. "eval BLEU"
+  };
+  std::vector<VsLambdaPlot> vs_lambda_plots;
   // false: the experiment is not a trade-off sweep (e.g. scalpel-noise); no fronts/hypervolume.
   bool pareto = true;
   // Performs one run. Throws to mark the run as failed (the sweep goes on).

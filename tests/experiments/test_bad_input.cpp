@@ -289,3 +289,52 @@ TEST(BadInput, DivergedRunsAreMarkedAndKeptOffTheFront) {
   EXPECT_EQ(ok.output.find("runs diverged"), std::string::npos) << ok.output;
   EXPECT_EQ(summary(ok_dir + "/mixed/lambda_0.1")["status"], "done");
 }
+
+// Issue 16: malformed pair files under --data-dir. Bad lines are warnings naming file and line and
+// are left out (counted in the outputs); a missing corpus is a usage error naming it; a corpus
+// without one good pair stops the sweep naming the file.
+TEST(BadInput, TranslationPairFilesReportBadLinesByFileAndLine) {
+  const std::string d = fresh_dir("bi_pairs");
+  fs::create_directories(d);
+  auto write_pairs = [&](const std::string& name, int n, const std::string& extra_lines) {
+    std::ofstream f(d + "/" + name, std::ios::binary);
+    for (int i = 0; i < n; ++i) f << "w" << i % 7 << " x" << i % 5 << "\ty" << i % 5 << " v" << i % 7 << "\n";
+    f << extra_lines;
+  };
+  // generic.tsv lines 61-64: no tab, two tabs, empty target, invalid UTF-8 (a lone continuation byte).
+  write_pairs("generic.tsv", 60, "no tab here\na\tb\tc\nsource only\t  \nbad \x80 byte\tok\n");
+  write_pairs("specific.tsv", 20, "");
+  write_pairs("eval.tsv", 10, "");
+  const std::string tiny =
+      std::string(SCALPEL_TRANSLATION_BIN) +
+      " --quiet --threads 1 --steps 2 --batch-size 4 --encoder-layers 1 --decoder-layers 1 --heads 1 --d-model 8"
+      " --d-ff 16 --eval-train-pairs 4 --bleu-pairs 2 --method mixed --lambda 1 --data-dir " +
+      d;
+  const std::string out = fresh_dir("bi_pairs_ok");
+  const Result ok = run(tiny + " --out " + out);
+  ASSERT_EQ(ok.code, 0) << ok.output;
+  for (const char* where : {"generic.tsv:61: no tab", "generic.tsv:62: more than one tab",
+                            "generic.tsv:63: empty target side", "generic.tsv:64: invalid UTF-8"})
+    EXPECT_TRUE(has_text(ok, where));
+  EXPECT_TRUE(has_text(ok, "generic.tsv: 4 bad lines left out"));
+  EXPECT_FALSE(has_text(ok, "specific.tsv:"));
+  const nlohmann::json s = summary(out + "/mixed/lambda_1");
+  EXPECT_EQ(s["data"]["synthetic"], false);
+  EXPECT_EQ(s["data"]["files"]["generic"]["bad_lines"], 4);
+  EXPECT_EQ(s["data"]["files"]["generic"]["lines"], 64);
+  EXPECT_EQ(s["data"]["files"]["specific"]["bad_lines"], 0);
+
+  // Only bad lines: the file is named and no run starts.
+  std::ofstream(d + "/eval.tsv", std::ios::trunc) << "one\ntwo\n";
+  const std::string out2 = fresh_dir("bi_pairs_allbad");
+  const Result all_bad = run(tiny + " --out " + out2);
+  EXPECT_EQ(all_bad.code, 1) << all_bad.output;  // unreadable data, not a usage error
+  EXPECT_TRUE(has_text(all_bad, d + "/eval.tsv: no usable sentence pair in 2 lines"));
+  EXPECT_FALSE(fs::exists(out2 + "/mixed/lambda_1/summary.json"));
+
+  // A missing corpus: usage error (exit 2) naming it.
+  fs::remove(d + "/specific.tsv");
+  const Result missing = run(tiny + " --out " + fresh_dir("bi_pairs_missing"));
+  EXPECT_EQ(missing.code, 2) << missing.output;
+  EXPECT_TRUE(has_text(missing, "specific.tsv[.gz]"));
+}

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -299,19 +300,24 @@ TEST(Studies, TwentyStepRunsWriteEveryOutput) {
   struct Study {
     std::string bin, args;
     std::vector<std::string> finals;
+    std::string vs_lambda;  // a metric-vs-λ plot the study adds, if any
   };
   const std::string tiny_vision =
       " --steps 20 --eval-every 10 --batch-size 8 --width 2 --train-size 64 --test-size 32"
       " --eval-train-size 32 --threads 1";
   const std::vector<Study> studies{
-      {SCALPEL_WEIGHT_NORM_BIN, tiny_vision + " --weights-only true", {"train_acc", "eval_acc"}},
-      {SCALPEL_MULTITASK_BIN, tiny_vision, {"eval_acc_main", "eval_acc_aux", "train_acc_aux"}},
+      {SCALPEL_WEIGHT_NORM_BIN, tiny_vision + " --weights-only true", {"train_acc", "eval_acc"}, ""},
+      {SCALPEL_MULTITASK_BIN, tiny_vision, {"eval_acc_main", "eval_acc_aux", "train_acc_aux"}, ""},
       {SCALPEL_JOINT_LM_BIN,
        " --steps 20 --eval-every 10 --batch-size 4 --layers 1 --heads 2 --d-model 16 --d-ff 32 --seq-len 16"
        " --eval-bytes 512 --eval-train-windows 8 --synthetic-generic-bytes 20000 --synthetic-specific-bytes 4000 "
        "--threads 1",
-       {"eval_main_bpb", "eval_aux_bpb"}},
-      {SCALPEL_TRANSLATION_BIN, " --steps 20 --eval-every 10" + kTinyTranslation, {"eval_bleu", "eval_bleu_bp"}}};
+       {"eval_main_bpb", "eval_aux_bpb"},
+       ""},
+      {SCALPEL_TRANSLATION_BIN,
+       " --steps 20 --eval-every 10" + kTinyTranslation,
+       {"eval_bleu", "eval_bleu_bp"},
+       "bleu_vs_lambda"}};
   for (const Study& s : studies) {
     const std::string out = fresh_dir("study");
     const Result r = run(s.bin + s.args + " --methods mixed,bloop --lambdas 0.1,1 --out " + out);
@@ -319,6 +325,11 @@ TEST(Studies, TwentyStepRunsWriteEveryOutput) {
     for (const char* f : {"config.json", "front.csv", "hypervolume.json", "report.md", "pareto_eval.png",
                           "pareto_train.svg", "curves.png"}) {
       EXPECT_TRUE(fs::exists(out + "/" + f)) << s.bin << " " << f;
+    }
+    if (!s.vs_lambda.empty()) {
+      EXPECT_TRUE(fs::exists(out + "/" + s.vs_lambda + ".png")) << s.bin;
+      const std::string csv = scalpel::experiments::read_text(out + "/plots/" + s.vs_lambda + ".csv");
+      EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 5) << "header and the four runs:\n" << csv;
     }
     for (const char* m : {"mixed", "bloop"}) {
       for (const char* l : {"lambda_0.1", "lambda_1"}) {

@@ -147,3 +147,34 @@ TEST(Report, CommandLineCapOverridesAndBadValuesAreUsageErrors) {
   EXPECT_EQ(merge.code, 2);
   EXPECT_TRUE(scalpel_test::has_text(merge, "not --merge"));
 }
+
+// config "plot" "vs_lambda": one final metric against λ per method, λ sorted, runs without the
+// column left out; a malformed entry is refused naming config.json.
+TEST(Report, MetricAgainstLambdaPlotData) {
+  const std::string dir = make_sweep("report_vsl", false, true);
+  nlohmann::json cfg = nlohmann::json::parse(read_text(dir + "/config.json"));
+  cfg["plot"] = {{"vs_lambda",
+                  {{{"name", "acc_vs_lambda"}, {"column", "eval_acc_task1"}, {"label", "acc"}},
+                   {{"name", "none_vs_lambda"}, {"column", "no_such_column"}}}}};
+  write_text_atomic(dir + "/config.json", cfg.dump());
+  const SweepReport rep = build_sweep_report(dir);
+  // Written in run order (mixed λ=0, mixed λ=1, cagrad λ=1), grouped by method, λ ascending.
+  EXPECT_EQ(read_text(dir + "/plots/acc_vs_lambda.csv"),
+            "method,lambda,eval_acc_task1\nmixed,0,0.2\nmixed,1,0.6\ncagrad,1,0.9\n");
+  EXPECT_EQ(read_text(dir + "/plots/none_vs_lambda.csv"), "method,lambda,no_such_column\n");
+  bool warned = false;
+  for (const std::string& w : rep.warnings) warned = warned || w.find("none_vs_lambda") != std::string::npos;
+  EXPECT_TRUE(warned) << "a plot without data is reported";
+  const std::string script = read_text(dir + "/plots/acc_vs_lambda.gp");
+  EXPECT_NE(script.find("unset logscale\n"), std::string::npos);
+  EXPECT_EQ(script.find("set logscale x"), std::string::npos) << "λ = 0 is in the sweep: linear axis";
+
+  cfg["plot"]["vs_lambda"] = {{{"column", "eval_acc_task1"}}};
+  write_text_atomic(dir + "/config.json", cfg.dump());
+  try {
+    build_sweep_report(dir);
+    FAIL() << "an entry without a name is accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("config.json: plot.vs_lambda"), std::string::npos) << e.what();
+  }
+}
