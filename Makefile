@@ -23,6 +23,7 @@ build: configure
 
 # Release build with assertions, then the whole suite.
 test: build
+	rm -rf $(BUILD)/test-tmp && mkdir -p $(BUILD)/test-tmp
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
 # The main job: the smooth-MLP sweep (mixed, pcgrad, dynamic-barrier, bloop x 5 lambdas) on MNIST
@@ -60,6 +61,7 @@ bench: build
 sanitize: bootstrap
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DSCALPEL_SANITIZE=address,undefined -DSCALPEL_BUILD_BENCH=OFF >/dev/null
 	cmake --build build-asan -j$(JOBS)
+	rm -rf build-asan/test-tmp && mkdir -p build-asan/test-tmp
 	cd build-asan && ctest --output-on-failure -j$(JOBS)
 
 # libFuzzer runs under ASan + UBSan, built with clang in build-fuzz: the idx / CIFAR / gzip parsers,
