@@ -86,6 +86,8 @@ def make_case(name):
         loss = lambda: F.cross_entropy(net(tok).reshape(-1, 256), tgt.reshape(-1))  # noqa: E731
     elif model in ("twohead_w16_mixed", "twohead_w16_bloop") and full:
         return twohead(model.endswith("bloop"), g)
+    elif model in ("smooth_mlp_mixed", "smooth_mlp_bloop") and full:
+        return smooth_mlp(model.endswith("bloop"), g)
     else:
         raise SystemExit("compare_pytorch.py: unknown case '%s'" % name)
 
@@ -115,6 +117,51 @@ def twohead(bloop, g, lam=1.0, rho=0.01, eps=1e-7):
         out = net(x)
         l0, l1 = F.cross_entropy(out[0], y0), F.cross_entropy(out[1], y1)
         g0, g1 = grads(l0, True), grads(l1, False)
+        if bloop:
+            ema = state["ema"]
+            ema = g0.clone() if ema is None else ema.mul_(1 - rho).add_(g0, alpha=rho)
+            state["ema"] = ema
+            g1 = g1 - (g1 @ ema) / (ema @ ema + eps) * ema
+        d = g0 + lam * g1
+        off = 0
+        for p in params:
+            n = p.numel()
+            p.grad = d[off:off + n].view_as(p)
+            off += n
+        opt.step()
+    return step
+
+
+def smooth_mlp(bloop, g, lam=0.1, rho=0.01, eps=1e-7):
+    """The smooth-MLP step: cross-entropy and Σ_l log σ_max(W_l), σ_l = uᵀ W v after one power step
+    (u, v per weight, 50 steps at the start, no graph through them), per-loss gradients, then mixed
+    or bloop as in twohead(), Adam 3e-4."""
+    net = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+    params = list(net.parameters())
+    weights = [m.weight for m in net if isinstance(m, nn.Linear)]
+    x, y = torch.rand(256, 784, generator=g), torch.randint(0, 10, (256,), generator=g)
+    opt = torch.optim.Adam(params, lr=3e-4)
+    uv = [[F.normalize(torch.randn(w.shape[0], generator=g), dim=0),
+           F.normalize(torch.randn(w.shape[1], generator=g), dim=0)] for w in weights]
+
+    def power(steps):
+        with torch.no_grad():
+            for w, pair in zip(weights, uv):
+                for _ in range(steps):
+                    pair[1] = F.normalize(w.t() @ pair[0], dim=0)
+                    pair[0] = F.normalize(w @ pair[1], dim=0)
+    power(50)
+    state = {"ema": None}
+
+    def grads(loss, retain):
+        gs = torch.autograd.grad(loss, params, retain_graph=retain, allow_unused=True)
+        return torch.cat([(gr if gr is not None else torch.zeros_like(p)).reshape(-1) for gr, p in zip(gs, params)])
+
+    def step():
+        l0 = F.cross_entropy(net(x), y)
+        power(1)
+        l1 = sum(torch.log(u @ w @ v) for w, (u, v) in zip(weights, uv))
+        g0, g1 = grads(l0, False), grads(l1, False)
         if bloop:
             ema = state["ema"]
             ema = g0.clone() if ema is None else ema.mul_(1 - rho).add_(g0, alpha=rho)

@@ -25,6 +25,9 @@
 //   bytelm_l4     ByteLM 4 layers, d 256, 8 heads, d_ff 1024, T 128, batch 16, Adam; bytelm_l12: 12 layers
 //   twohead_w16_mixed, twohead_w16_bloop (step only): ResNet-18 width 16 with two 10-class heads,
 //                 d = g0 + g1 (mixed) or g0 + π(g1; EMA of g0, ρ 0.01) (bloop), SGD momentum 0.9
+//   smooth_mlp_mixed, smooth_mlp_bloop (step only): the smooth-MLP study's step, MLP 784-256-128-10
+//                 (ReLU) batch 256, cross-entropy and the log Lipschitz bound Σ log σ_max(W_l) (one
+//                 power iteration per step), d = g0 + 0.1 g1 or g0 + 0.1 π(g1; ĝ0), Adam 3e-4
 #include <cblas.h>
 #include <immintrin.h>
 #include <sys/wait.h>
@@ -50,6 +53,7 @@
 #include "core/parallel.h"
 #include "nn/byte_lm.h"
 #include "nn/linear.h"
+#include "nn/loss.h"
 #include "nn/resnet.h"
 #include "optim/optimizer.h"
 #include "optim/surgery/surgeon.h"
@@ -180,6 +184,23 @@ Work make_case(const std::string& name, Holder& h) {
     // Two backward passes through the trunk (one per loss), the heads counted twice.
     const bench::Flops f = bench::resnet_flops(16, 32, 32, 10);
     w.gemm_flops = f.fwd + 2 * f.bwd;
+  } else if ((model == "smooth_mlp_mixed" || model == "smooth_mlp_bloop") && full) {
+    const std::vector<int64_t> widths{784, 256, 128, 10};
+    auto& mlp = h.add(std::make_shared<nn::MLP>(nn::MLPOptions(widths).activation("relu"), *gen));
+    auto& bound = h.add(
+        std::make_shared<nn::LipschitzBound>(mlp, nn::LipschitzOptions().iterations(1).init_iterations(50), *gen));
+    auto x = std::make_shared<Tensor>(Tensor::uniform({256, 784}, *gen));
+    auto y = std::make_shared<IndexTensor>(random_labels(256, 10, *gen));
+    h.keep.push_back(x), h.keep.push_back(y);
+    auto ts =
+        std::make_shared<optim::TrainStep>(std::make_unique<optim::Adam>(mlp.parameters(), optim::AdamOptions(3e-4)),
+                                           surgery::make_surgeon(model == "smooth_mlp_mixed" ? "mixed" : "bloop",
+                                                                 surgery::SurgeonOptions().lambda(0.1).rho(0.01)));
+    h.keep.push_back(ts);
+    w.step = [&mlp, &bound, ts, x, y] { ts->step({cross_entropy(mlp.forward(*x), *y), bound.forward()}); };
+    // One backward through the MLP (the bound's gradients are outer products, no GEMM).
+    const bench::Flops f = bench::mlp_flops(widths, 256);
+    w.gemm_flops = f.fwd + f.bwd;
   } else {
     throw std::invalid_argument("unknown case '" + name + "'");
   }
@@ -297,9 +318,10 @@ std::string fmt(double v, const char* f = "%.3g") {
 }
 
 const std::vector<std::string> kAllCases = {
-    "mlp1024/fwdbwd",      "mlp1024/step",      "resnet18_w16/fwdbwd",    "resnet18_w16/step",
-    "resnet18_w64/fwdbwd", "resnet18_w64/step", "resnet18_w64_b128/step", "bytelm_l4/fwdbwd",
-    "bytelm_l4/step",      "bytelm_l12/step",   "twohead_w16_mixed/step", "twohead_w16_bloop/step"};
+    "mlp1024/fwdbwd",        "mlp1024/step",         "resnet18_w16/fwdbwd",    "resnet18_w16/step",
+    "resnet18_w64/fwdbwd",   "resnet18_w64/step",    "resnet18_w64_b128/step", "bytelm_l4/fwdbwd",
+    "bytelm_l4/step",        "bytelm_l12/step",      "twohead_w16_mixed/step", "twohead_w16_bloop/step",
+    "smooth_mlp_mixed/step", "smooth_mlp_bloop/step"};
 
 int run_driver(std::vector<std::string> cases, int rounds, int reps, int threads, const std::string& python,
                const std::string& self, const std::string& script) {
