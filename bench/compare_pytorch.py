@@ -99,48 +99,58 @@ def make_case(name):
     return step
 
 
-def twohead(bloop, g, lam=1.0, rho=0.01, eps=1e-7):
-    """Per-loss gradients (two backward passes), then d = g0 + λ g1 (mixed) or g0 + λ π(g1; ĝ0) (bloop,
-    ĝ0 the EMA of g0 with rate ρ, updated before projecting), as Scalpel's surgeons do."""
+class Surgery:
+    """Per-loss gradients of `params` (zeros where a loss does not reach), then d = g0 + λ g1 (mixed)
+    or g0 + λ π(g1; ĝ0) (bloop, ĝ0 the EMA of g0 with rate ρ, updated before projecting), as
+    Scalpel's surgeons do, scattered into the .grad fields."""
+
+    def __init__(self, params, bloop, lam, rho=0.01, eps=1e-7):
+        self.params, self.bloop, self.lam, self.rho, self.eps = params, bloop, lam, rho, eps
+        self.ema = None
+
+    def grads(self, loss, retain):
+        gs = torch.autograd.grad(loss, self.params, retain_graph=retain, allow_unused=True)
+        return torch.cat([(gr if gr is not None else torch.zeros_like(p)).reshape(-1)
+                          for gr, p in zip(gs, self.params)])
+
+    def apply(self, l0, l1, retain_first):
+        g0, g1 = self.grads(l0, retain_first), self.grads(l1, False)
+        if self.bloop:
+            self.ema = g0.clone() if self.ema is None else self.ema.mul_(1 - self.rho).add_(g0, alpha=self.rho)
+            g1 = g1 - (g1 @ self.ema) / (self.ema @ self.ema + self.eps) * self.ema
+        d = g0 + self.lam * g1
+        off = 0
+        for p in self.params:
+            n = p.numel()
+            p.grad = d[off:off + n].view_as(p)
+            off += n
+
+
+def twohead(bloop, g):
+    """The two-head ResNet step: both cross-entropies from one forward, Surgery with λ = 1, SGD."""
     net = ref.ResNet18(16, [10, 10]).train()
     params = list(net.parameters())
     x = torch.randn(32, 3, 32, 32, generator=g)
     y0, y1 = torch.randint(0, 10, (32,), generator=g), torch.randint(0, 10, (32,), generator=g)
     opt = torch.optim.SGD(params, lr=0.05, momentum=0.9)
-    state = {"ema": None}
-
-    def grads(loss, retain):  # d loss / d params, zeros for the other head
-        gs = torch.autograd.grad(loss, params, retain_graph=retain, allow_unused=True)
-        return torch.cat([(gr if gr is not None else torch.zeros_like(p)).reshape(-1) for gr, p in zip(gs, params)])
+    surgery = Surgery(params, bloop, 1.0)
 
     def step():
         out = net(x)
-        l0, l1 = F.cross_entropy(out[0], y0), F.cross_entropy(out[1], y1)
-        g0, g1 = grads(l0, True), grads(l1, False)
-        if bloop:
-            ema = state["ema"]
-            ema = g0.clone() if ema is None else ema.mul_(1 - rho).add_(g0, alpha=rho)
-            state["ema"] = ema
-            g1 = g1 - (g1 @ ema) / (ema @ ema + eps) * ema
-        d = g0 + lam * g1
-        off = 0
-        for p in params:
-            n = p.numel()
-            p.grad = d[off:off + n].view_as(p)
-            off += n
+        surgery.apply(F.cross_entropy(out[0], y0), F.cross_entropy(out[1], y1), True)
         opt.step()
     return step
 
 
-def smooth_mlp(bloop, g, lam=0.1, rho=0.01, eps=1e-7):
+def smooth_mlp(bloop, g):
     """The smooth-MLP step: cross-entropy and Σ_l log σ_max(W_l), σ_l = uᵀ W v after one power step
-    (u, v per weight, 50 steps at the start, no graph through them), per-loss gradients, then mixed
-    or bloop as in twohead(), Adam 3e-4."""
+    (u, v per weight, 50 steps at the start, no graph through them), Surgery with λ = 0.1, Adam 3e-4."""
     net = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
     params = list(net.parameters())
     weights = [m.weight for m in net if isinstance(m, nn.Linear)]
     x, y = torch.rand(256, 784, generator=g), torch.randint(0, 10, (256,), generator=g)
     opt = torch.optim.Adam(params, lr=3e-4)
+    surgery = Surgery(params, bloop, 0.1)
     uv = [[F.normalize(torch.randn(w.shape[0], generator=g), dim=0),
            F.normalize(torch.randn(w.shape[1], generator=g), dim=0)] for w in weights]
 
@@ -151,28 +161,11 @@ def smooth_mlp(bloop, g, lam=0.1, rho=0.01, eps=1e-7):
                     pair[1] = F.normalize(w.t() @ pair[0], dim=0)
                     pair[0] = F.normalize(w @ pair[1], dim=0)
     power(50)
-    state = {"ema": None}
-
-    def grads(loss, retain):
-        gs = torch.autograd.grad(loss, params, retain_graph=retain, allow_unused=True)
-        return torch.cat([(gr if gr is not None else torch.zeros_like(p)).reshape(-1) for gr, p in zip(gs, params)])
 
     def step():
         l0 = F.cross_entropy(net(x), y)
         power(1)
-        l1 = sum(torch.log(u @ w @ v) for w, (u, v) in zip(weights, uv))
-        g0, g1 = grads(l0, False), grads(l1, False)
-        if bloop:
-            ema = state["ema"]
-            ema = g0.clone() if ema is None else ema.mul_(1 - rho).add_(g0, alpha=rho)
-            state["ema"] = ema
-            g1 = g1 - (g1 @ ema) / (ema @ ema + eps) * ema
-        d = g0 + lam * g1
-        off = 0
-        for p in params:
-            n = p.numel()
-            p.grad = d[off:off + n].view_as(p)
-            off += n
+        surgery.apply(l0, sum(torch.log(u @ w @ v) for w, (u, v) in zip(weights, uv)), False)
         opt.step()
     return step
 
