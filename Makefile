@@ -57,9 +57,10 @@ docs:
 bench: build
 	bash scripts/run-bench.sh $(BUILD)
 
-# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, at -O1 (assertions on): on 2
+# cores 10.6 min of compiling and 3.5 min of tests, against about 15 + 2 at -O3.
 sanitize: bootstrap
-	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DSCALPEL_SANITIZE=address,undefined -DSCALPEL_BUILD_BENCH=OFF >/dev/null
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DSCALPEL_OPT=-O1 -DSCALPEL_SANITIZE=address,undefined -DSCALPEL_BUILD_BENCH=OFF >/dev/null
 	cmake --build build-asan -j$(JOBS)
 	rm -rf build-asan/test-tmp && mkdir -p build-asan/test-tmp
 	cd build-asan && ctest --output-on-failure -j$(JOBS)
