@@ -5,15 +5,15 @@
 // Data: --data-dir D reads D/generic.tsv, D/specific.tsv and D/eval.tsv (each may be .tsv.gz;
 // "source<TAB>target" per line, bad lines reported by file and line, see data/parallel.h); without
 // it the built-in synthetic language pair (data/synthetic_parallel.h) stands in: a large noisy
-// generic split and a small clean one. A held-out part of the generic corpus (--heldout-fraction)
-// gives eval_main. Pairs longer than --max-len bytes (with their EOS/BOS) are left out and counted.
-// Tokens are bytes (data/seq2seq_batch.h); batches are length-bucketed, one generic and one
-// specific batch per step. Each evaluation logs, per corpus, the cross-entropy (nats per target
-// token) on a fixed training subset (train_*) and the held-out sets (eval_main: generic held-out,
-// eval_aux: the in-domain eval set), and eval_bleu: corpus BLEU of the decoded eval sentences
-// (greedy, or beam search with --beam; whitespace tokens, exp smoothing, as sacreBLEU). After the
-// sweep report (also scalpel-report and --merge), bleu_vs_lambda.png plots the final eval BLEU of
-// every method against λ.
+// generic split and a small clean one. A held-out part of the generic corpus (--heldout-fraction,
+// at most --heldout-pairs) gives eval_main. Pairs longer than --max-len bytes (with their EOS/BOS)
+// are left out and counted. Tokens are bytes (data/seq2seq_batch.h); batches are length-bucketed,
+// one generic and one specific batch per step. Each evaluation logs, per corpus, the cross-entropy
+// (nats per target token) on a fixed training subset (train_*) and the held-out sets (eval_main:
+// generic held-out, eval_aux: the in-domain eval set), and eval_bleu: corpus BLEU of the decoded
+// eval sentences (greedy, or beam search with --beam; whitespace tokens, exp smoothing, as
+// sacreBLEU). After the sweep report (also scalpel-report and --merge), bleu_vs_lambda.png plots
+// the final eval BLEU of every method against λ.
 
 #include <algorithm>
 #include <cmath>
@@ -128,8 +128,10 @@ const Corpus& corpus(const Config& c, Progress& progress) {
   keep("specific", specific);
   keep("eval", eval);
   const double frac = c.extra_double("heldout-fraction", 0.05);
-  const size_t held =
-      std::max<size_t>(1, static_cast<size_t>(std::llround(frac * static_cast<double>(generic.size()))));
+  size_t held = std::max<size_t>(1, static_cast<size_t>(std::llround(frac * static_cast<double>(generic.size()))));
+  // A cap keeps eval_main affordable on a large corpus (5 % of Paracrawl is 1.8 M pairs).
+  const int64_t held_cap = c.extra_int("heldout-pairs", 0);
+  if (held_cap > 0) held = std::min(held, static_cast<size_t>(held_cap));
   if (held >= generic.size()) throw UsageError("--heldout-fraction leaves no generic training pairs");
   d->generic_train.assign(generic.begin(), generic.end() - static_cast<std::ptrdiff_t>(held));
   d->generic_heldout.assign(generic.end() - static_cast<std::ptrdiff_t>(held), generic.end());
@@ -298,32 +300,35 @@ int main(int argc, char** argv) {
                         {"d-model", "1024"},
                         {"d-ff", "4096"},
                         {"max-len", "256"},
+                        {"heldout-pairs", "2000"},
                         {"dropout", "0.1"},
                         {"beam", "4"},
                         {"methods", "mixed,pcgrad,dynamic-barrier,bloop"},
                         {"lambdas", "0,0.01,0.03,0.1,0.3,1,3,10"}};
-  e.options = {int_option("encoder-layers", "encoder blocks", 1, 1000),
-               int_option("decoder-layers", "decoder blocks", 1, 1000),
-               int_option("heads", "attention heads", 1, 1024),
-               int_option("d-model", "model width", 1, 65536),
-               int_option("d-ff", "MLP width", 1, 1048576),
-               int_option("max-len", "longest source or target in bytes, with its EOS/BOS (longer pairs are left out)",
-                          2, 65536),
-               bool_option("shared-embeddings", "one embedding for source and target bytes (default true)"),
-               bool_option("tied", "tie the output projection to the target embedding (default true)"),
-               real_option("dropout", "dropout in every block (default 0)", 0.0, 0.9),
-               int_option("max-tokens", "padded tokens per batch at most (0: --batch-size pairs only)", 0, 1 << 30),
-               int_option("beam", "beam size for BLEU decoding (1: greedy, default)", 1, 64),
-               real_option("length-penalty", "GNMT length penalty alpha of beam search (default 0.6)", 0.0, 10.0),
-               int_option("bleu-pairs", "eval pairs decoded for eval_bleu (0: all)", 0, 100000000),
-               int_option("eval-pairs", "eval pairs used at all (0: all)", 0, 100000000),
-               int_option("eval-train-pairs", "training pairs per corpus for train_* (default 256)", 1, 100000000),
-               real_option("heldout-fraction", "generic pairs held out for eval_main (default 0.05)", 1e-6, 0.9),
-               int_option("synthetic-generic-pairs", "size of the synthetic generic corpus", 10, 100000000),
-               int_option("synthetic-specific-pairs", "size of the synthetic in-domain corpus", 10, 100000000),
-               int_option("synthetic-eval-pairs", "size of the synthetic eval set", 10, 100000000),
-               real_option("synthetic-noise", "fraction of corrupted synthetic generic pairs (default 0.3)", 0.0, 1.0),
-               int_option("data-seed", "seed of the synthetic corpus", 0, INT64_MAX)};
+  e.options = {
+      int_option("encoder-layers", "encoder blocks", 1, 1000),
+      int_option("decoder-layers", "decoder blocks", 1, 1000),
+      int_option("heads", "attention heads", 1, 1024),
+      int_option("d-model", "model width", 1, 65536),
+      int_option("d-ff", "MLP width", 1, 1048576),
+      int_option("max-len", "longest source or target in bytes, with its EOS/BOS (longer pairs are left out)", 2,
+                 65536),
+      bool_option("shared-embeddings", "one embedding for source and target bytes (default true)"),
+      bool_option("tied", "tie the output projection to the target embedding (default true)"),
+      real_option("dropout", "dropout in every block (default 0)", 0.0, 0.9),
+      int_option("max-tokens", "padded tokens per batch at most (0: --batch-size pairs only)", 0, 1 << 30),
+      int_option("beam", "beam size for BLEU decoding (1: greedy, default)", 1, 64),
+      real_option("length-penalty", "GNMT length penalty alpha of beam search (default 0.6)", 0.0, 10.0),
+      int_option("bleu-pairs", "eval pairs decoded for eval_bleu (0: all)", 0, 100000000),
+      int_option("eval-pairs", "eval pairs used at all (0: all)", 0, 100000000),
+      int_option("eval-train-pairs", "training pairs per corpus for train_* (default 256)", 1, 100000000),
+      real_option("heldout-fraction", "generic pairs held out for eval_main (default 0.05)", 1e-6, 0.9),
+      int_option("heldout-pairs", "at most this many held-out generic pairs (0: no cap; paper: 2000)", 0, 100000000),
+      int_option("synthetic-generic-pairs", "size of the synthetic generic corpus", 10, 100000000),
+      int_option("synthetic-specific-pairs", "size of the synthetic in-domain corpus", 10, 100000000),
+      int_option("synthetic-eval-pairs", "size of the synthetic eval set", 10, 100000000),
+      real_option("synthetic-noise", "fraction of corrupted synthetic generic pairs (default 0.3)", 0.0, 1.0),
+      int_option("data-seed", "seed of the synthetic corpus", 0, INT64_MAX)};
   for (const OptionSpec& o : trainer_options()) e.options.push_back(o);
   e.main_label = "generic-corpus cross-entropy (nats/token)";
   e.aux_label = "in-domain cross-entropy (nats/token)";

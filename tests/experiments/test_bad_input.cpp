@@ -311,7 +311,7 @@ TEST(BadInput, TranslationPairFilesReportBadLinesByFileAndLine) {
       " --d-ff 16 --eval-train-pairs 4 --bleu-pairs 2 --method mixed --lambda 1 --data-dir " +
       d;
   const std::string out = fresh_dir("bi_pairs_ok");
-  const Result ok = run(tiny + " --out " + out);
+  const Result ok = run(tiny + " --heldout-pairs 2 --out " + out);
   ASSERT_EQ(ok.code, 0) << ok.output;
   for (const char* where : {"generic.tsv:61: no tab", "generic.tsv:62: more than one tab",
                             "generic.tsv:63: empty target side", "generic.tsv:64: invalid UTF-8"})
@@ -323,6 +323,9 @@ TEST(BadInput, TranslationPairFilesReportBadLinesByFileAndLine) {
   EXPECT_EQ(s["data"]["files"]["generic"]["bad_lines"], 4);
   EXPECT_EQ(s["data"]["files"]["generic"]["lines"], 64);
   EXPECT_EQ(s["data"]["files"]["specific"]["bad_lines"], 0);
+  // 60 good generic pairs: 5 % would hold out 3, --heldout-pairs caps it at 2.
+  EXPECT_EQ(s["data"]["generic_heldout"]["pairs"], 2);
+  EXPECT_EQ(s["data"]["generic_train"]["pairs"], 58);
 
   // Only bad lines: the file is named and no run starts.
   std::ofstream(d + "/eval.tsv", std::ios::trunc) << "one\ntwo\n";
