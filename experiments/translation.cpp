@@ -18,16 +18,12 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <iostream>
 #include <memory>
-#include <sstream>
 
 #include "core/checksum.h"
 #include "data/parallel.h"
 #include "data/seq2seq_batch.h"
 #include "data/synthetic_parallel.h"
-#include "experiments/runner/report.h"
 #include "experiments/runner/trainer.h"
 #include "experiments/study_common.h"
 #include "experiments/translation/bleu.h"
