@@ -26,6 +26,16 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions
                                 std::to_string(options_.prefetch_depth_));
   }
   if (dataset_->size() <= 0) throw std::invalid_argument("DataLoader(" + info_.name + "): the dataset is empty");
+  if (options_.shard_count_ < 1 || options_.shard_rank_ < 0 || options_.shard_rank_ >= options_.shard_count_) {
+    throw std::invalid_argument("DataLoader(" + info_.name + "): shard " + std::to_string(options_.shard_rank_) +
+                                " of " + std::to_string(options_.shard_count_) +
+                                " is out of range (expected 0 <= rank < count)");
+  }
+  if (options_.batch_size_ < options_.shard_count_) {
+    throw std::invalid_argument("DataLoader(" + info_.name + "): batch size " + std::to_string(options_.batch_size_) +
+                                " cannot be split over " + std::to_string(options_.shard_count_) +
+                                " ranks (every rank needs at least one row); use a batch size >= the number of ranks");
+  }
   example_shape_ = info_.input_shape;
   if (options_.transform_) {
     if (info_.input_shape.empty()) {
@@ -45,7 +55,9 @@ DataLoader::~DataLoader() { stop_worker(); }
 
 int64_t DataLoader::num_batches() const {
   const int64_t n = dataset_->size(), b = options_.batch_size_;
-  return options_.drop_last_ ? n / b : (n + b - 1) / b;
+  // Sharded, a short last batch with fewer rows than ranks is left out (a rank would get none).
+  const bool drop = options_.drop_last_ || (n % b != 0 && n % b < options_.shard_count_);
+  return drop ? n / b : (n + b - 1) / b;
 }
 
 std::vector<int64_t> DataLoader::epoch_order(int64_t epoch) const {
@@ -73,11 +85,17 @@ Batch build_batch(const Dataset& ds, const DatasetInfo& info, const DataLoaderOp
   const int64_t start = b * opt.batch_size_;
   const int64_t end = std::min(n, start + opt.batch_size_);
   if (start >= end) throw std::logic_error("DataLoader: batch " + std::to_string(b) + " is past the end of the epoch");
-  const int64_t bs = end - start;
+  const int64_t global = end - start;
+  // This rank's part of the batch (all of it without sharding); never empty, since
+  // num_batches() leaves out a last batch with fewer rows than ranks.
+  const int64_t lo = start + global * opt.shard_rank_ / opt.shard_count_;
+  const int64_t hi = start + global * (opt.shard_rank_ + 1) / opt.shard_count_;
+  const int64_t bs = hi - lo;
   Batch out;
   out.epoch = epoch;
   out.batch_index = b;
-  out.indices.assign(order.begin() + start, order.begin() + end);
+  out.global_size = global;
+  out.indices.assign(order.begin() + lo, order.begin() + hi);
   const int64_t nl = static_cast<int64_t>(info.num_classes.size());
   out.labels.assign(static_cast<size_t>(nl), IndexTensor(std::vector<int64_t>(static_cast<size_t>(bs)), Shape{bs}));
 

@@ -25,6 +25,10 @@
 //     Batch b;
 //     while (loader.next(b)) { ... b.input [B, C, H, W], b.labels[0] [B] ... }
 //   }
+// Sharding (data parallel): with shard(rank, count) each batch is cut into `count` contiguous
+// parts as equal as possible and this loader returns part `rank` (Batch::global_size says how
+// many rows the whole batch has; a short last batch with fewer rows than ranks is left out). The position and state are those of the global batches, so a
+// checkpoint written at one count resumes at another.
 // Resuming: save `state_dict()` with a checkpoint; after `load_state_dict()` the next next()
 // returns exactly the batch the original run would have returned next (bit-identical, including
 // augmentation).
@@ -53,6 +57,7 @@ struct Batch {
   IndexTensor tokens;               // [B, T] for token datasets
   IndexTensor targets;              // [B, T] for token datasets (-100 = ignore)
   std::vector<int64_t> indices;     // dataset index of each row
+  int64_t global_size = 0;          // rows of the whole (unsharded) batch; size() without sharding
   int64_t epoch = 0;
   int64_t batch_index = 0;
   int64_t size() const { return static_cast<int64_t>(indices.size()); }
@@ -66,6 +71,8 @@ struct DataLoaderOptions {
   bool prefetch_ = false;
   int64_t prefetch_depth_ = 2;
   TransformPtr transform_;
+  int64_t shard_rank_ = 0;
+  int64_t shard_count_ = 1;
 
   DataLoaderOptions& batch_size(int64_t v) {
     batch_size_ = v;
@@ -91,6 +98,14 @@ struct DataLoaderOptions {
     prefetch_depth_ = v;
     return *this;
   }
+  // Data parallel: this process gets rows [⌊s·r/n⌋, ⌊s·(r+1)/n⌋) of every batch of s rows
+  // (r = rank, n = count), so n loaders with the same seed and batch size together return each
+  // global batch once. Order, augmentation and num_batches() are those of the unsharded loader.
+  DataLoaderOptions& shard(int64_t rank, int64_t count) {
+    shard_rank_ = rank;
+    shard_count_ = count;
+    return *this;
+  }
   DataLoaderOptions& transform(TransformPtr t) {
     transform_ = std::move(t);
     return *this;
@@ -113,7 +128,8 @@ class DataLoader {
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
 
-  // Batches per epoch: ceil(N / B), or floor(N / B) with drop_last.
+  // Batches per epoch: ceil(N / B), or floor(N / B) with drop_last, or when sharded over more
+  // ranks than the short last batch has rows.
   int64_t num_batches() const;
   const Dataset& dataset() const { return *dataset_; }
   const DataLoaderOptions& options() const { return options_; }

@@ -10,6 +10,8 @@
 #include <cmath>
 #include <memory>
 
+#include "core/dist.h"
+
 #include "data/loader.h"
 #include "data/registry.h"
 #include "data/transforms.h"
@@ -55,6 +57,7 @@ void run(RunContext& ctx) {
                    .shuffle(true)
                    .drop_last(true)
                    .seed(c.seed)
+                   .shard(dist::rank(), dist::world_size())
                    .prefetch(true)
                    .transform(data::compose({data::normalize(data::kMnistMean, data::kMnistStd), data::flatten()})));
   loader.start_epoch(0);
@@ -65,7 +68,7 @@ void run(RunContext& ctx) {
   data::Batch batch;
   task.losses = [&](int64_t) {
     next_batch(loader, batch);
-    Tensor ce = cross_entropy(mlp.forward(batch.input), batch.labels[0]);
+    Tensor ce = global_batch_mean(cross_entropy(mlp.forward(batch.input), batch.labels[0]), batch);
     return std::vector<Tensor>{ce, bound.forward()};
   };
   const int64_t eval_limit = c.extra_int("eval-train-size", 10000);

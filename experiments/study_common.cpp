@@ -1,5 +1,8 @@
 #include "experiments/study_common.h"
 
+#include "core/dist.h"
+#include "core/ops.h"
+
 #include "core/checksum.h"
 
 #include <algorithm>
@@ -76,6 +79,12 @@ void use_splits(Experiment& e, SplitResolver resolve) {
   e.prepare_data = [resolve = std::move(resolve)](const Config& c, Progress& progress) {
     return load_splits(c, progress, resolve).description;
   };
+}
+
+Tensor global_batch_mean(const Tensor& loss, const data::Batch& batch) {
+  const int64_t ranks = dist::world_size();
+  if (batch.global_size <= 0 || batch.size() * ranks == batch.global_size) return loss;
+  return mul(loss, static_cast<float>(static_cast<double>(batch.size() * ranks) / batch.global_size));
 }
 
 void next_batch(data::DataLoader& loader, data::Batch& batch) {

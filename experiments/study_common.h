@@ -42,6 +42,12 @@ void use_splits(Experiment& e, SplitResolver resolve);
 // The next batch of `loader`, moving on to the next epoch when the current one is exhausted.
 void next_batch(data::DataLoader& loader, data::Batch& batch);
 
+// Data parallel (core/dist.h): `loss`, a mean over this rank's shard of `batch`, rescaled by
+// n_r·N/B (shard rows × ranks / global rows) so that the mean over the ranks that TrainStep forms
+// is the mean over the global batch. Returned unchanged when the shards are equal (always
+// without mpirun). Only for losses that average over the batch, not for parameter-only losses.
+Tensor global_batch_mean(const Tensor& loss, const data::Batch& batch);
+
 // Named modules and loaders whose state a run checkpoints, as one StateDict.
 class RunState {
  public:

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/autograd.h"
+#include "core/dist.h"
 #include "core/ops.h"
 
 namespace scalpel {
@@ -143,13 +144,18 @@ StepResult TrainStep::step(const std::vector<Tensor>& losses) {
       throw std::invalid_argument("TrainStep.step: " + loss_label(k) + " must be a scalar tensor" +
                                   (losses[k].defined() ? ", got shape " + shape_str(losses[k].shape()) : ""));
     }
-    const double v = losses[k].item();
+    result.losses.push_back(losses[k].item());
+  }
+  // Data parallel: the mean over the ranks (each rank's loss is over its shard of the global
+  // batch), before the check, so that a non-finite loss on one rank stops every rank alike.
+  dist::allreduce_mean(result.losses.data(), static_cast<int64_t>(result.losses.size()));
+  for (size_t k = 0; k < losses.size(); ++k) {
+    const double v = result.losses[k];
     if (!std::isfinite(v)) {
       throw NonFiniteError("TrainStep: step " + std::to_string(step_) + ": " + loss_label(k) + " is " + num(v) +
                                "; nothing was updated (lower the learning rate or check the inputs)",
                            step_, static_cast<int>(k));
     }
-    result.losses.push_back(v);
   }
 
   if (options_.fused_mixed() && surgeon_->name() == "mixed") {
@@ -176,6 +182,11 @@ StepResult TrainStep::step(const std::vector<Tensor>& losses) {
   optimizer_->step();
   if (weighting_) weighting_->after_step();
   ++step_;
+  if (dist::active() && options_.check_replicas_every() > 0 && step_ % options_.check_replicas_every() == 0) {
+    std::vector<dist::FloatSpan> spans;
+    for (const Tensor& p : optimizer_->params()) spans.push_back({const_cast<float*>(p.data()), p.numel()});
+    dist::check_replicas(dist::checksum(spans), "parameters after step " + std::to_string(step_ - 1));
+  }
   return result;
 }
 
@@ -205,6 +216,11 @@ void TrainStep::apply_weighting(std::vector<GradVector>* grads, StepResult& resu
 
 void TrainStep::per_loss_direction(const std::vector<Tensor>& losses, StepResult& result) {
   std::vector<GradVector>& grads = collector_.compute(losses);
+  if (dist::active()) {  // the gradients of the global batch: every per-loss gradient, packed
+    grad_spans_.clear();
+    for (GradVector& g : grads) grad_spans_.push_back({g.data(), g.size()});
+    dist::allreduce_mean(grad_spans_);
+  }
   // Checked before the surgeon sees them, so a bad batch leaves its EMAs untouched.
   for (size_t k = 0; k < grads.size(); ++k) {
     const double sq = grads[k].squared_norm();
@@ -260,6 +276,7 @@ void TrainStep::fused_mixed_direction(const std::vector<Tensor>& losses, StepRes
   else
     d_.fill(0.0f);
   if (total.requires_grad()) grad_into({total}, params, d_.views(params), GradOptions().set_allow_unused(true));
+  if (dist::active()) dist::allreduce_mean({{d_.data(), d_.size()}});
   const double scale = surgeon_->options().rescale() ? 1.0 / (1.0 + lambda_sum) : 1.0;
   if (scale != 1.0) d_.scale(static_cast<float>(scale));
   if (!d_.all_finite()) {

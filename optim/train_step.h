@@ -18,6 +18,11 @@
 // state_dict() bundles "optim.*", "surgeon.*", "weighting.*" (when there is one) and "step". Option
 // fused_mixed gives Mixed its one-backward fast path (see TrainStepOptions).
 //
+// Data parallel (core/dist.h, under mpirun): each rank computes its losses on its shard of the
+// global batch; the loss values and all K+1 per-loss gradients (or Mixed's fused d) are averaged
+// over the ranks, packed in one reduction, before the checks and the surgeon, so the surgeon, the
+// weighting and the optimizer see the global batch's gradients and stay identical on every rank.
+//
 // An optional loss weighting (optim/weighting/weighting.h) changes the losses before the surgeon:
 // it gets the loss values and returns weights w_k = ∂f/∂L_k, and the k-th per-loss gradient is
 // scaled by w_k (so the surgeon combines ∇(w_k L_k)). Its learnable parameters (uw, imtl-l,
@@ -31,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dist.h"
 #include "core/grad_vector.h"
 #include "core/options.h"
 #include "core/state_dict.h"
@@ -82,6 +88,9 @@ struct TrainStepOptions {
   // every task) and per-loss gradients (not fused_mixed).
   SCALPEL_ARG(HeadPolicy, head_policy) = HeadPolicy::Joint;
   SCALPEL_ARG(std::vector<Tensor>, head_params);
+  // Data parallel (core/dist.h): every this many steps the ranks compare a checksum of their
+  // parameters and throw dist::DistError naming the ranks that differ from rank 0 (0: never).
+  SCALPEL_ARG(int64_t, check_replicas_every) = 0;
 };
 
 struct StepResult {
@@ -131,6 +140,7 @@ class TrainStep {
   GradVector d_shared_;                   // the surgeon's direction over the shared part
   std::vector<double> head_coef_;
   std::vector<const GradVector*> grad_ptrs_;
+  std::vector<dist::FloatSpan> grad_spans_;
   int64_t step_ = 0;
 };
 

@@ -18,6 +18,8 @@ packages=(
   zlib1g-dev libcli11-dev nlohmann-json3-dev
   # gnuplot without the X/Qt front ends: we only write PNG/SVG files.
   gnuplot-nox
+  # OpenMPI: data-parallel training under mpirun (core/dist.h) and its tests.
+  libopenmpi-dev openmpi-bin
 )
 check_only=0
 for arg in "$@"; do

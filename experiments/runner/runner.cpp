@@ -12,6 +12,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "core/dist.h"
 #include "core/parallel.h"
 #include "experiments/runner/report.h"
 #include "experiments/runner/sweep_dir.h"
@@ -50,6 +51,8 @@ nlohmann::json Config::to_json() const {
   j["checkpoint_every"] = checkpoint_every;
   j["clip_grad_norm"] = clip_grad_norm;
   j["fused_mixed"] = fused_mixed;
+  j["world_size"] = world_size;
+  j["dist_check_every"] = dist_check_every;
   j["keep_diverged"] = keep_diverged;
   if (std::isfinite(hv_main_cap)) j["hv_main_cap"] = hv_main_cap;
   j["data_dir_given"] = data_dir_given;
@@ -173,6 +176,7 @@ bool RunContext::checkpoint_due(int64_t step) const {
 
 void RunContext::save_checkpoint(const StateDict& state) {
   metrics_.flush();
+  if (dist::rank() != 0) return;  // data parallel: rank 0 writes, every rank holds the same state
   // The last good checkpoint is kept as checkpoint.prev.ckpt (a rename: atomic), then the new one
   // is written atomically; at every instant at least one complete checkpoint exists.
   const std::string path = spec_.dir + "/checkpoint.ckpt", prev = spec_.dir + "/checkpoint.prev.ckpt";
@@ -400,6 +404,10 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
   app.add_option("--clip-grad-norm", num["clip-grad-norm"], "clip the global norm of d (0: off)");
   app.add_flag("--fused-mixed", c.fused_mixed, "mixed: one backward of L0 + lambda L1 (faster; no cosine diagnostics)");
   app.add_flag("--quiet", c.quiet, "no progress output");
+  app.add_flag("--batch-per-rank", c.batch_per_rank,
+               "under mpirun: --batch-size is per rank (global batch = N x batch size); default: global");
+  app.add_option("--dist-check-every", num["dist-check-every"],
+                 "under mpirun: compare the ranks' parameter checksums every N steps (0: never; default 100)");
   app.add_option("--inject-nan", inject_nan, "test hook: STEP[:LOSS]")->group("");
   std::map<std::string, std::string> extra_values;
   for (const OptionSpec& o : e.options) app.add_option("--" + o.name, extra_values[o.name], o.help);
@@ -459,6 +467,14 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
   num_int("batch-size", 1, 1 << 24, c.batch_size);
   num_int("eval-every", 1, kMaxSteps, c.eval_every);
   num_int("checkpoint-every", 0, kMaxSteps, c.checkpoint_every);
+  num_int("dist-check-every", 0, kMaxSteps, c.dist_check_every);
+  c.world_size = dist::world_size();
+  if (c.batch_per_rank && c.batch_size > 0) c.batch_size *= c.world_size;
+  if (c.world_size > 1 && c.batch_size > 0 && c.batch_size < c.world_size) {
+    throw UsageError("--batch-size: the global batch of " + std::to_string(c.batch_size) +
+                     " cannot be split over " + std::to_string(c.world_size) +
+                     " ranks; use at least one example per rank (or --batch-per-rank)");
+  }
   int64_t threads = 0;
   num_int("threads", 0, kMaxThreads, threads);
   c.threads = static_cast<int>(threads);
@@ -684,8 +700,26 @@ std::optional<Config> parse_config(const Experiment& e, const std::vector<std::s
   return p.cfg;
 }
 
-int run_main(int argc, char** argv, const Experiment& e) {
+namespace {
+
+// Data parallel: the rank-independent outcome of a sweep-level step, decided on rank 0 and shared
+// (a folder claim, a run's "already done"), so every rank takes the same path.
+int64_t decided_by_rank0(int64_t value) { return dist::broadcast(value); }
+
+// An exception of a run that not every rank may have seen (anything but a non-finite loss or a
+// replica mismatch, which are computed from reduced values): under mpirun the other ranks would
+// wait in the next collective for ever, so the whole job ends here, naming this rank.
+void end_job_if_alone(const Experiment& e, const RunSpec& spec, const std::string& error) {
+  if (!dist::active()) return;
+  std::cerr << e.name << ": [" << spec.label << "] FAILED on " << dist::rank_label() << ": " << error
+            << "\n" << e.name << ": ending every rank of the job (MPI_Abort)\n";
+  std::cerr.flush();
+  dist::abort_job(1);
+}
+
+int run_sweep(int argc, char** argv, const Experiment& e) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  const bool lead = dist::rank() == 0;  // rank 0 prints and writes; every rank computes
   Parsed p;
   int code = 0;
   try {
@@ -724,39 +758,56 @@ int run_main(int argc, char** argv, const Experiment& e) {
       p.args = args;
     }
   } catch (const UsageError& err) {
-    std::cerr << e.name << ": " << err.what() << "\nRun '" << e.name << " --help' for the options.\n";
+    if (lead) std::cerr << e.name << ": " << err.what() << "\nRun '" << e.name << " --help' for the options.\n";
     return 2;
   } catch (const std::exception& err) {
-    std::cerr << e.name << ": " << err.what() << "\n";
+    if (lead) std::cerr << e.name << ": " << err.what() << "\n";
     return 2;
   }
   Config& cfg = p.cfg;
+  if (!lead) cfg.quiet = true;
   SweepLock lock;
   nlohmann::json data_used;
   try {
     if (cfg.data_dir_given && !e.prepare_data) {
       throw UsageError("--data-dir: " + e.name + " reads no data set, so --data-dir would have no effect");
     }
-    lock = claim_sweep_dir(cfg.out, !cfg.resume.empty(), cfg.overwrite);
+    int claim = 0;
+    std::string claim_error;
+    if (lead) {
+      try {
+        lock = claim_sweep_dir(cfg.out, !cfg.resume.empty(), cfg.overwrite);
+      } catch (const UsageError& err) {
+        claim = 2;
+        claim_error = err.what();
+      } catch (const std::exception& err) {
+        claim = 1;
+        claim_error = err.what();
+      }
+    }
+    claim = static_cast<int>(decided_by_rank0(claim));
+    if (claim != 0) {
+      if (lead) std::cerr << e.name << ": " << claim_error << "\n";
+      return claim;
+    }
   } catch (const UsageError& err) {
-    std::cerr << e.name << ": " << err.what() << "\n";
+    if (lead) std::cerr << e.name << ": " << err.what() << "\n";
     return 2;
-  } catch (const std::exception& err) {
-    std::cerr << e.name << ": " << err.what() << "\n";
-    return 1;
   }
   try {
     if (cfg.threads > 0) set_num_threads(cfg.threads);
     // The data every run uses, loaded and checked once before the first run.
     if (e.prepare_data) {
-      Progress data_progress(false);  // where the data comes from is said even with --quiet
+      Progress data_progress(!lead);  // where the data comes from is said even with --quiet
       try {
         data_used = e.prepare_data(cfg, data_progress);
       } catch (const UsageError& err) {
-        std::cerr << e.name << ": " << err.what() << "\n";
+        if (lead) std::cerr << e.name << ": " << err.what() << "\n";
         return 2;
       } catch (const std::bad_alloc&) {
-        std::cerr << e.name << ": out of memory while loading the data set; use a smaller --train-size / --test-size\n";
+        if (lead)
+          std::cerr << e.name
+                    << ": out of memory while loading the data set; use a smaller --train-size / --test-size\n";
         return 2;
       }
     }
@@ -834,30 +885,36 @@ int run_main(int argc, char** argv, const Experiment& e) {
     cj.erase("resume");
     cj.erase("overwrite");
     if (!data_used.is_null()) cj["data"] = data_used;
-    write_text_atomic(cfg.out + "/config.json", cj.dump(2) + "\n");
+    if (lead) write_text_atomic(cfg.out + "/config.json", cj.dump(2) + "\n");
     if (!cfg.quiet) {
-      std::cerr << e.name << ": " << specs.size() << " run(s) -> " << cfg.out << " (" << threading_summary() << ")\n";
+      std::cerr << e.name << ": " << specs.size() << " run(s) -> " << cfg.out << " (" << threading_summary()
+                << (dist::active() ? ", " + std::to_string(dist::world_size()) + " MPI ranks" : std::string()) << ")\n";
     }
 
     Progress progress(cfg.quiet);
     int n_failed = 0, n_diverged = 0;
     for (const RunSpec& spec : specs) {
-      fs::create_directories(spec.dir);
-      if (!cfg.resume.empty() && fs::exists(spec.dir + "/summary.json")) {
+      if (lead) fs::create_directories(spec.dir);
+      int64_t kept = 0;  // 1: done, 2: diverged (rank 0 decides: it writes summary.json below)
+      if (lead && !cfg.resume.empty() && fs::exists(spec.dir + "/summary.json")) {
         try {
           const auto s = nlohmann::json::parse(read_text(spec.dir + "/summary.json"));
           const std::string st = s.value("status", std::string());
           if (st == "done" || st == "diverged") {
             progress.message("[" + spec.label + "] already " + st + ", kept");
-            if (st == "diverged") ++n_diverged;
-            continue;
+            kept = st == "done" ? 1 : 2;
           }
         } catch (const std::exception& err) {
           std::cerr << e.name << ": " << spec.dir << "/summary.json is unreadable (" << err.what() << "): running "
                     << spec.label << " again\n";
         }
       }
-      MetricsLog metrics(spec.dir + "/metrics.csv");
+      kept = decided_by_rank0(kept);
+      if (kept != 0) {
+        if (kept == 2) ++n_diverged;
+        continue;
+      }
+      MetricsLog metrics(lead ? spec.dir + "/metrics.csv" : std::string());
       if (!cfg.resume.empty() && fs::exists(spec.dir + "/metrics.csv") &&
           (fs::exists(spec.dir + "/checkpoint.ckpt") || fs::exists(spec.dir + "/checkpoint.prev.ckpt"))) {
         metrics.append_rows(MetricsLog::read_csv(spec.dir + "/metrics.csv"));
@@ -865,7 +922,7 @@ int run_main(int argc, char** argv, const Experiment& e) {
         metrics.flush();
       }
       RunContext ctx(cfg, spec, metrics, progress);
-      write_summary(spec, "running", "", 0.0, nullptr, data_used);
+      if (lead) write_summary(spec, "running", "", 0.0, nullptr, data_used);
       const auto t0 = std::chrono::steady_clock::now();
       std::string status = "done", error;
       try {
@@ -873,10 +930,20 @@ int run_main(int argc, char** argv, const Experiment& e) {
       } catch (const std::bad_alloc&) {
         status = "failed";
         error = "out of memory (std::bad_alloc); use a smaller --batch-size, --train-size or model";
+        end_job_if_alone(e, spec, error);
+        progress.message("[" + spec.label + "] FAILED: " + error);
+      } catch (const NonFiniteLoss& err) {  // from reduced values: every rank throws it alike
+        status = "failed";
+        error = err.what();
+        progress.message("[" + spec.label + "] FAILED: " + error);
+      } catch (const dist::DistError& err) {  // from gathered values: every rank throws it alike
+        status = "failed";
+        error = err.what();
         progress.message("[" + spec.label + "] FAILED: " + error);
       } catch (const std::exception& err) {
         status = "failed";
         error = err.what();
+        end_job_if_alone(e, spec, error);
         progress.message("[" + spec.label + "] FAILED: " + error);
       }
       if (status == "done" && diverged(metrics)) {
@@ -890,8 +957,9 @@ int run_main(int argc, char** argv, const Experiment& e) {
       n_diverged += status == "diverged";
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       metrics.flush();
-      write_summary(spec, status, error, secs, &ctx, data_used);
+      if (lead) write_summary(spec, status, error, secs, &ctx, data_used);
     }
+    if (!lead) return n_failed > 0 ? 1 : 0;  // rank 0 writes the sweep's plots and report
     if (e.after_sweep) e.after_sweep(cfg, cfg.out);
     if (e.pareto) {
       const SweepReport rep = build_sweep_report(cfg.out);
@@ -909,9 +977,28 @@ int run_main(int argc, char** argv, const Experiment& e) {
     }
     return 0;
   } catch (const std::exception& err) {
-    std::cerr << e.name << ": " << err.what() << "\n";
+    std::cerr << e.name << (dist::active() ? " (" + dist::rank_label() + ")" : std::string()) << ": " << err.what()
+              << "\n";
+    if (dist::active()) {
+      std::cerr.flush();
+      dist::abort_job(1);
+    }
     return 1;
   }
+}
+
+}  // namespace
+
+int run_main(int argc, char** argv, const Experiment& e) {
+  try {
+    dist::init(&argc, &argv);
+  } catch (const std::exception& err) {
+    std::cerr << e.name << ": " << err.what() << "\n";
+    return 2;
+  }
+  const int code = run_sweep(argc, argv, e);
+  dist::finalize();
+  return code;
 }
 
 }  // namespace experiments

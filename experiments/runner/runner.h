@@ -86,6 +86,11 @@ struct Config {
   double clip_grad_norm = 0.0;
   bool fused_mixed = false;  // Mixed with one backward of the weighted loss sum (no per-loss diagnostics)
   bool quiet = false;
+  // Data parallel (mpirun): the number of ranks, whether --batch-size was per rank (it is then
+  // multiplied by world_size, so batch_size is always the global batch), and the replica check.
+  int world_size = 1;
+  bool batch_per_rank = false;
+  int64_t dist_check_every = 100;
   // Experiment-specific options (--set KEY=VALUE or the experiment's own flags), by name.
   std::map<std::string, std::string> extra;
   // Test hook (hidden flag --inject-nan STEP[:LOSS]): make loss LOSS non-finite at STEP.

@@ -7,6 +7,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "core/dist.h"
 #include "core/ops.h"
 #include "optim/optimizer.h"
 #include "optim/surgery/surgeon.h"
@@ -145,7 +146,8 @@ void train(RunContext& ctx, TrainTask& task) {
                             .lr_schedule(schedule)
                             .weighting_group(task.last_shared)
                             .head_policy(optim::head_policy_from_string(task.head_policy))
-                            .head_params(task.head_policy == "joint" ? std::vector<Tensor>{} : task.head_params),
+                            .head_params(task.head_policy == "joint" ? std::vector<Tensor>{} : task.head_params)
+                            .check_replicas_every(c.dist_check_every),
                         std::move(weighting));
   Accumulator acc;
   int64_t start = 0;
@@ -156,6 +158,16 @@ void train(RunContext& ctx, TrainTask& task) {
     start = ck->get_int(StateDict::kStepKey);
     ctx.truncate_metrics_after(start);
     ctx.progress().message("[" + spec.label + "] resuming from step " + std::to_string(start));
+    // Checkpoints before data parallelism have no world size: they were written by one process.
+    const int64_t written_by = ck->has_scalar("dist.world_size") ? ck->get_int("dist.world_size") : 1;
+    if (written_by != dist::world_size()) {
+      ctx.progress().message("[" + spec.label + "] the checkpoint was written by " + std::to_string(written_by) +
+                             " rank(s) and resumes on " + std::to_string(dist::world_size()) +
+                             ": the global batch (--batch-size " + std::to_string(c.batch_size) +
+                             ") and the data order are unchanged, so the run continues the same training, equal "
+                             "to the uninterrupted one up to float rounding in the gradient mean (bit for bit "
+                             "only at the same number of ranks)");
+    }
     ctx.set_final("resumed_from_step", static_cast<double>(start));
   }
   const int64_t eval_every = c.eval_every > 0 ? c.eval_every : std::max<int64_t>(1, total / 20);
@@ -217,6 +229,7 @@ void train(RunContext& ctx, TrainTask& task) {
       acc.save(loop);
       ck.merge(loop, "loop");
       ck.set_int(StateDict::kStepKey, done);
+      ck.set_int("dist.world_size", dist::world_size());
       ctx.save_checkpoint(ck);
     }
   }
