@@ -157,13 +157,19 @@ std::string rank_label() {
   return "rank " + std::to_string(rank()) + " of " + std::to_string(world_size());
 }
 
-int64_t bucket_floats() {
-  static const int64_t b = [] {
-    const int v = env_int("SCALPEL_DIST_BUCKET_FLOATS");
-    return v > 0 ? static_cast<int64_t>(v) : int64_t{4} << 20;
-  }();
+namespace {
+int64_t default_bucket_floats() {
+  const int v = env_int("SCALPEL_DIST_BUCKET_FLOATS");
+  return v > 0 ? static_cast<int64_t>(v) : int64_t{4} << 20;
+}
+int64_t& bucket_setting() {
+  static int64_t b = default_bucket_floats();
   return b;
 }
+}  // namespace
+
+int64_t bucket_floats() { return bucket_setting(); }
+void set_bucket_floats(int64_t floats) { bucket_setting() = floats > 0 ? floats : default_bucket_floats(); }
 
 void allreduce_mean(const std::vector<FloatSpan>& spans) {
   if (!active()) return;

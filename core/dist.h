@@ -83,6 +83,8 @@ void barrier();
 
 // Bucket size of allreduce_mean (default 4 Mi floats = 16 MiB; env SCALPEL_DIST_BUCKET_FLOATS).
 int64_t bucket_floats();
+// Sets it (0: back to the default); every rank must use the same value.
+void set_bucket_floats(int64_t floats);
 
 // Time and volume of this process's collectives since the start (or the last reset_stats()).
 struct Stats {

@@ -471,9 +471,8 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
   c.world_size = dist::world_size();
   if (c.batch_per_rank && c.batch_size > 0) c.batch_size *= c.world_size;
   if (c.world_size > 1 && c.batch_size > 0 && c.batch_size < c.world_size) {
-    throw UsageError("--batch-size: the global batch of " + std::to_string(c.batch_size) +
-                     " cannot be split over " + std::to_string(c.world_size) +
-                     " ranks; use at least one example per rank (or --batch-per-rank)");
+    throw UsageError("--batch-size: the global batch of " + std::to_string(c.batch_size) + " cannot be split over " +
+                     std::to_string(c.world_size) + " ranks; use at least one example per rank (or --batch-per-rank)");
   }
   int64_t threads = 0;
   num_int("threads", 0, kMaxThreads, threads);
@@ -711,8 +710,8 @@ int64_t decided_by_rank0(int64_t value) { return dist::broadcast(value); }
 // wait in the next collective for ever, so the whole job ends here, naming this rank.
 void end_job_if_alone(const Experiment& e, const RunSpec& spec, const std::string& error) {
   if (!dist::active()) return;
-  std::cerr << e.name << ": [" << spec.label << "] FAILED on " << dist::rank_label() << ": " << error
-            << "\n" << e.name << ": ending every rank of the job (MPI_Abort)\n";
+  std::cerr << e.name << ": [" << spec.label << "] FAILED on " << dist::rank_label() << ": " << error << "\n"
+            << e.name << ": ending every rank of the job (MPI_Abort)\n";
   std::cerr.flush();
   dist::abort_job(1);
 }

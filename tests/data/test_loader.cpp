@@ -292,3 +292,77 @@ TEST(Dataset, TakeAndSubsetKeepValuesAndOrder) {
   EXPECT_EQ(sub.get(2).input.to_vector(), ds->get(3).input.to_vector());
   EXPECT_THROW(SubsetDataset(ds, {30}), std::out_of_range);
 }
+
+// Data parallel: n sharded loaders together return every global batch exactly once, in order,
+// with the unsharded loader's rows, labels and augmentation.
+TEST(DataLoaderShard, ShardsTileEveryGlobalBatchInOrder) {
+  auto ds = indexed(23);
+  for (int64_t ranks : {1, 2, 3}) {
+    DataLoader whole(ds, DataLoaderOptions().batch_size(8).shuffle(true).seed(5).transform(random_horizontal_flip()));
+    std::vector<std::unique_ptr<DataLoader>> parts;
+    for (int64_t r = 0; r < ranks; ++r) {
+      parts.push_back(std::make_unique<DataLoader>(
+          ds,
+          DataLoaderOptions().batch_size(8).shuffle(true).seed(5).shard(r, ranks).transform(random_horizontal_flip())));
+      EXPECT_EQ(parts.back()->num_batches(), whole.num_batches()) << ranks << " ranks";
+    }
+    for (int64_t b = 0; b < whole.num_batches(); ++b) {
+      const Batch g = whole.make_batch(1, b);
+      std::vector<int64_t> joined;
+      std::vector<float> pixels;
+      for (int64_t r = 0; r < ranks; ++r) {
+        const Batch p = parts[static_cast<size_t>(r)]->make_batch(1, b);
+        EXPECT_EQ(p.global_size, g.size());
+        // Contiguous parts as equal as possible: sizes differ by at most one.
+        EXPECT_LE(std::abs(p.size() * ranks - g.size()), ranks) << "rank " << r << " batch " << b;
+        EXPECT_EQ(p.labels[0].data.size(), static_cast<size_t>(p.size()));
+        joined.insert(joined.end(), p.indices.begin(), p.indices.end());
+        const std::vector<float> v = p.input.to_vector();
+        pixels.insert(pixels.end(), v.begin(), v.end());
+      }
+      EXPECT_EQ(joined, g.indices) << ranks << " ranks, batch " << b;
+      EXPECT_EQ(pixels, g.input.to_vector()) << ranks << " ranks, batch " << b;
+    }
+  }
+}
+
+TEST(DataLoaderShard, ALastBatchWithFewerRowsThanRanksIsLeftOut) {
+  auto ds = indexed(17);  // batches of 8: 8 + 8 + 1
+  EXPECT_EQ(DataLoader(ds, DataLoaderOptions().batch_size(8)).num_batches(), 3);
+  EXPECT_EQ(DataLoader(ds, DataLoaderOptions().batch_size(8).shard(0, 2)).num_batches(), 2);
+  EXPECT_EQ(DataLoader(indexed(18), DataLoaderOptions().batch_size(8).shard(1, 2)).num_batches(), 3);  // 8 + 8 + 2
+}
+
+TEST(DataLoaderShard, BadShardsAreRefusedNamingTheDataset) {
+  auto ds = indexed(10);
+  auto message = [&](DataLoaderOptions o) {
+    try {
+      DataLoader l(ds, o);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no exception");
+  };
+  EXPECT_NE(message(DataLoaderOptions().batch_size(4).shard(2, 2)).find("shard 2 of 2 is out of range"),
+            std::string::npos);
+  EXPECT_NE(message(DataLoaderOptions().batch_size(4).shard(-1, 2)).find("DataLoader(indexed)"), std::string::npos);
+  const std::string small = message(DataLoaderOptions().batch_size(2).shard(0, 3));
+  EXPECT_NE(small.find("batch size 2 cannot be split over 3 ranks"), std::string::npos) << small;
+}
+
+TEST(DataLoaderShard, PositionAndStateAreThoseOfTheGlobalBatches) {
+  auto ds = indexed(40);
+  DataLoader a(ds, DataLoaderOptions().batch_size(8).seed(3).shard(1, 2));
+  a.start_epoch(0);
+  Batch b;
+  a.next(b);
+  a.next(b);
+  DataLoader c(ds, DataLoaderOptions().batch_size(8).seed(3));  // another number of ranks
+  c.load_state_dict(a.state_dict());
+  EXPECT_EQ(c.position(), a.position());
+  Batch x, y;
+  a.next(x);
+  c.next(y);
+  EXPECT_EQ(x.global_size, y.size());
+  EXPECT_EQ(x.indices, std::vector<int64_t>(y.indices.begin() + 4, y.indices.end()));  // rank 1's half
+}
