@@ -175,13 +175,16 @@ Tensor global_avg_pool2d(const Tensor& x);  // [N, C, H, W] -> [N, C]
 // bumping their version): new = (1 - momentum) * old + momentum * batch_stat, the variance unbiased
 // (as PyTorch). Training needs more than one value per channel. training=false uses the running
 // statistics (both must be defined); the op is then an affine map per channel.
-// Gradients flow to x, weight and bias; never to the running statistics.
+// Gradients flow to x, weight and bias; never to the running statistics. sync (data parallel under
+// mpirun, core/dist.h): the batch statistics are those of every rank's rows together, and so is
+// the backward's normalisation, as one process on the global batch (SyncBatchNorm); weight and
+// bias gradients stay per rank for TrainStep to average. No effect in a world of one or in eval.
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean, Tensor running_var,
-                  bool training, float momentum = 0.1f, float eps = 1e-5f);
+                  bool training, float momentum = 0.1f, float eps = 1e-5f, bool sync = false);
 // relu(batch_norm(...)) fused: the same values and gradients bit for bit, with one pass and one
 // tensor fewer in each direction (ResNet blocks use it).
 Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
-                       Tensor running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+                       Tensor running_var, bool training, float momentum = 0.1f, float eps = 1e-5f, bool sync = false);
 // x [..., D] normalized over the last dim (biased variance, two-pass in double); weight/bias [D]
 // (either may be undefined).
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps = 1e-5f);

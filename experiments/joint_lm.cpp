@@ -16,6 +16,7 @@
 #include <memory>
 
 #include "core/checksum.h"
+#include "core/dist.h"
 #include "data/loader.h"
 #include "data/registry.h"
 #include "data/text.h"
@@ -139,8 +140,10 @@ void run(RunContext& ctx) {
   // Fresh random windows every step, read in order (so the position is resumable).
   auto main_windows = std::make_shared<data::RandomWindowDataset>(d.main_train, T, total * B, c.seed);
   auto aux_windows = std::make_shared<data::RandomWindowDataset>(d.aux_train, T, total * B, c.seed + 1);
-  data::DataLoader main_loader(main_windows, data::DataLoaderOptions().batch_size(B).shuffle(false).prefetch(true));
-  data::DataLoader aux_loader(aux_windows, data::DataLoaderOptions().batch_size(B).shuffle(false).prefetch(true));
+  const auto windows = data::DataLoaderOptions().batch_size(B).shuffle(false).prefetch(true).shard(
+      dist::rank(), dist::world_size());  // under mpirun: this rank's rows of every global batch
+  data::DataLoader main_loader(main_windows, windows);
+  data::DataLoader aux_loader(aux_windows, windows);
   main_loader.start_epoch(0);
   aux_loader.start_epoch(0);
   data::Batch mb, ab;
@@ -148,7 +151,8 @@ void run(RunContext& ctx) {
     main_loader.next(mb);
     aux_loader.next(ab);
     // One forward/backward graph per corpus batch.
-    return std::vector<Tensor>{lm.loss(mb.tokens, mb.targets), lm.loss(ab.tokens, ab.targets)};
+    return std::vector<Tensor>{global_batch_mean(lm.loss(mb.tokens, mb.targets), mb),
+                               global_batch_mean(lm.loss(ab.tokens, ab.targets), ab)};
   };
   const int64_t eval_windows = c.extra_int("eval-train-windows", 64);
   auto main_train_eval = std::make_shared<data::RandomWindowDataset>(d.main_train, T, eval_windows, c.seed + 7);

@@ -23,11 +23,13 @@
 #include <string>
 #include <vector>
 
+#include "core/dist.h"
 #include "data/loader.h"
 #include "data/registry.h"
 #include "experiments/runner/trainer.h"
 #include "experiments/study_common.h"
 #include "experiments/vision_common.h"
+#include "nn/conv.h"
 #include "nn/resnet.h"
 #include "nn/rotograd.h"
 #include "optim/head_policy.h"
@@ -72,11 +74,13 @@ void run(RunContext& ctx) {
   const std::vector<int64_t> heads(kHeadSizes.begin(), kHeadSizes.begin() + K);
   nn::ResNet18 net(nn::ResNetOptions().heads(heads).width(c.extra_int("width", 64)), init);
   net.train();
+  if (c.extra_bool("sync-batch-norm", false)) nn::sync_batch_norm(net);  // under mpirun
   data::DataLoader loader(d.train, data::DataLoaderOptions()
                                        .batch_size(c.batch_size)
                                        .shuffle(true)
                                        .drop_last(true)
                                        .seed(c.seed)
+                                       .shard(dist::rank(), dist::world_size())
                                        .prefetch(true)
                                        .transform(cifar_transform(c.extra_bool("augment", true))));
   loader.start_epoch(0);
@@ -109,7 +113,8 @@ void run(RunContext& ctx) {
     if (derive) derive(batch);
     const std::vector<Tensor> logits = head_logits(net, batch.input, roto.get());  // one trunk forward, K heads
     std::vector<Tensor> losses;
-    for (int k = 0; k < K; ++k) losses.push_back(cross_entropy(logits[static_cast<size_t>(k)], batch.labels[k]));
+    for (int k = 0; k < K; ++k)
+      losses.push_back(global_batch_mean(cross_entropy(logits[static_cast<size_t>(k)], batch.labels[k]), batch));
     if (roto) roto->update(losses);  // before the per-task backward passes: sets this step's scales
     return losses;
   };
@@ -186,6 +191,8 @@ int main(int argc, char** argv) {
                   "EMA rate for bloop only (default 0.001, the paper's; baselines keep rho 1; --rho overrides all)",
                   1e-12, 1.0),
       bool_option("augment", "random crop + flip (default true)"),
+      bool_option("sync-batch-norm",
+                  "under mpirun: batch statistics over every rank's rows (default false: per rank, as DDP)"),
       bool_option("lr-lambda-scaling", "scale the learning rate by 1/(1+lambda) (default true, the paper's recipe)"),
       int_option("eval-train-size", "training examples used for the train_* metrics", 1, 10000000),
       int_option("tasks", "tasks: 2 (background class, digit) or 3 (+ parity of the digit)", 2, 3),

@@ -10,11 +10,13 @@
 // CIFAR ResNet-18 (documented in the README); `--preset cpu` shrinks width and steps.
 #include <memory>
 
+#include "core/dist.h"
 #include "data/loader.h"
 #include "data/registry.h"
 #include "experiments/runner/trainer.h"
 #include "experiments/study_common.h"
 #include "experiments/vision_common.h"
+#include "nn/conv.h"
 #include "nn/loss.h"
 #include "nn/resnet.h"
 
@@ -29,12 +31,14 @@ void run(RunContext& ctx) {
   Generator init(c.seed);
   nn::ResNet18 net(nn::ResNetOptions().heads({10}).width(c.extra_int("width", 64)), init);
   net.train();
+  if (c.extra_bool("sync-batch-norm", false)) nn::sync_batch_norm(net);  // under mpirun
   const bool weights_only = c.extra_bool("weights-only", false);
   data::DataLoader loader(d.train, data::DataLoaderOptions()
                                        .batch_size(c.batch_size)
                                        .shuffle(true)
                                        .drop_last(true)
                                        .seed(c.seed)
+                                       .shard(dist::rank(), dist::world_size())
                                        .prefetch(true)
                                        .transform(cifar_transform(c.extra_bool("augment", true))));
   loader.start_epoch(0);
@@ -45,7 +49,7 @@ void run(RunContext& ctx) {
   data::Batch batch;
   task.losses = [&](int64_t) {
     next_batch(loader, batch);
-    Tensor ce = cross_entropy(net.forward(batch.input)[0], batch.labels[0]);
+    Tensor ce = global_batch_mean(cross_entropy(net.forward(batch.input)[0], batch.labels[0]), batch);
     return std::vector<Tensor>{ce, nn::l2_norm(task.params, weights_only)};
   };
   const int64_t eval_train = c.extra_int("eval-train-size", 5000);
@@ -105,6 +109,8 @@ int main(int argc, char** argv) {
       int_option("width", "ResNet-18 base width (64 = standard)", 1, 4096),
       bool_option("weights-only", "true: ½||θ||² over tensors with >= 2 dims only (default false: all parameters)"),
       bool_option("augment", "random crop + flip (default true)"),
+      bool_option("sync-batch-norm",
+                  "under mpirun: batch statistics over every rank's rows (default false: per rank, as DDP)"),
       int_option("eval-train-size", "training examples used for train_main/train_acc", 1, 10000000)};
   e.main_label = "cross-entropy";
   e.aux_label = "½||θ||²";

@@ -62,7 +62,13 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   }
   const auto op = options_.relu() ? batch_norm_relu : batch_norm;
   return op(x, weight, bias, running_mean, running_var, is_training(), static_cast<float>(options_.momentum()),
-            static_cast<float>(options_.eps()));
+            static_cast<float>(options_.eps()), options_.sync());
+}
+
+void sync_batch_norm(Module& model, bool on) {
+  for (auto& [name, m] : model.named_modules()) {
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(m)) bn->set_sync(on);
+  }
 }
 
 Tensor MaxPool2d::forward(const Tensor& x) {

@@ -53,6 +53,8 @@ struct BatchNorm2dOptions {
   // Apply a ReLU to the output in the same pass (core batch_norm_relu): the values and gradients of
   // relu(bn(x)) with one memory pass and one tensor fewer each way.
   SCALPEL_ARG(bool, relu) = false;
+  // Data parallel: statistics over every rank's rows (SyncBatchNorm). Default: per rank, as DDP.
+  SCALPEL_ARG(bool, sync) = false;
 };
 
 // x [N, C, H, W] (or [N, C]) -> same shape
@@ -61,12 +63,17 @@ class BatchNorm2d : public Layer {
   explicit BatchNorm2d(const BatchNorm2dOptions& options);
   Tensor forward(const Tensor& x) override;
   const BatchNorm2dOptions& options() const { return options_; }
+  void set_sync(bool on) { options_.sync(on); }
   Tensor weight, bias;               // [C] (undefined without affine)
   Tensor running_mean, running_var;  // [C] buffers
 
  private:
   BatchNorm2dOptions options_;
 };
+
+// Sets BatchNorm2dOptions::sync on every BatchNorm2d of `model` (e.g. a ResNet-18 for a study's
+// --sync-batch-norm).
+void sync_batch_norm(Module& model, bool on = true);
 
 struct Pool2dOptions {
   explicit Pool2dOptions(int64_t kernel_size) : kernel_size_(kernel_size), stride_(kernel_size) {}

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dist.h"
 #include "core/kernels/loops.h"
 #include "core/kernels/sums.h"
 #include "core/ops.h"
@@ -54,15 +55,20 @@ namespace {
 // output is written, and backward multiplies dy by (out > 0 ? 1 : 0) inside its two passes, exactly
 // as relu's backward would, recomputing out > 0 from x (x * scale + shift, the forward's own
 // arithmetic) instead of reading the output back. `op` names errors.
+// sync (data parallel, core/dist.h): the statistics and the backward's two channel sums are over
+// the rows of every rank (one allreduce of per-rank counts, means and centred sums — Chan's
+// combination — in forward, one of the two sums in backward); in a world of one it changes nothing.
 Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
-                       Tensor running_var, bool training, float momentum, float eps, bool relu) {
+                       Tensor running_var, bool training, float momentum, float eps, bool relu, bool sync) {
   if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
   if (x.dim() < 2) {
     throw std::invalid_argument(std::string(op) + ": input must be [N, C, ...] with at least 2 dims, got " +
                                 shape_str(x.shape()));
   }
   const int64_t N = x.size(0), C = x.size(1), S = N == 0 || C == 0 ? 0 : x.numel() / (N * C);
-  const int64_t M = N * S;  // values per channel
+  sync = sync && training && dist::active();
+  const int64_t M_local = N * S;  // values per channel on this rank
+  int64_t M = M_local;            // ... over every rank (sync)
   check_param(weight, C, op, "weight", x.shape());
   check_param(bias, C, op, "bias", x.shape());
   check_param(running_mean, C, op, "running_mean", x.shape());
@@ -75,6 +81,11 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
     throw std::invalid_argument(std::string(op) +
                                 ": evaluation mode (training=false) needs running_mean and running_var "
                                 "(hint: run in training mode, or keep running statistics)");
+  }
+  if (sync) {
+    double count = static_cast<double>(M_local);
+    dist::allreduce_sum(&count, 1);
+    M = static_cast<int64_t>(count);
   }
   if (training && M <= 1) {
     throw std::invalid_argument(std::string(op) + ": expected more than 1 value per channel when training, got input " +
@@ -106,15 +117,34 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
         }
       }
       for (int64_t c = c0; c < c1; ++c) {
-        const double d = s1[c - c0] / static_cast<double>(M);
+        const double d = s1[c - c0] / static_cast<double>(M_local);
         const double mu = k[c - c0] + d;
-        const double var = std::max(0.0, s2[c - c0] / static_cast<double>(M) - d * d);
+        const double var = std::max(0.0, s2[c - c0] / static_cast<double>(M_local) - d * d);
         batch_mean[c] = mu;
         batch_var[c] = var;
         (*mean)[c] = static_cast<float>(mu);
         (*invstd)[c] = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
       }
     });
+    if (sync) {
+      // Chan et al.: global mean = Σ n_r μ_r / n; centred sum = Σ n_r (σ²_r + (μ_r - μ)²).
+      std::vector<double> buf(static_cast<size_t>(C));
+      const double share = static_cast<double>(M_local) / static_cast<double>(M);
+      for (int64_t c = 0; c < C; ++c) buf[c] = share * batch_mean[c];
+      dist::allreduce_sum(buf.data(), C);
+      std::vector<double> cen(static_cast<size_t>(C));
+      for (int64_t c = 0; c < C; ++c) {
+        const double dm = batch_mean[c] - buf[c];
+        cen[c] = share * (batch_var[c] + dm * dm);
+      }
+      dist::allreduce_sum(cen.data(), C);
+      for (int64_t c = 0; c < C; ++c) {
+        batch_mean[c] = buf[c];
+        batch_var[c] = std::max(0.0, cen[c]);
+        (*mean)[c] = static_cast<float>(batch_mean[c]);
+        (*invstd)[c] = static_cast<float>(1.0 / std::sqrt(batch_var[c] + static_cast<double>(eps)));
+      }
+    }
     if (running_mean.defined()) {
       // new = (1 - momentum) * old + momentum * batch_stat, with the unbiased variance.
       const std::vector<float> rm = running_mean.to_vector(), rv = running_var.to_vector();
@@ -167,8 +197,8 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
     const bool x_grad = x.requires_grad();
     record(op, out, {x, weight, bias},
            [sx = save(xc, op), mean, invstd, scale_v = relu ? scale_v : FloatVec(),
-            shift_v = relu ? shift_v : FloatVec(), w = x_grad ? w : std::vector<float>(), training, relu, N, C, S, M,
-            grain](const Tensor& grad_out, GradSink& s) {
+            shift_v = relu ? shift_v : FloatVec(), w = x_grad ? w : std::vector<float>(), training, relu, sync, N, C, S,
+            M, grain](const Tensor& grad_out, GradSink& s) {
              const Tensor gy = grad_out.contiguous();
              const float* pg = gy.data();
              const float* px = sx.get().data();
@@ -191,6 +221,18 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
                  }
                }
              });
+             // The weight and bias gradients stay per rank (TrainStep averages them over the ranks);
+             // dx needs both sums over every rank's rows.
+             std::vector<double> all_dy, all_dy_xhat;
+             if (sync) {
+               std::vector<double> both(sum_dy);
+               both.insert(both.end(), sum_dy_xhat.begin(), sum_dy_xhat.end());
+               dist::allreduce_sum(both.data(), 2 * C);
+               all_dy.assign(both.begin(), both.begin() + C);
+               all_dy_xhat.assign(both.begin() + C, both.end());
+             }
+             const std::vector<double>& dy_all = sync ? all_dy : sum_dy;
+             const std::vector<double>& dy_xhat_all = sync ? all_dy_xhat : sum_dy_xhat;
              if (s.needs(0)) {
                GradSink::Accum acc = s.accumulate(0);
                const bool fresh = acc.beta == 0.0f;
@@ -200,8 +242,8 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
                                 const int64_t c = r % C;
                                 const float is = (*invstd)[c], m = (*mean)[c];
                                 const float k = w[c] * is;  // dx = k * (dy - a - xhat * bcoef) in training
-                                const float a = training ? static_cast<float>(sum_dy[c] / M) : 0.0f;
-                                const float bcoef = training ? static_cast<float>(sum_dy_xhat[c] / M) : 0.0f;
+                                const float a = training ? static_cast<float>(dy_all[c] / M) : 0.0f;
+                                const float bcoef = training ? static_cast<float>(dy_xhat_all[c] / M) : 0.0f;
                                 const float* xr = px + r * S;
                                 const float* gr = pg + r * S;
                                 float* d = acc.data + r * S;
@@ -245,15 +287,15 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
 }  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean, Tensor running_var,
-                  bool training, float momentum, float eps) {
+                  bool training, float momentum, float eps, bool sync) {
   return batch_norm_impl("batch_norm", x, weight, bias, std::move(running_mean), std::move(running_var), training,
-                         momentum, eps, false);
+                         momentum, eps, false, sync);
 }
 
 Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
-                       Tensor running_var, bool training, float momentum, float eps) {
+                       Tensor running_var, bool training, float momentum, float eps, bool sync) {
   return batch_norm_impl("batch_norm_relu", x, weight, bias, std::move(running_mean), std::move(running_var), training,
-                         momentum, eps, true);
+                         momentum, eps, true, sync);
 }
 
 // x [R..., D] (R = rows), weight, bias [D] -> out (x's shape), normalized over the last dim
