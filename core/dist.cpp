@@ -17,6 +17,7 @@ namespace {
 struct State {
   bool started = false;  // init() called MPI_Init
   bool finalized = false;
+  bool solo = false;  // inside a Solo scope
   int rank = 0;
   int size = 1;
   Stats stats;
@@ -149,8 +150,13 @@ void abort_job(int code) {
 #endif
 }
 
-int rank() { return state().rank; }
-int world_size() { return state().size; }
+int rank() { return state().solo ? 0 : state().rank; }
+int world_size() { return state().solo ? 1 : state().size; }
+int job_rank() { return state().rank; }
+int job_size() { return state().size; }
+
+Solo::Solo() { state().solo = true; }
+Solo::~Solo() { state().solo = false; }
 
 std::string rank_label() {
   if (!active()) return "";

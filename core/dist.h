@@ -58,10 +58,24 @@ class Session {
 };
 
 int rank();        // 0 .. world_size()-1
-int world_size();  // 1 without a launcher
+int world_size();  // 1 without a launcher (and inside a Solo scope)
 inline bool active() { return world_size() > 1; }
 // "rank r of N" for messages; empty in a world of one.
 std::string rank_label();
+
+// The job's own rank and size, also inside a Solo scope.
+int job_rank();
+int job_size();
+
+// While alive, this rank is a world of one (rank() 0, world_size() 1, every collective a no-op):
+// for work a rank does alone, e.g. its share of a sweep's runs (--sweep-parallel). Not nested.
+class Solo {
+ public:
+  Solo();
+  ~Solo();
+  Solo(const Solo&) = delete;
+  Solo& operator=(const Solo&) = delete;
+};
 
 // One contiguous piece of a packed reduction.
 struct FloatSpan {

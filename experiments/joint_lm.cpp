@@ -102,7 +102,10 @@ double evaluate_lm(nn::ByteLM& lm, const std::shared_ptr<const data::Dataset>& d
   NoGradGuard ng;
   const bool was = lm.is_training();
   lm.eval();
-  data::DataLoader loader(ds, data::DataLoaderOptions().batch_size(batch_size).shuffle(false));
+  data::DataLoader loader(ds, data::DataLoaderOptions()
+                                  .batch_size(batch_size)
+                                  .shuffle(false)
+                                  .shard(dist::rank(), dist::world_size()));  // each rank scores its part
   loader.start_epoch(0);
   data::Batch b;
   double total = 0.0;
@@ -115,7 +118,9 @@ double evaluate_lm(nn::ByteLM& lm, const std::shared_ptr<const data::Dataset>& d
     scored += n;
   }
   lm.train(was);
-  return total / static_cast<double>(scored);
+  double sums[2] = {total, static_cast<double>(scored)};
+  dist::allreduce_sum(sums, 2);
+  return sums[0] / sums[1];
 }
 
 void run(RunContext& ctx) {

@@ -93,6 +93,7 @@ void run(RunContext& ctx) {
   }
   TrainTask task;
   task.params = net.parameters();
+  task.buffers = net.buffers();  // BatchNorm running statistics, averaged over ranks under mpirun
   for (int k = 0; k < K; ++k) task.loss_names.push_back("ce_" + kTaskNames[static_cast<size_t>(k)]);
   task.steps_per_epoch = loader.num_batches();
   for (const auto& [name, p] : net.named_parameters()) {

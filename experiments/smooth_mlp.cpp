@@ -28,8 +28,12 @@ namespace {
 // Cross-entropy and accuracy of `mlp` over (up to `limit` examples of) a dataset.
 std::pair<double, double> evaluate_split(nn::MLP& mlp, const std::shared_ptr<const data::Dataset>& ds, int64_t limit) {
   NoGradGuard ng;
-  data::DataLoader loader(ds, data::DataLoaderOptions().batch_size(1000).shuffle(false).transform(data::compose(
-                                  {data::normalize(data::kMnistMean, data::kMnistStd), data::flatten()})));
+  data::DataLoader loader(
+      ds, data::DataLoaderOptions()
+              .batch_size(1000)
+              .shuffle(false)
+              .shard(dist::rank(), dist::world_size())  // each rank scores its part
+              .transform(data::compose({data::normalize(data::kMnistMean, data::kMnistStd), data::flatten()})));
   loader.start_epoch(0);
   data::Batch b;
   double loss = 0.0, correct = 0.0;
@@ -39,9 +43,11 @@ std::pair<double, double> evaluate_split(nn::MLP& mlp, const std::shared_ptr<con
     loss += cross_entropy(logits, b.labels[0]).item() * static_cast<double>(b.size());
     const IndexTensor pred = argmax(logits, 1);
     for (int64_t i = 0; i < b.size(); ++i) correct += pred.data[i] == b.labels[0].data[i] ? 1.0 : 0.0;
-    n += b.size();
+    n += b.global_size;  // the limit counts rows of every rank
   }
-  return {loss / static_cast<double>(n), correct / static_cast<double>(n)};
+  double sums[2] = {loss, correct};
+  dist::allreduce_sum(sums, 2);
+  return {sums[0] / static_cast<double>(n), sums[1] / static_cast<double>(n)};
 }
 
 void run(RunContext& ctx) {

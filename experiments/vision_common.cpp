@@ -1,5 +1,6 @@
 #include "experiments/vision_common.h"
 
+#include "core/dist.h"
 #include "core/ops.h"
 #include "data/loader.h"
 
@@ -45,7 +46,11 @@ std::vector<HeadMetrics> evaluate_heads(nn::ResNet18& net, const std::shared_ptr
   net.eval();
   if (roto) roto->eval();
   data::DataLoader loader(
-      ds, data::DataLoaderOptions().batch_size(batch_size).shuffle(false).transform(cifar_transform(false)));
+      ds, data::DataLoaderOptions()
+              .batch_size(batch_size)
+              .shuffle(false)
+              .transform(cifar_transform(false))
+              .shard(dist::rank(), dist::world_size()));  // under mpirun each rank scores its part, summed below
   loader.start_epoch(0);
   const size_t heads = net.heads.size();
   std::vector<double> loss(heads, 0.0), correct(heads, 0.0);
@@ -59,7 +64,14 @@ std::vector<HeadMetrics> evaluate_heads(nn::ResNet18& net, const std::shared_ptr
       const IndexTensor pred = argmax(logits[k], 1);
       for (int64_t i = 0; i < b.size(); ++i) correct[k] += pred.data[i] == b.labels[k].data[i] ? 1.0 : 0.0;
     }
-    n += b.size();
+    n += b.global_size;  // the limit counts rows of every rank
+  }
+  std::vector<double> sums(loss);  // sums over the ranks (the identity in a world of one)
+  sums.insert(sums.end(), correct.begin(), correct.end());
+  dist::allreduce_sum(sums.data(), static_cast<int64_t>(sums.size()));
+  for (size_t k = 0; k < heads; ++k) {
+    loss[k] = sums[k];
+    correct[k] = sums[heads + k];
   }
   net.train(was_training);
   if (roto) roto->train(was_training);

@@ -44,6 +44,7 @@ void run(RunContext& ctx) {
   loader.start_epoch(0);
   TrainTask task;
   task.params = net.parameters();
+  task.buffers = net.buffers();  // BatchNorm running statistics, averaged over ranks under mpirun
   task.loss_names = {"cross_entropy", "half_sq_norm"};
   task.steps_per_epoch = loader.num_batches();
   data::Batch batch;

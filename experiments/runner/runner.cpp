@@ -52,6 +52,7 @@ nlohmann::json Config::to_json() const {
   j["clip_grad_norm"] = clip_grad_norm;
   j["fused_mixed"] = fused_mixed;
   j["world_size"] = world_size;
+  j["sweep_parallel"] = sweep_parallel;
   j["dist_check_every"] = dist_check_every;
   j["keep_diverged"] = keep_diverged;
   if (std::isfinite(hv_main_cap)) j["hv_main_cap"] = hv_main_cap;
@@ -404,6 +405,8 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
   app.add_option("--clip-grad-norm", num["clip-grad-norm"], "clip the global norm of d (0: off)");
   app.add_flag("--fused-mixed", c.fused_mixed, "mixed: one backward of L0 + lambda L1 (faster; no cosine diagnostics)");
   app.add_flag("--quiet", c.quiet, "no progress output");
+  app.add_flag("--sweep-parallel", c.sweep_parallel,
+               "under mpirun: spread the runs over the ranks, each run on one rank alone (no data parallelism)");
   app.add_flag("--batch-per-rank", c.batch_per_rank,
                "under mpirun: --batch-size is per rank (global batch = N x batch size); default: global");
   app.add_option("--dist-check-every", num["dist-check-every"],
@@ -468,7 +471,7 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
   num_int("eval-every", 1, kMaxSteps, c.eval_every);
   num_int("checkpoint-every", 0, kMaxSteps, c.checkpoint_every);
   num_int("dist-check-every", 0, kMaxSteps, c.dist_check_every);
-  c.world_size = dist::world_size();
+  c.world_size = c.sweep_parallel ? 1 : dist::world_size();  // ranks per run
   if (c.batch_per_rank && c.batch_size > 0) c.batch_size *= c.world_size;
   if (c.world_size > 1 && c.batch_size > 0 && c.batch_size < c.world_size) {
     throw UsageError("--batch-size: the global batch of " + std::to_string(c.batch_size) + " cannot be split over " +
@@ -764,7 +767,9 @@ int run_sweep(int argc, char** argv, const Experiment& e) {
     return 2;
   }
   Config& cfg = p.cfg;
-  if (!lead) cfg.quiet = true;
+  // --sweep-parallel: each rank runs its share of the runs alone (index mod N) and writes them.
+  const bool spread = cfg.sweep_parallel && dist::job_size() > 1;
+  const bool rank_quiet = cfg.quiet || !lead;  // sweep-level messages: rank 0 only
   SweepLock lock;
   nlohmann::json data_used;
   try {
@@ -885,17 +890,26 @@ int run_sweep(int argc, char** argv, const Experiment& e) {
     cj.erase("overwrite");
     if (!data_used.is_null()) cj["data"] = data_used;
     if (lead) write_text_atomic(cfg.out + "/config.json", cj.dump(2) + "\n");
-    if (!cfg.quiet) {
-      std::cerr << e.name << ": " << specs.size() << " run(s) -> " << cfg.out << " (" << threading_summary()
-                << (dist::active() ? ", " + std::to_string(dist::world_size()) + " MPI ranks" : std::string()) << ")\n";
+    if (!rank_quiet) {
+      std::string ranks;
+      if (spread)
+        ranks = ", runs spread over " + std::to_string(dist::job_size()) + " MPI ranks";
+      else if (dist::active())
+        ranks = ", data parallel over " + std::to_string(dist::world_size()) + " MPI ranks";
+      std::cerr << e.name << ": " << specs.size() << " run(s) -> " << cfg.out << " (" << threading_summary() << ranks
+                << ")\n";
     }
 
-    Progress progress(cfg.quiet);
+    Progress progress(spread ? cfg.quiet : rank_quiet);
     int n_failed = 0, n_diverged = 0;
+    std::optional<dist::Solo> solo;
+    if (spread) solo.emplace();
     for (const RunSpec& spec : specs) {
-      if (lead) fs::create_directories(spec.dir);
+      if (spread && spec.index % dist::job_size() != dist::job_rank()) continue;
+      const bool writer = dist::rank() == 0;  // rank 0, or (--sweep-parallel) the rank of this run
+      if (writer) fs::create_directories(spec.dir);
       int64_t kept = 0;  // 1: done, 2: diverged (rank 0 decides: it writes summary.json below)
-      if (lead && !cfg.resume.empty() && fs::exists(spec.dir + "/summary.json")) {
+      if (writer && !cfg.resume.empty() && fs::exists(spec.dir + "/summary.json")) {
         try {
           const auto s = nlohmann::json::parse(read_text(spec.dir + "/summary.json"));
           const std::string st = s.value("status", std::string());
@@ -913,7 +927,7 @@ int run_sweep(int argc, char** argv, const Experiment& e) {
         if (kept == 2) ++n_diverged;
         continue;
       }
-      MetricsLog metrics(lead ? spec.dir + "/metrics.csv" : std::string());
+      MetricsLog metrics(writer ? spec.dir + "/metrics.csv" : std::string());
       if (!cfg.resume.empty() && fs::exists(spec.dir + "/metrics.csv") &&
           (fs::exists(spec.dir + "/checkpoint.ckpt") || fs::exists(spec.dir + "/checkpoint.prev.ckpt"))) {
         metrics.append_rows(MetricsLog::read_csv(spec.dir + "/metrics.csv"));
@@ -921,7 +935,7 @@ int run_sweep(int argc, char** argv, const Experiment& e) {
         metrics.flush();
       }
       RunContext ctx(cfg, spec, metrics, progress);
-      if (lead) write_summary(spec, "running", "", 0.0, nullptr, data_used);
+      if (writer) write_summary(spec, "running", "", 0.0, nullptr, data_used);
       const auto t0 = std::chrono::steady_clock::now();
       std::string status = "done", error;
       try {
@@ -956,7 +970,14 @@ int run_sweep(int argc, char** argv, const Experiment& e) {
       n_diverged += status == "diverged";
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       metrics.flush();
-      if (lead) write_summary(spec, status, error, secs, &ctx, data_used);
+      if (writer) write_summary(spec, status, error, secs, &ctx, data_used);
+    }
+    if (spread) {  // every rank's runs are written before rank 0 reports on them
+      solo.reset();
+      double counts[2] = {static_cast<double>(n_failed), static_cast<double>(n_diverged)};
+      dist::allreduce_sum(counts, 2);
+      n_failed = static_cast<int>(counts[0]);
+      n_diverged = static_cast<int>(counts[1]);
     }
     if (!lead) return n_failed > 0 ? 1 : 0;  // rank 0 writes the sweep's plots and report
     if (e.after_sweep) e.after_sweep(cfg, cfg.out);

@@ -90,6 +90,7 @@ struct Config {
   // multiplied by world_size, so batch_size is always the global batch), and the replica check.
   int world_size = 1;
   bool batch_per_rank = false;
+  bool sweep_parallel = false;  // --sweep-parallel: each run on one rank (world_size 1 per run)
   int64_t dist_check_every = 100;
   // Experiment-specific options (--set KEY=VALUE or the experiment's own flags), by name.
   std::map<std::string, std::string> extra;

@@ -171,7 +171,15 @@ void train(RunContext& ctx, TrainTask& task) {
     ctx.set_final("resumed_from_step", static_cast<double>(start));
   }
   const int64_t eval_every = c.eval_every > 0 ? c.eval_every : std::max<int64_t>(1, total / 20);
+  // The ranks' buffers averaged (float tensors only), so every rank evaluates and saves one model.
+  auto average_buffers = [&] {
+    if (!dist::active() || task.buffers.empty()) return;
+    std::vector<dist::FloatSpan> spans;
+    for (Tensor& b : task.buffers) spans.push_back({b.data(), b.numel()});
+    dist::allreduce_mean(spans);
+  };
   auto evaluate = [&](int64_t s) {
+    average_buffers();
     Row row{{"step", static_cast<double>(s)}};
     if (task.steps_per_epoch > 0) row.emplace_back("epoch", static_cast<double>(s) / task.steps_per_epoch);
     for (const auto& kv : task.evaluate()) row.push_back(kv);
@@ -186,6 +194,7 @@ void train(RunContext& ctx, TrainTask& task) {
   if (start == 0) evaluate(0);
   for (int64_t s = start; s < total; ++s) {
     const auto t_step = std::chrono::steady_clock::now();
+    const double comm_before = dist::stats().seconds;
     std::vector<Tensor> losses = task.losses(s);
     for (size_t k = 0; k < losses.size(); ++k) {
       if (ctx.inject_nan(s + 1, static_cast<int>(k)))
@@ -216,12 +225,14 @@ void train(RunContext& ctx, TrainTask& task) {
     // Wall time of the step (forward, per-loss gradients, surgery, optimizer), without evaluation.
     per_step.emplace_back("step_ms",
                           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_step).count());
+    if (dist::active()) per_step.emplace_back("comm_ms", 1e3 * (dist::stats().seconds - comm_before));
     acc.add(per_step);
     const int64_t done = s + 1;
     ctx.progress().update(
         done, {{"main", r.losses.empty() ? NAN : r.losses[0]}, {"aux", r.losses.size() > 1 ? r.losses[1] : NAN}});
     if (done % eval_every == 0 || done == total) evaluate(done);
     if (ctx.checkpoint_due(done) && done < total) {
+      average_buffers();
       StateDict ck;
       ck.merge(step.state_dict(), "train");
       ck.merge(task.save_state(), "task");

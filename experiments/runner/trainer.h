@@ -22,6 +22,8 @@
 // --weighting and --weighting-set (a loss weighting over the task's losses: its learnable
 // parameters join the optimizer; dwa's window defaults to one epoch and rlw's seed to --seed; the
 // chosen weights are logged as loss_weight<k>, with the combined loss as weighted_loss).
+// Under mpirun (core/dist.h) each rank runs the same loop on its shard: the metrics get comm_ms,
+// the time per step spent in the collectives (waiting for the other ranks included).
 // A checkpoint holds the TrainStep (optimizer + surgeon + step), the task's state (model, data
 // position, RNGs) and the diagnostics accumulated since the last evaluation, so a resumed run
 // reproduces the uninterrupted one bit for bit with the same thread count.
@@ -62,6 +64,10 @@ struct TrainTask {
   // weighted); own and weighted need head_params.
   std::vector<Tensor> head_params;
   std::string head_policy = "joint";
+  // Buffers that training updates from each rank's own batch (BatchNorm running statistics
+  // without --sync-batch-norm). Under mpirun they are averaged over the ranks before every
+  // evaluation and checkpoint, so the ranks evaluate and save one model.
+  std::vector<Tensor> buffers;
 };
 
 // Total steps from --steps, else --epochs × steps_per_epoch. Throws naming the flags when neither.

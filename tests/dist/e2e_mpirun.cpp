@@ -5,6 +5,7 @@
 // and the sweep resumes from it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -35,14 +36,16 @@ Flags smooth_flags(const std::string& out) {
           {"--threads", "1"},           {"--seed", "3"},          {"--quiet", "-"},       {"--out", out}};
 }
 
-// Every column but the wall-clock ones.
-bool timing(const std::string& col) { return col == "step_ms" || col == "elapsed_s"; }
+// Every column but the wall-clock ones (comm_ms exists only under mpirun).
+bool timing(const std::string& col) { return col == "step_ms" || col == "elapsed_s" || col == "comm_ms"; }
 
 // Compares two metrics.csv files: values within rel·|a| + abs (0, 0: bit for bit).
 void expect_same_metrics(const std::string& a_path, const std::string& b_path, double rel, double abs) {
   const MetricsLog a = MetricsLog::read_csv(a_path), b = MetricsLog::read_csv(b_path);
   ASSERT_EQ(a.rows(), b.rows()) << a_path << " vs " << b_path;
-  ASSERT_EQ(a.columns(), b.columns()) << a_path << " vs " << b_path;
+  for (const std::string& col : a.columns()) {
+    ASSERT_NE(std::find(b.columns().begin(), b.columns().end(), col), b.columns().end()) << col << " not in " << b_path;
+  }
   int compared = 0;
   for (size_t i = 0; i < a.rows(); ++i) {
     for (const std::string& col : a.columns()) {
@@ -74,6 +77,8 @@ TEST(DistE2E, SmoothMlpOnTwoRanksEqualsOneProcess) {
     // measured ≤ 4e-6 relative after 30 steps.
     expect_same_metrics(one + run_dir + "/metrics.csv", two + run_dir + "/metrics.csv", 1e-4, 1e-6);
   }
+  const MetricsLog m2 = MetricsLog::read_csv(two + "/bloop/lambda_0.1/metrics.csv");
+  EXPECT_GT(m2.last("comm_ms"), 0.0);  // the time spent in the collectives is logged
   nlohmann::json cfg = nlohmann::json::parse(scalpel::experiments::read_text(two + "/config.json"));
   EXPECT_EQ(cfg["world_size"], 2);
   EXPECT_EQ(cfg["batch_size"], 64);  // the global batch
@@ -189,4 +194,30 @@ TEST(DistE2E, TwoHeadResNetWithSyncBatchNormOnTwoRanksEqualsOneProcess) {
     expect_same_metrics(one + "/" + m + "/lambda_0.5/metrics.csv", two + "/" + m + "/lambda_0.5/metrics.csv", 2e-3,
                         1e-5);
   }
+}
+
+TEST(DistE2E, SweepParallelSpreadsTheRunsAndEachEqualsOneProcessBitForBit) {
+  const std::string one = fresh_dir("dist_sp_one"), two = fresh_dir("dist_sp_two");
+  Flags f = smooth_flags(one);
+  f["--lambdas"] = "0.01,0.1";  // 4 runs over 2 ranks
+  const Result r1 = run(command(SCALPEL_SMOOTH_MLP_BIN, f));
+  ASSERT_EQ(r1.code, 0) << r1.output;
+  f["--out"] = two;
+  f["--sweep-parallel"] = "-";
+  f.erase("--quiet");
+  const Result r2 = run(kMpirun + " -np 2 " + command(SCALPEL_SMOOTH_MLP_BIN, f));
+  ASSERT_EQ(r2.code, 0) << r2.output;
+  EXPECT_TRUE(has_text(r2, "runs spread over 2 MPI ranks"));
+  EXPECT_TRUE(has_text(r2, "Runs: 4 done"));
+  for (const std::string m : {"mixed", "bloop"}) {
+    for (const std::string l : {"0.01", "0.1"}) {
+      const std::string run_dir = "/" + m + "/lambda_" + l;
+      // Each run alone on its rank, same seed and threads: the very same numbers.
+      expect_same_metrics(one + run_dir + "/metrics.csv", two + run_dir + "/metrics.csv", 0.0, 0.0);
+    }
+  }
+  nlohmann::json cfg = nlohmann::json::parse(scalpel::experiments::read_text(two + "/config.json"));
+  EXPECT_EQ(cfg["sweep_parallel"], true);
+  EXPECT_EQ(cfg["world_size"], 1);
+  EXPECT_TRUE(fs::exists(two + "/report.md"));
 }
