@@ -195,7 +195,9 @@ void allreduce_mean(const std::vector<FloatSpan>& spans) {
     int64_t offset_end = offset;
     while (span_end < spans.size() && filled < cap) {
       const int64_t take = std::min(cap - filled, spans[span_end].size - offset_end);
-      std::memcpy(s.send.data() + filled, spans[span_end].data + offset_end, sizeof(float) * static_cast<size_t>(take));
+      if (take > 0)  // an empty span may have no storage at all
+        std::memcpy(s.send.data() + filled, spans[span_end].data + offset_end,
+                    sizeof(float) * static_cast<size_t>(take));
       filled += take;
       offset_end += take;
       if (offset_end == spans[span_end].size) {
@@ -210,7 +212,8 @@ void allreduce_mean(const std::vector<FloatSpan>& spans) {
     int64_t read = 0;
     while (read < filled) {
       const int64_t give = std::min(filled - read, spans[span].size - offset);
-      std::memcpy(spans[span].data + offset, s.send.data() + read, sizeof(float) * static_cast<size_t>(give));
+      if (give > 0)
+        std::memcpy(spans[span].data + offset, s.send.data() + read, sizeof(float) * static_cast<size_t>(give));
       read += give;
       offset += give;
       if (offset == spans[span].size) {

@@ -23,10 +23,13 @@ using scalpel::experiments::MetricsLog;
 namespace {
 
 // Root (CI runs as root) and containers: OpenMPI refuses root without the first two, and its
-// shared-memory single-copy path needs ptrace rights a container may not grant.
+// shared-memory single-copy path needs ptrace rights a container may not grant. In the sanitizer
+// build, LeakSanitizer is off for the processes mpirun starts: OpenMPI's plugins leave allocations
+// behind at exit that cannot be suppressed by name (their modules are unloaded by then); ASan's
+// memory-error checks stay on, and every test outside mpirun keeps leak checking.
 const std::string kMpiEnv =
     "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none "
-    "OMP_NUM_THREADS=1 ";
+    "OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=0 ";
 const std::string kMpiexec = std::string(SCALPEL_MPIEXEC) + " --oversubscribe --bind-to none";
 const std::string kMpirun = kMpiEnv + kMpiexec;
 
@@ -189,10 +192,12 @@ TEST(DistE2E, TwoHeadResNetWithSyncBatchNormOnTwoRanksEqualsOneProcess) {
   const Result r2 = run(kMpirun + " -np 2 " + command(SCALPEL_MULTITASK_BIN, f2));
   ASSERT_EQ(r2.code, 0) << r2.output;
   for (const std::string m : {"mixed", "bloop"}) {
-    // A deeper network: rounding differences grow through 18 layers; measured ≤ 3e-4 relative
-    // (a cosine near zero) after 4 steps.
+    // A deeper network: rounding differences grow through 18 layers and 4 steps; the largest are
+    // in values formed by cancellation (a cosine of 0.003 off by 2.5e-4 in the -O1 sanitizer
+    // build; 0.0030 vs 0.0029). Per-rank statistics instead (no --sync-batch-norm) miss this
+    // tolerance by 0.1 in the gradient norms: it tells the two apart with a 100x margin.
     expect_same_metrics(one + "/" + m + "/lambda_0.5/metrics.csv", two + "/" + m + "/lambda_0.5/metrics.csv", 2e-3,
-                        1e-5);
+                        1e-3);
   }
 }
 
