@@ -125,6 +125,10 @@ std::vector<std::vector<size_t>> bucket_batches(const std::vector<SentencePair>&
 PairBatchStream::PairBatchStream(const std::vector<SentencePair>& pairs, const BucketOptions& options)
     : pairs_(pairs), options_(options) {
   if (pairs.empty()) throw std::invalid_argument("PairBatchStream: no sentence pairs");
+  if (options.shard_count_ < 1 || options.shard_rank_ < 0 || options.shard_rank_ >= options.shard_count_) {
+    throw std::invalid_argument("PairBatchStream: shard " + std::to_string(options.shard_rank_) + " of " +
+                                std::to_string(options.shard_count_) + " is out of range (expected 0 <= rank < count)");
+  }
   start_epoch(0);
 }
 
@@ -138,7 +142,21 @@ void PairBatchStream::start_epoch(int64_t epoch) {
 
 Seq2SeqBatch PairBatchStream::next() {
   if (position_ >= static_cast<int64_t>(batches_.size())) start_epoch(epoch_ + 1);
-  return make_seq2seq_batch(pairs_, batches_[static_cast<size_t>(position_++)]);
+  const std::vector<size_t>& all = batches_[static_cast<size_t>(position_++)];
+  if (options_.shard_count_ <= 1) {
+    Seq2SeqBatch b = make_seq2seq_batch(pairs_, all);
+    b.global_target_tokens = b.target_tokens;
+    return b;
+  }
+  int64_t global_tokens = 0;
+  for (size_t i : all) global_tokens += positions(pairs_[i].target);
+  const int64_t n = static_cast<int64_t>(all.size());
+  const int64_t lo = n * options_.shard_rank_ / options_.shard_count_;
+  const int64_t hi = n * (options_.shard_rank_ + 1) / options_.shard_count_;
+  Seq2SeqBatch b;
+  if (hi > lo) b = make_seq2seq_batch(pairs_, std::vector<size_t>(all.begin() + lo, all.begin() + hi));
+  b.global_target_tokens = global_tokens;
+  return b;
 }
 
 StateDict PairBatchStream::state_dict() const {

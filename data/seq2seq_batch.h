@@ -40,6 +40,11 @@ struct Seq2SeqBatch {
   std::vector<int64_t> src_lengths;  // real source tokens per row, EOS included
   std::vector<size_t> pairs;         // which pairs, in row order
   int64_t target_tokens = 0;         // non-ignored entries of tgt_out
+  // Sharded (BucketOptions::shard): the target tokens of the whole batch over every rank (equal to
+  // target_tokens without sharding). A rank's part can be empty (no rows) when the batch has
+  // fewer pairs than ranks.
+  int64_t global_target_tokens = 0;
+  bool empty() const { return pairs.empty(); }
 };
 
 // pairs[indices[i]] become row i.
@@ -73,7 +78,15 @@ struct BucketOptions {
   int64_t batch_size_ = 64;  // pairs per batch at most
   int64_t max_tokens_ = 0;   // padded tokens per batch at most (0 = no limit)
   int64_t window_ = 100;     // batches per sorting window
+  // Data parallel: this rank takes pairs [⌊n·r/N⌋, ⌊n·(r+1)/N⌋) of every batch of n pairs; the
+  // batches themselves (and so the stream's state) are those of one process.
+  BucketOptions& shard(int64_t rank, int64_t count) {
+    shard_rank_ = rank;
+    shard_count_ = count;
+    return *this;
+  }
   uint64_t seed_ = 0;
+  int64_t shard_rank_ = 0, shard_count_ = 1;
 };
 // Index lists, one per batch, covering every pair exactly once.
 std::vector<std::vector<size_t>> bucket_batches(const std::vector<SentencePair>& pairs, const BucketOptions& options);

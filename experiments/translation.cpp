@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "core/checksum.h"
+#include "core/dist.h"
 #include "data/parallel.h"
 #include "data/seq2seq_batch.h"
 #include "data/synthetic_parallel.h"
@@ -208,14 +209,25 @@ void run(RunContext& ctx) {
   task.params = model.parameters();
   task.loss_names = {"ce_generic", "ce_specific"};
   const int64_t B = c.batch_size, max_tokens = c.extra_int("max-tokens", 0);
-  data::PairBatchStream main_stream(d.generic_train,
-                                    data::BucketOptions().batch_size(B).max_tokens(max_tokens).seed(c.seed * 2 + 1));
-  data::PairBatchStream aux_stream(d.specific_train,
-                                   data::BucketOptions().batch_size(B).max_tokens(max_tokens).seed(c.seed * 2 + 2));
+  const auto buckets =
+      data::BucketOptions()
+          .batch_size(B)
+          .max_tokens(max_tokens)
+          .shard(dist::rank(), dist::world_size());  // under mpirun: this rank's pairs of every global batch
+  data::PairBatchStream main_stream(d.generic_train, data::BucketOptions(buckets).seed(c.seed * 2 + 1));
+  data::PairBatchStream aux_stream(d.specific_train, data::BucketOptions(buckets).seed(c.seed * 2 + 2));
+  // The token mean over this rank's part, weighted so that the mean over the ranks is the token
+  // mean over the global batch (N·tokens_r/tokens); a rank without a pair adds a constant 0.
+  auto shard_loss = [&](const data::Seq2SeqBatch& b) {
+    if (b.empty()) return Tensor::scalar(0.0f);
+    const Tensor loss = model.loss(b.src, b.src_lengths, b.tgt_in, b.tgt_out);
+    const int64_t share = b.target_tokens * dist::world_size();
+    if (share == b.global_target_tokens) return loss;
+    return mul(loss, static_cast<float>(static_cast<double>(share) / static_cast<double>(b.global_target_tokens)));
+  };
   task.losses = [&](int64_t) {
     const data::Seq2SeqBatch mb = main_stream.next(), ab = aux_stream.next();
-    return std::vector<Tensor>{model.loss(mb.src, mb.src_lengths, mb.tgt_in, mb.tgt_out),
-                               model.loss(ab.src, ab.src_lengths, ab.tgt_in, ab.tgt_out)};
+    return std::vector<Tensor>{shard_loss(mb), shard_loss(ab)};
   };
   const int64_t eb = std::max<int64_t>(B, 32);
   const size_t subset = static_cast<size_t>(c.extra_int("eval-train-pairs", 256));

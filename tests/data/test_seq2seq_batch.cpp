@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <memory>
 #include <set>
 
 #include "data/seq2seq_batch.h"
@@ -121,4 +122,40 @@ TEST(PairBatchStream, CrossesEpochsAndResumesExactly) {
   bad.set_int("epoch", 0);
   bad.set_int("position", 99);
   EXPECT_THROW(b.load_state_dict(bad), std::invalid_argument);
+}
+
+// Data parallel: N sharded streams with the same options return, batch by batch, contiguous parts
+// that join into the unsharded stream's batch; each knows the whole batch's target tokens; a
+// batch with fewer pairs than ranks leaves some parts empty instead of failing.
+TEST(PairBatchStream, ShardsTileEveryGlobalBatch) {
+  std::vector<std::pair<int, int>> lengths;
+  for (int i = 0; i < 45; ++i) lengths.push_back({1 + i % 9, 1 + (i * 5) % 13});
+  const auto pairs = pairs_of_lengths(lengths);
+  const auto o = BucketOptions().batch_size(8).max_tokens(40).seed(2);
+  for (int64_t ranks : {2, 3}) {
+    PairBatchStream whole(pairs, o);
+    std::vector<std::unique_ptr<PairBatchStream>> parts;
+    for (int64_t r = 0; r < ranks; ++r)
+      parts.push_back(std::make_unique<PairBatchStream>(pairs, BucketOptions(o).shard(r, ranks)));
+    bool saw_empty = false;
+    for (int step = 0; step < 20; ++step) {  // crosses an epoch
+      const Seq2SeqBatch g = whole.next();
+      EXPECT_EQ(g.global_target_tokens, g.target_tokens);
+      std::vector<size_t> joined;
+      int64_t tokens = 0;
+      for (auto& p : parts) {
+        const Seq2SeqBatch b = p->next();
+        EXPECT_EQ(b.global_target_tokens, g.target_tokens) << ranks << " ranks, step " << step;
+        saw_empty = saw_empty || b.empty();
+        joined.insert(joined.end(), b.pairs.begin(), b.pairs.end());
+        tokens += b.target_tokens;
+      }
+      EXPECT_EQ(joined, g.pairs) << ranks << " ranks, step " << step;
+      EXPECT_EQ(tokens, g.target_tokens);
+    }
+    if (ranks == 3) {
+      EXPECT_TRUE(saw_empty) << "max_tokens 40 makes batches of 1-2 long pairs";
+    }
+  }
+  EXPECT_THROW(PairBatchStream(pairs, BucketOptions(o).shard(3, 3)), std::invalid_argument);
 }
