@@ -68,6 +68,7 @@ const Splits& load_splits(const Config& c, Progress& progress,
 }
 
 void use_splits(Experiment& e, SplitResolver resolve) {
+  e.shards_data = true;  // every data study shards its training batches under mpirun
   const std::vector<OptionSpec> data = {
       int_option("train-size", "training examples (synthetic size, or a cap on real data)", 1, 10000000),
       int_option("test-size", "test examples", 1, 10000000),

@@ -342,6 +342,7 @@ int main(int argc, char** argv) {
   e.aux_label = "in-domain cross-entropy (nats/token)";
   e.prepare_data = [](const Config& c, Progress& progress) { return corpus(c, progress).description; };
   e.weighting = true;  // trains through train()
+  e.shards_data = true;  // under mpirun: data parallel over the ranks
   e.run = run;
   e.vs_lambda_plots = {{"bleu_vs_lambda", "eval_bleu", "eval BLEU (in-domain)"}};
   // Cross-entropies fall by more than a decade from step 0: log axes keep the final points apart.

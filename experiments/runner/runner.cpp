@@ -471,7 +471,8 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
   num_int("eval-every", 1, kMaxSteps, c.eval_every);
   num_int("checkpoint-every", 0, kMaxSteps, c.checkpoint_every);
   num_int("dist-check-every", 0, kMaxSteps, c.dist_check_every);
-  c.world_size = c.sweep_parallel ? 1 : dist::world_size();  // ranks per run
+  if (!e.shards_data && dist::world_size() > 1) c.sweep_parallel = true;  // nothing to shard: spread the runs
+  c.world_size = c.sweep_parallel ? 1 : dist::world_size();                // ranks per run
   if (c.batch_per_rank && c.batch_size > 0) c.batch_size *= c.world_size;
   if (c.world_size > 1 && c.batch_size > 0 && c.batch_size < c.world_size) {
     throw UsageError("--batch-size: the global batch of " + std::to_string(c.batch_size) + " cannot be split over " +

@@ -214,6 +214,9 @@ struct Experiment {
   std::vector<VsLambdaPlot> vs_lambda_plots;
   // false: the experiment is not a trade-off sweep (e.g. scalpel-noise); no fronts/hypervolume.
   bool pareto = true;
+  // The study shards its batches over MPI ranks (data parallel under mpirun). A study without
+  // data to shard (the analytic ones) spreads its runs over the ranks instead (--sweep-parallel).
+  bool shards_data = false;
   // Performs one run. Throws to mark the run as failed (the sweep goes on).
   std::function<void(RunContext&)> run;
   // Optional, for experiments that read a data set: resolves and loads the data every run will use,

@@ -43,7 +43,9 @@ Flags smooth_flags(const std::string& out) {
 bool timing(const std::string& col) { return col == "step_ms" || col == "elapsed_s" || col == "comm_ms"; }
 
 // Compares two metrics.csv files: values within rel·|a| + abs (0, 0: bit for bit).
-void expect_same_metrics(const std::string& a_path, const std::string& b_path, double rel, double abs) {
+// `at_least` values must have been compared (the columns a study logs, times its rows).
+void expect_same_metrics(const std::string& a_path, const std::string& b_path, double rel, double abs,
+                         int at_least = 40) {
   const MetricsLog a = MetricsLog::read_csv(a_path), b = MetricsLog::read_csv(b_path);
   ASSERT_EQ(a.rows(), b.rows()) << a_path << " vs " << b_path;
   for (const std::string& col : a.columns()) {
@@ -62,7 +64,7 @@ void expect_same_metrics(const std::string& a_path, const std::string& b_path, d
       ++compared;
     }
   }
-  EXPECT_GT(compared, 40);  // losses, evaluations and the surgery diagnostics
+  EXPECT_GE(compared, at_least);  // losses, evaluations and the surgery diagnostics
 }
 
 }  // namespace
@@ -241,5 +243,21 @@ TEST(DistE2E, TranslationOnTwoRanksEqualsOneProcess) {
     // Token-weighted shard losses (unequal token counts per rank); measured ≤ 6e-8 relative.
     expect_same_metrics(one + "/" + m + "/lambda_0.1/metrics.csv", two + "/" + m + "/lambda_0.1/metrics.csv", 1e-5,
                         1e-7);
+  }
+}
+
+TEST(DistE2E, AStudyWithoutDataSpreadsItsRunsOverTheRanks) {
+  const std::string one = fresh_dir("dist_toy_one"), two = fresh_dir("dist_toy_two");
+  const std::string flags = " --methods mixed,bloop --lambdas 0.1,1 --steps 50 --threads 1 --out ";
+  const Result r1 = run(std::string(SCALPEL_TOY_BIN) + " --quiet" + flags + one);
+  ASSERT_EQ(r1.code, 0) << r1.output;
+  const Result r2 = run(kMpirun + " -np 2 " + SCALPEL_TOY_BIN + flags + two);
+  ASSERT_EQ(r2.code, 0) << r2.output;
+  EXPECT_TRUE(has_text(r2, "runs spread over 2 MPI ranks"));
+  for (const std::string m : {"mixed", "bloop"}) {
+    for (const std::string l : {"0.1", "1"}) {
+      const std::string d = "/" + m + "/lambda_" + l + "/metrics.csv";
+      expect_same_metrics(one + d, two + d, 0.0, 0.0, 15);
+    }
   }
 }
