@@ -8,7 +8,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 JOBS     ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all bootstrap configure build test bench bench-compare demo sanitize fuzz install docs clean
+.PHONY: all bootstrap configure build test bench bench-compare bench-dist demo sanitize fuzz install docs clean
 
 all: build
 
@@ -41,6 +41,10 @@ demo: build
 COMPARE_FLAGS ?=
 bench-compare: build
 	$(BUILD)/bench/compare_steps $(COMPARE_FLAGS)
+
+# Data-parallel scaling: one process against mpirun -np 2 on this machine (scripts/dist-scaling.sh).
+bench-dist: build
+	bash scripts/dist-scaling.sh $(BUILD) runs/dist-scaling
 
 # Installs headers, libraries, binaries, the CMake package and scalpel.pc under PREFIX.
 PREFIX ?= /usr/local

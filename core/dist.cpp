@@ -21,8 +21,7 @@ struct State {
   int rank = 0;
   int size = 1;
   Stats stats;
-  std::vector<float> send, block;
-  std::vector<double> dsend, dblock;
+  std::vector<float> send;  // packed small spans
 };
 
 State& state() {
@@ -58,20 +57,23 @@ MPI_Datatype mpi_type<double>() {
   return MPI_DOUBLE;
 }
 
-// send: [m] with m a multiple of N (zero-padded). Every rank sums one block of m/N in `block`,
-// then the blocks are gathered back into `send`: identical bits on every rank.
+// send: [m]. Summed onto rank 0 (MPI_Reduce, in place), made a mean there, and broadcast: every
+// rank receives rank 0's bits. (Measured on 2 ranks over shared memory: as fast as MPI_Allreduce,
+// 0.27 ms for 470k floats, 2.9 ms for 4 Mi; MPI_Reduce_scatter_block + MPI_Allgather took 5 ms and
+// 50 ms.)
 template <typename T>
-void reduce_bucket(std::vector<T>& send, std::vector<T>& block, int64_t m, bool mean) {
+void reduce_bucket(T* data, int64_t m, bool mean) {
   const int n = state().size;
-  const int64_t per = m / n;
-  block.resize(static_cast<size_t>(per));
-  MPI_Reduce_scatter_block(send.data(), block.data(), static_cast<int>(per), mpi_type<T>(), MPI_SUM, MPI_COMM_WORLD);
-  if (mean) {
-    const T inv = T(1) / static_cast<T>(n);
-    for (T& v : block) v *= inv;
+  if (state().rank == 0) {
+    MPI_Reduce(MPI_IN_PLACE, data, static_cast<int>(m), mpi_type<T>(), MPI_SUM, 0, MPI_COMM_WORLD);
+    if (mean) {
+      const T inv = T(1) / static_cast<T>(n);
+      for (int64_t i = 0; i < m; ++i) data[i] *= inv;
+    }
+  } else {
+    MPI_Reduce(data, nullptr, static_cast<int>(m), mpi_type<T>(), MPI_SUM, 0, MPI_COMM_WORLD);
   }
-  MPI_Allgather(block.data(), static_cast<int>(per), mpi_type<T>(), send.data(), static_cast<int>(per), mpi_type<T>(),
-                MPI_COMM_WORLD);
+  MPI_Bcast(data, static_cast<int>(m), mpi_type<T>(), 0, MPI_COMM_WORLD);
 }
 #endif
 
@@ -79,12 +81,7 @@ void reduce_doubles(double* data, int64_t n, bool mean) {
   if (!active() || n <= 0) return;
 #ifdef SCALPEL_HAVE_MPI
   const auto t0 = std::chrono::steady_clock::now();
-  State& s = state();
-  const int64_t m = (n + s.size - 1) / s.size * s.size;
-  s.dsend.assign(static_cast<size_t>(m), 0.0);
-  std::copy(data, data + n, s.dsend.begin());
-  reduce_bucket(s.dsend, s.dblock, m, mean);
-  std::copy(s.dsend.begin(), s.dsend.begin() + n, data);
+  reduce_bucket(data, n, mean);
   account(t0, n * static_cast<int64_t>(sizeof(double)));
 #else
   (void)data;
@@ -182,47 +179,41 @@ void allreduce_mean(const std::vector<FloatSpan>& spans) {
 #ifdef SCALPEL_HAVE_MPI
   const auto t0 = std::chrono::steady_clock::now();
   State& s = state();
+  const int64_t cap = std::max<int64_t>(1, bucket_floats());
   int64_t total = 0;
-  for (const FloatSpan& sp : spans) total += sp.size;
-  const int64_t cap = std::max<int64_t>(s.size, bucket_floats() / s.size * s.size);
-  s.send.resize(static_cast<size_t>(std::min(cap, (total + s.size - 1) / s.size * s.size)));
-  // Walk the spans in buckets: pack, reduce, unpack.
-  size_t span = 0;
-  int64_t offset = 0;  // within spans[span]
-  while (span < spans.size()) {
-    int64_t filled = 0;
-    size_t span_end = span;
-    int64_t offset_end = offset;
-    while (span_end < spans.size() && filled < cap) {
-      const int64_t take = std::min(cap - filled, spans[span_end].size - offset_end);
-      if (take > 0)  // an empty span may have no storage at all
-        std::memcpy(s.send.data() + filled, spans[span_end].data + offset_end,
-                    sizeof(float) * static_cast<size_t>(take));
-      filled += take;
-      offset_end += take;
-      if (offset_end == spans[span_end].size) {
-        ++span_end;
-        offset_end = 0;
-      }
+  // Spans of at least a quarter bucket are reduced where they are, in buckets; smaller ones are
+  // packed together into one buffer first, so a model of many small tensors makes few calls.
+  std::vector<const FloatSpan*> pending;
+  int64_t pending_n = 0;
+  auto flush = [&] {
+    if (pending_n == 0) return;
+    s.send.resize(static_cast<size_t>(pending_n));
+    int64_t at = 0;
+    for (const FloatSpan* sp : pending) {
+      std::memcpy(s.send.data() + at, sp->data, sizeof(float) * static_cast<size_t>(sp->size));
+      at += sp->size;
     }
-    if (filled == 0) break;
-    const int64_t m = (filled + s.size - 1) / s.size * s.size;
-    std::fill(s.send.begin() + filled, s.send.begin() + m, 0.0f);
-    reduce_bucket(s.send, s.block, m, true);
-    int64_t read = 0;
-    while (read < filled) {
-      const int64_t give = std::min(filled - read, spans[span].size - offset);
-      if (give > 0)
-        std::memcpy(spans[span].data + offset, s.send.data() + read, sizeof(float) * static_cast<size_t>(give));
-      read += give;
-      offset += give;
-      if (offset == spans[span].size) {
-        ++span;
-        offset = 0;
-      }
+    reduce_bucket(s.send.data(), pending_n, true);
+    at = 0;
+    for (const FloatSpan* sp : pending) {
+      std::memcpy(sp->data, s.send.data() + at, sizeof(float) * static_cast<size_t>(sp->size));
+      at += sp->size;
     }
-    while (span < spans.size() && spans[span].size == 0) ++span;
+    pending.clear();
+    pending_n = 0;
+  };
+  for (const FloatSpan& sp : spans) {
+    total += sp.size;
+    if (sp.size == 0) continue;  // an empty span may have no storage at all
+    if (sp.size >= cap / 4) {
+      for (int64_t off = 0; off < sp.size; off += cap) reduce_bucket(sp.data + off, std::min(cap, sp.size - off), true);
+      continue;
+    }
+    if (pending_n + sp.size > cap) flush();
+    pending.push_back(&sp);
+    pending_n += sp.size;
   }
+  flush();
   account(t0, total * static_cast<int64_t>(sizeof(float)));
 #else
   (void)spans;

@@ -10,10 +10,10 @@
 //   if (dist::rank() == 0) write_outputs();        // rank 0 writes, every rank computes
 //   dist::allreduce_mean({{g0.data(), n}, {g1.data(), n}});   // packed, in buckets
 //
-// Reductions are deterministic and identical on every rank: each bucket is reduced with
-// MPI_Reduce_scatter_block (each rank sums one block in the library's fixed order for that N and
-// size) and the sums are shared with MPI_Allgather, so every rank receives the same bits, and two
-// runs with the same N give the same numbers. Means are formed as sum × (1/N) on every rank.
+// Reductions are deterministic and identical on every rank: each bucket is summed onto rank 0
+// with MPI_Reduce (in the library's fixed order for that N and size), made a mean there (sum ×
+// 1/N) and broadcast, so every rank receives the same bits, and two runs with the same N give the
+// same numbers. (MPI_Allreduce does not promise identical bits on every rank.)
 // Times and byte counts of the collectives are kept (stats()) for the scaling benchmark.
 #pragma once
 
