@@ -215,6 +215,12 @@ std::optional<StateDict> RunContext::resume_checkpoint() const {
 
 void RunContext::truncate_metrics_after(int64_t step) { metrics_.truncate_after(step); }
 
+void RunContext::inject_rank_error(int64_t step) const {
+  if (config_.inject_error_step == step && config_.inject_error_rank == dist::job_rank()) {
+    throw std::runtime_error("step " + std::to_string(step) + ": injected failure on this rank alone (test hook)");
+  }
+}
+
 bool RunContext::inject_nan(int64_t step, int k) const {
   return config_.inject_nan_step >= 0 && step == config_.inject_nan_step && k == config_.inject_nan_loss;
 }
@@ -354,7 +360,7 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
              "summary.json, front.csv, hypervolume.json, pareto_*.png/svg, curves.png, report.md).");
   app.get_formatter()->column_width(34);
   Config& c = out.cfg;
-  std::string method, methods, lambda, lambdas, inject_nan;
+  std::string method, methods, lambda, lambdas, inject_nan, inject_rank_error;
   std::string rho, eps, ema_order, ema_init, rescale, ratio_only;
   app.add_option("--method", method,
                  "surgery method: " + join(surgery::surgeon_names()) +
@@ -412,6 +418,7 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
   app.add_option("--dist-check-every", num["dist-check-every"],
                  "under mpirun: compare the ranks' parameter checksums every N steps (0: never; default 100)");
   app.add_option("--inject-nan", inject_nan, "test hook: STEP[:LOSS]")->group("");
+  app.add_option("--inject-rank-error", inject_rank_error, "test hook: RANK:STEP")->group("");
   std::map<std::string, std::string> extra_values;
   for (const OptionSpec& o : e.options) app.add_option("--" + o.name, extra_values[o.name], o.help);
 
@@ -472,7 +479,7 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
   num_int("checkpoint-every", 0, kMaxSteps, c.checkpoint_every);
   num_int("dist-check-every", 0, kMaxSteps, c.dist_check_every);
   if (!e.shards_data && dist::world_size() > 1) c.sweep_parallel = true;  // nothing to shard: spread the runs
-  c.world_size = c.sweep_parallel ? 1 : dist::world_size();                // ranks per run
+  c.world_size = c.sweep_parallel ? 1 : dist::world_size();               // ranks per run
   if (c.batch_per_rank && c.batch_size > 0) c.batch_size *= c.world_size;
   if (c.world_size > 1 && c.batch_size > 0 && c.batch_size < c.world_size) {
     throw UsageError("--batch-size: the global batch of " + std::to_string(c.batch_size) + " cannot be split over " +
@@ -638,6 +645,16 @@ bool parse(const Experiment& e, const std::vector<std::string>& args, Parsed& ou
       c.inject_nan_loss = colon == std::string::npos ? 0 : std::stoi(inject_nan.substr(colon + 1));
     } catch (const std::exception&) {
       throw UsageError("--inject-nan: expected STEP[:LOSS], got '" + inject_nan + "'");
+    }
+  }
+  if (!inject_rank_error.empty()) {
+    const size_t colon = inject_rank_error.find(':');
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument("no colon");
+      c.inject_error_rank = std::stoi(inject_rank_error.substr(0, colon));
+      c.inject_error_step = std::stoll(inject_rank_error.substr(colon + 1));
+    } catch (const std::exception&) {
+      throw UsageError("--inject-rank-error: expected RANK:STEP, got '" + inject_rank_error + "'");
     }
   }
   c.experiment = e.name;

@@ -94,6 +94,9 @@ struct Config {
   int64_t dist_check_every = 100;
   // Experiment-specific options (--set KEY=VALUE or the experiment's own flags), by name.
   std::map<std::string, std::string> extra;
+  // Test hook (hidden flag --inject-rank-error RANK:STEP): rank RANK alone throws at STEP.
+  int inject_error_rank = -1;
+  int64_t inject_error_step = -1;
   // Test hook (hidden flag --inject-nan STEP[:LOSS]): make loss LOSS non-finite at STEP.
   int64_t inject_nan_step = -1;
   int inject_nan_loss = 0;
@@ -153,6 +156,8 @@ class RunContext {
   const std::map<std::string, std::string>& final_texts() const { return final_text_; }
 
   // Test hook: true when the configuration asks for loss `k` to be made non-finite at `step`.
+  // Throws on the rank and step of --inject-rank-error (a failure the other ranks do not see).
+  void inject_rank_error(int64_t step) const;
   bool inject_nan(int64_t step, int k) const;
 
  private:

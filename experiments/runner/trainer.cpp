@@ -195,6 +195,7 @@ void train(RunContext& ctx, TrainTask& task) {
   for (int64_t s = start; s < total; ++s) {
     const auto t_step = std::chrono::steady_clock::now();
     const double comm_before = dist::stats().seconds;
+    ctx.inject_rank_error(s + 1);
     std::vector<Tensor> losses = task.losses(s);
     for (size_t k = 0; k < losses.size(); ++k) {
       if (ctx.inject_nan(s + 1, static_cast<int>(k)))

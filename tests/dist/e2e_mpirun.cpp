@@ -246,6 +246,55 @@ TEST(DistE2E, TranslationOnTwoRanksEqualsOneProcess) {
   }
 }
 
+// Every file of a sweep folder, relative to it.
+std::vector<std::string> files_of(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) out.push_back(fs::relative(e.path(), dir).string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The study binaries not covered above, tiny: under mpirun -np 2 each exits 0 and writes the same
+// files with the same metrics as one process (the analytic ones bit for bit: their runs are spread).
+TEST(DistE2E, EveryOtherStudyRunsUnderTwoRanksWithTheOutputsOfOneProcess) {
+  struct Case {
+    std::string name, bin, flags;
+    double rel, abs;
+  };
+  const std::vector<Case> cases = {
+      {"toy", SCALPEL_TOY_BIN, "--steps 50", 0.0, 0.0},
+      {"mtl_toy", SCALPEL_MTL_TOY_BIN, "--steps 30", 0.0, 0.0},
+      {"noise", SCALPEL_NOISE_BIN, "--steps 30", 0.0, 0.0},
+      {"quadratics", SCALPEL_QUADRATICS_BIN, "--steps 30", 0.0, 0.0},
+      {"weight_norm", SCALPEL_WEIGHT_NORM_BIN,
+       "--steps 3 --eval-every 3 --batch-size 8 --train-size 64 --test-size 32 --eval-train-size 32 --width 4 "
+       "--sync-batch-norm true --methods bloop --lambdas 0.1",
+       1e-4, 1e-5},
+      {"joint_lm", SCALPEL_JOINT_LM_BIN,
+       "--steps 3 --eval-every 3 --batch-size 4 --layers 1 --d-model 32 --heads 2 --seq-len 32 --methods bloop "
+       "--lambdas 0.1",
+       1e-5, 1e-7},
+  };
+  for (const Case& c : cases) {
+    const std::string one = fresh_dir("dist_all_one_" + c.name), two = fresh_dir("dist_all_two_" + c.name);
+    const std::string flags = " " + c.flags + " --threads 1 --quiet --out ";
+    const Result r1 = run(c.bin + flags + one);
+    ASSERT_EQ(r1.code, 0) << c.name << ":\n" << r1.output;
+    const Result r2 = run(kMpirun + " -np 2 " + c.bin + flags + two);
+    ASSERT_EQ(r2.code, 0) << c.name << ":\n" << r2.output;
+    const std::vector<std::string> files = files_of(one);
+    EXPECT_EQ(files, files_of(two)) << c.name;
+    int metrics = 0;
+    for (const std::string& f : files) {
+      if (fs::path(f).filename() != "metrics.csv") continue;
+      expect_same_metrics(one + "/" + f, two + "/" + f, c.rel, c.abs, 5);
+      ++metrics;
+    }
+    EXPECT_GT(metrics, 0) << c.name;
+  }
+}
+
 TEST(DistE2E, AStudyWithoutDataSpreadsItsRunsOverTheRanks) {
   const std::string one = fresh_dir("dist_toy_one"), two = fresh_dir("dist_toy_two");
   const std::string flags = " --methods mixed,bloop --lambdas 0.1,1 --steps 50 --threads 1 --out ";
@@ -260,4 +309,18 @@ TEST(DistE2E, AStudyWithoutDataSpreadsItsRunsOverTheRanks) {
       expect_same_metrics(one + d, two + d, 0.0, 0.0, 15);
     }
   }
+}
+
+TEST(DistE2E, AFailureOnOneRankAloneEndsTheJobNamingTheRank) {
+  const std::string out = fresh_dir("dist_lone_error");
+  Flags f = smooth_flags(out);
+  f["--methods"] = "bloop";
+  f["--steps"] = "200";
+  f["--inject-rank-error"] = "1:5";  // rank 1 throws at step 5; rank 0 waits in the reduction
+  // timeout: a hang would end as exit code 124, which the test rejects.
+  const Result r = run(kMpiEnv + "timeout 120 " + kMpiexec + " -np 2 " + command(SCALPEL_SMOOTH_MLP_BIN, f));
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.code, 124) << "the job hung:\n" << r.output;
+  EXPECT_TRUE(has_text(r, "FAILED on rank 1 of 2: step 5: injected failure"));
+  EXPECT_TRUE(has_text(r, "ending every rank of the job (MPI_Abort)"));
 }
