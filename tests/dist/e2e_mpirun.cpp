@@ -5,11 +5,15 @@
 // and the sweep resumes from it.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/types.h>
 #include <algorithm>
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "../experiments/run_util.h"
@@ -65,6 +69,22 @@ void expect_same_metrics(const std::string& a_path, const std::string& b_path, d
     }
   }
   EXPECT_GE(compared, at_least);  // losses, evaluations and the surgery diagnostics
+}
+
+// The highest pid whose command line starts with `program` and mentions `text` (from /proc: no
+// procps needed), or -1.
+pid_t newest_process(const std::string& program, const std::string& text) {
+  pid_t best = -1;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "cmdline", std::ios::binary);
+    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    if (cmd.rfind(program, 0) != 0 || cmd.find(text) == std::string::npos) continue;
+    best = std::max<pid_t>(best, static_cast<pid_t>(std::stol(name)));
+  }
+  return best;
 }
 
 }  // namespace
@@ -142,9 +162,11 @@ TEST(DistE2E, AKilledRankEndsTheJobAndTheCheckpointResumes) {
   const std::string ckpt = out + "/bloop/lambda_0.1/checkpoint.ckpt";
   for (int i = 0; i < 600 && !fs::exists(ckpt); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   ASSERT_TRUE(fs::exists(ckpt)) << "no checkpoint after 60 s";
-  // The newest process running this sweep is a rank (mpirun starts before its ranks). The [p]
-  // keeps the pattern from matching the shell that runs pkill.
-  ASSERT_EQ(std::system(("pkill -9 -n -f 'scalpel-smooth-ml[p].*" + out + "'").c_str()), 0);
+  // The newest process running this study binary on this folder is a rank (mpirun and the
+  // shells start before the ranks; their command lines hold other program names first).
+  const pid_t victim = newest_process(std::string(SCALPEL_SMOOTH_MLP_BIN), out);
+  ASSERT_GT(victim, 0) << "no rank process found";
+  ASSERT_EQ(::kill(victim, SIGKILL), 0);
   for (int i = 0; i < 1200 && !fs::exists(rc); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   ASSERT_TRUE(fs::exists(rc)) << "the job did not end";
   std::ifstream in(rc);
