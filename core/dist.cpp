@@ -251,14 +251,7 @@ int64_t broadcast(int64_t value) {
   return value;
 }
 
-void barrier() {
-#ifdef SCALPEL_HAVE_MPI
-  if (active()) MPI_Barrier(MPI_COMM_WORLD);
-#endif
-}
-
 Stats stats() { return state().stats; }
-void reset_stats() { state().stats = Stats(); }
 
 uint64_t checksum(const std::vector<FloatSpan>& spans) {
   uint64_t h = 1469598103934665603ull;  // FNV-1a offset basis

@@ -93,21 +93,19 @@ void allreduce_sum(double* data, int64_t n);
 std::vector<uint64_t> allgather(uint64_t value);
 // Rank 0's value on every rank.
 int64_t broadcast(int64_t value);
-void barrier();
 
 // Bucket size of allreduce_mean (default 4 Mi floats = 16 MiB; env SCALPEL_DIST_BUCKET_FLOATS).
 int64_t bucket_floats();
 // Sets it (0: back to the default); every rank must use the same value.
 void set_bucket_floats(int64_t floats);
 
-// Time and volume of this process's collectives since the start (or the last reset_stats()).
+// Time and volume of this process's collectives since the start.
 struct Stats {
   double seconds = 0.0;  // wall time inside the collectives (including waiting for other ranks)
   int64_t bytes = 0;     // payload bytes passed to the collectives
   int64_t calls = 0;
 };
 Stats stats();
-void reset_stats();
 
 // A 64-bit checksum of float buffers (FNV-1a over the bytes), for the replica check: equal
 // parameters give equal checksums on every rank.

@@ -14,6 +14,10 @@
 
 using namespace scalpel;
 
+TEST(DistOneProcess, KnowsWhetherItWasBuiltWithMpi) {
+  EXPECT_EQ(dist::built_with_mpi(), SCALPEL_TEST_HAVE_MPI != 0);  // CMake's SCALPEL_HAVE_MPI
+}
+
 TEST(DistOneProcess, CollectivesAreTheIdentity) {
   ASSERT_FALSE(dist::active());
   EXPECT_EQ(dist::rank(), 0);
