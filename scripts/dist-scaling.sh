@@ -15,6 +15,7 @@ if [ -z "$mpirun" ]; then
 fi
 # Root (containers, CI) and container-safe shared memory, as in the tests.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+export OMPI_MCA_oob_tcp_if_include=lo OMPI_MCA_btl_tcp_if_include=lo  # one machine: loopback only
 export OMP_WAIT_POLICY=passive
 rm -rf "$out"
 mkdir -p "$out"

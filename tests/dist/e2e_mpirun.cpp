@@ -30,9 +30,11 @@ namespace {
 // shared-memory single-copy path needs ptrace rights a container may not grant. In the sanitizer
 // build, LeakSanitizer is off for the processes mpirun starts: OpenMPI's plugins leave allocations
 // behind at exit that cannot be suppressed by name (their modules are unloaded by then); ASan's
-// memory-error checks stay on, and every test outside mpirun keeps leak checking.
+// memory-error checks stay on, and every test outside mpirun keeps leak checking. One machine:
+// loopback only, so a container's other interfaces (unroutable bridges) cannot stall the start.
 const std::string kMpiEnv =
     "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none "
+    "OMPI_MCA_oob_tcp_if_include=lo OMPI_MCA_btl_tcp_if_include=lo "
     "OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=0 ";
 const std::string kMpiexec = std::string(SCALPEL_MPIEXEC) + " --oversubscribe --bind-to none";
 const std::string kMpirun = kMpiEnv + kMpiexec;
