@@ -963,18 +963,14 @@ int run_sweep(int argc, char** argv, const Experiment& e) {
         error = "out of memory (std::bad_alloc); use a smaller --batch-size, --train-size or model";
         end_job_if_alone(e, spec, error);
         progress.message("[" + spec.label + "] FAILED: " + error);
-      } catch (const NonFiniteLoss& err) {  // from reduced values: every rank throws it alike
-        status = "failed";
-        error = err.what();
-        progress.message("[" + spec.label + "] FAILED: " + error);
-      } catch (const dist::DistError& err) {  // from gathered values: every rank throws it alike
-        status = "failed";
-        error = err.what();
-        progress.message("[" + spec.label + "] FAILED: " + error);
       } catch (const std::exception& err) {
         status = "failed";
         error = err.what();
-        end_job_if_alone(e, spec, error);
+        // A non-finite loss (from reduced values) or a replica mismatch (from gathered ones) is
+        // thrown by every rank alike and fails only this run; anything else may be this rank's alone.
+        if (!dynamic_cast<const NonFiniteLoss*>(&err) && !dynamic_cast<const dist::DistError*>(&err)) {
+          end_job_if_alone(e, spec, error);
+        }
         progress.message("[" + spec.label + "] FAILED: " + error);
       }
       if (status == "done" && diverged(metrics)) {
