@@ -99,8 +99,13 @@ bool built_with_mpi() {
 #endif
 }
 
+namespace {
+// Where mpirun (OpenMPI), PMI launchers and srun put the world size of the processes they start.
+constexpr const char* kLauncherSizeVars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"};
+}  // namespace
+
 int launcher_world_size() {
-  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"}) {
+  for (const char* name : kLauncherSizeVars) {
     const int n = env_int(name);
     if (n > 0) return n;
   }
@@ -110,8 +115,8 @@ int launcher_world_size() {
 void init(int* argc, char*** argv) {
   State& s = state();
   if (s.started || s.finalized) return;
-  const bool launched = std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") ||
-                        std::getenv("SLURM_STEP_NUM_TASKS") || std::getenv("PMIX_RANK");
+  bool launched = std::getenv("PMIX_RANK") != nullptr;  // PMIx launchers (srun --mpi=pmix)
+  for (const char* name : kLauncherSizeVars) launched = launched || std::getenv(name) != nullptr;
   if (!launched) return;
 #ifdef SCALPEL_HAVE_MPI
   int provided = 0;

@@ -6,7 +6,7 @@
 // build without it runs one process only, and refuses to start under a launcher with N > 1
 // (init() throws, naming the build option) instead of silently training N unrelated copies.
 //
-//   dist::Session session(&argc, &argv);           // in main: MPI_Init when under a launcher
+//   dist::init(&argc, &argv);                      // in main: MPI_Init when under a launcher
 //   if (dist::rank() == 0) write_outputs();        // rank 0 writes, every rank computes
 //   dist::allreduce_mean({{g0.data(), n}, {g1.data(), n}});   // packed, in buckets
 //
@@ -33,11 +33,11 @@ class DistError : public std::runtime_error {
 
 // True when this build can run under MPI (configured with SCALPEL_MPI and MPI found).
 bool built_with_mpi();
-// The world size a launcher asked for, from its environment (OMPI_COMM_WORLD_SIZE, PMIX_SIZE,
-// PMI_SIZE, SLURM_NTASKS under srun); 1 when there is none.
+// The world size a launcher asked for, from its environment (OMPI_COMM_WORLD_SIZE under mpirun,
+// PMI_SIZE, SLURM_STEP_NUM_TASKS under srun); 1 when there is none.
 int launcher_world_size();
 
-// Initialises MPI when a launcher started this process with N > 1 ranks (thread level FUNNELED:
+// Initialises MPI when a launcher started this process (thread level FUNNELED:
 // only the main thread communicates; OpenMP and the loader's worker thread do not). Idempotent.
 // Throws DistError when N > 1 and the build has no MPI.
 void init(int* argc, char*** argv);
@@ -47,15 +47,6 @@ void finalize();
 // returns and the caller exits normally. For the command-line layer only, after the message was
 // printed: a rank that failed alone must not leave the others waiting in a collective.
 void abort_job(int code);
-
-// RAII: init() in the constructor, finalize() in the destructor.
-class Session {
- public:
-  Session(int* argc, char*** argv) { init(argc, argv); }
-  ~Session() { finalize(); }
-  Session(const Session&) = delete;
-  Session& operator=(const Session&) = delete;
-};
 
 int rank();        // 0 .. world_size()-1
 int world_size();  // 1 without a launcher (and inside a Solo scope)

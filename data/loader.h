@@ -27,10 +27,13 @@
 //   }
 // Sharding (data parallel): with shard(rank, count) each batch is cut into `count` contiguous
 // parts as equal as possible and this loader returns part `rank` (Batch::global_size says how
-// many rows the whole batch has; a short last batch with fewer rows than ranks is left out). The position and state are
-// those of the global batches, so a checkpoint written at one count resumes at another. Resuming: save `state_dict()`
-// with a checkpoint; after `load_state_dict()` the next next() returns exactly the batch the original run would have
-// returned next (bit-identical, including augmentation).
+// many rows the whole batch has; a short last batch with fewer rows than ranks is left out). The
+// position and state are those of the global batches, so a checkpoint written at one count
+// resumes at another.
+//
+// Resuming: save `state_dict()` with a checkpoint; after `load_state_dict()` the next next()
+// returns exactly the batch the original run would have returned next (bit-identical, including
+// augmentation).
 #pragma once
 
 #include <condition_variable>

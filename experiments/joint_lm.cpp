@@ -241,7 +241,7 @@ int main(int argc, char** argv) {
   e.main_label = "generic-corpus cross-entropy (nats/byte)";
   e.aux_label = "specific-corpus cross-entropy (nats/byte)";
   e.prepare_data = [](const Config& c, Progress& progress) { return corpora(c, progress).description; };
-  e.weighting = true;  // trains through train()
+  e.weighting = true;    // trains through train()
   e.shards_data = true;  // under mpirun: data parallel over the ranks
   e.run = run;
   return run_main(argc, argv, e);

@@ -82,10 +82,14 @@ void use_splits(Experiment& e, SplitResolver resolve) {
   };
 }
 
+Tensor global_batch_mean(const Tensor& loss, int64_t local, int64_t global) {
+  const int64_t share = local * dist::world_size();
+  if (global <= 0 || share == global) return loss;
+  return mul(loss, static_cast<float>(static_cast<double>(share) / static_cast<double>(global)));
+}
+
 Tensor global_batch_mean(const Tensor& loss, const data::Batch& batch) {
-  const int64_t ranks = dist::world_size();
-  if (batch.global_size <= 0 || batch.size() * ranks == batch.global_size) return loss;
-  return mul(loss, static_cast<float>(static_cast<double>(batch.size() * ranks) / batch.global_size));
+  return global_batch_mean(loss, batch.size(), batch.global_size);
 }
 
 void next_batch(data::DataLoader& loader, data::Batch& batch) {

@@ -47,6 +47,9 @@ void next_batch(data::DataLoader& loader, data::Batch& batch);
 // is the mean over the global batch. Returned unchanged when the shards are equal (always
 // without mpirun). Only for losses that average over the batch, not for parameter-only losses.
 Tensor global_batch_mean(const Tensor& loss, const data::Batch& batch);
+// The same with the counts given: `loss` averages `local` items (rows, target tokens) of the
+// `global` items of every rank's part of the batch.
+Tensor global_batch_mean(const Tensor& loss, int64_t local, int64_t global);
 
 // Named modules and loaders whose state a run checkpoints, as one StateDict.
 class RunState {

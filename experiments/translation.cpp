@@ -220,10 +220,8 @@ void run(RunContext& ctx) {
   // mean over the global batch (N·tokens_r/tokens); a rank without a pair adds a constant 0.
   auto shard_loss = [&](const data::Seq2SeqBatch& b) {
     if (b.empty()) return Tensor::scalar(0.0f);
-    const Tensor loss = model.loss(b.src, b.src_lengths, b.tgt_in, b.tgt_out);
-    const int64_t share = b.target_tokens * dist::world_size();
-    if (share == b.global_target_tokens) return loss;
-    return mul(loss, static_cast<float>(static_cast<double>(share) / static_cast<double>(b.global_target_tokens)));
+    return global_batch_mean(model.loss(b.src, b.src_lengths, b.tgt_in, b.tgt_out), b.target_tokens,
+                             b.global_target_tokens);
   };
   task.losses = [&](int64_t) {
     const data::Seq2SeqBatch mb = main_stream.next(), ab = aux_stream.next();
@@ -341,7 +339,7 @@ int main(int argc, char** argv) {
   e.main_label = "generic-corpus cross-entropy (nats/token)";
   e.aux_label = "in-domain cross-entropy (nats/token)";
   e.prepare_data = [](const Config& c, Progress& progress) { return corpus(c, progress).description; };
-  e.weighting = true;  // trains through train()
+  e.weighting = true;    // trains through train()
   e.shards_data = true;  // under mpirun: data parallel over the ranks
   e.run = run;
   e.vs_lambda_plots = {{"bleu_vs_lambda", "eval_bleu", "eval BLEU (in-domain)"}};

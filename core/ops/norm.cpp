@@ -56,8 +56,8 @@ namespace {
 // as relu's backward would, recomputing out > 0 from x (x * scale + shift, the forward's own
 // arithmetic) instead of reading the output back. `op` names errors.
 // sync (data parallel, core/dist.h): the statistics and the backward's two channel sums are over
-// the rows of every rank (one allreduce of per-rank counts, means and centred sums — Chan's
-// combination — in forward, one of the two sums in backward); in a world of one it changes nothing.
+// the rows of every rank (in forward two reductions, Chan's combination: counts and sums, then the
+// centred sums; in backward one, of both sums); in a world of one it changes nothing.
 Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
                        Tensor running_var, bool training, float momentum, float eps, bool relu, bool sync) {
   if (!x.defined()) throw std::invalid_argument(std::string(op) + ": the input is undefined");
@@ -82,12 +82,9 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
                                 ": evaluation mode (training=false) needs running_mean and running_var "
                                 "(hint: run in training mode, or keep running statistics)");
   }
-  if (sync) {
-    double count = static_cast<double>(M_local);
-    dist::allreduce_sum(&count, 1);
-    M = static_cast<int64_t>(count);
-  }
-  if (training && M <= 1) {
+  // Synchronised, a rank needs one row; the count over every rank is checked after the first
+  // reduction below.
+  if (training && (sync ? M_local < 1 : M <= 1)) {
     throw std::invalid_argument(std::string(op) + ": expected more than 1 value per channel when training, got input " +
                                 shape_str(x.shape()));
   }
@@ -127,20 +124,27 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
       }
     });
     if (sync) {
-      // Chan et al.: global mean = Σ n_r μ_r / n; centred sum = Σ n_r (σ²_r + (μ_r - μ)²).
-      std::vector<double> buf(static_cast<size_t>(C));
-      const double share = static_cast<double>(M_local) / static_cast<double>(M);
-      for (int64_t c = 0; c < C; ++c) buf[c] = share * batch_mean[c];
-      dist::allreduce_sum(buf.data(), C);
+      // Chan et al.: n = Σ n_r, mean μ = Σ n_r μ_r / n, variance Σ n_r (σ²_r + (μ_r - μ)²) / n.
+      std::vector<double> buf(static_cast<size_t>(C + 1));  // Σ n_r μ_r per channel, then n
+      for (int64_t c = 0; c < C; ++c) buf[c] = static_cast<double>(M_local) * batch_mean[c];
+      buf[C] = static_cast<double>(M_local);
+      dist::allreduce_sum(buf.data(), C + 1);
+      M = static_cast<int64_t>(buf[C]);
+      if (M <= 1) {  // the same on every rank
+        throw std::invalid_argument(std::string(op) +
+                                    ": expected more than 1 value per channel over the ranks when training, got " +
+                                    std::to_string(M));
+      }
       std::vector<double> cen(static_cast<size_t>(C));
       for (int64_t c = 0; c < C; ++c) {
+        buf[c] /= static_cast<double>(M);
         const double dm = batch_mean[c] - buf[c];
-        cen[c] = share * (batch_var[c] + dm * dm);
+        cen[c] = static_cast<double>(M_local) * (batch_var[c] + dm * dm);
       }
       dist::allreduce_sum(cen.data(), C);
       for (int64_t c = 0; c < C; ++c) {
         batch_mean[c] = buf[c];
-        batch_var[c] = std::max(0.0, cen[c]);
+        batch_var[c] = std::max(0.0, cen[c] / static_cast<double>(M));
         (*mean)[c] = static_cast<float>(batch_mean[c]);
         (*invstd)[c] = static_cast<float>(1.0 / std::sqrt(batch_var[c] + static_cast<double>(eps)));
       }
@@ -223,16 +227,14 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
              });
              // The weight and bias gradients stay per rank (TrainStep averages them over the ranks);
              // dx needs both sums over every rank's rows.
-             std::vector<double> all_dy, all_dy_xhat;
+             std::vector<double> both;  // [sum_dy | sum_dy_xhat] over every rank (sync)
              if (sync) {
-               std::vector<double> both(sum_dy);
+               both = sum_dy;
                both.insert(both.end(), sum_dy_xhat.begin(), sum_dy_xhat.end());
                dist::allreduce_sum(both.data(), 2 * C);
-               all_dy.assign(both.begin(), both.begin() + C);
-               all_dy_xhat.assign(both.begin() + C, both.end());
              }
-             const std::vector<double>& dy_all = sync ? all_dy : sum_dy;
-             const std::vector<double>& dy_xhat_all = sync ? all_dy_xhat : sum_dy_xhat;
+             const double* dy_all = sync ? both.data() : sum_dy.data();
+             const double* dy_xhat_all = sync ? both.data() + C : sum_dy_xhat.data();
              if (s.needs(0)) {
                GradSink::Accum acc = s.accumulate(0);
                const bool fresh = acc.beta == 0.0f;

@@ -39,10 +39,14 @@ const std::string kMpiEnv =
 const std::string kMpiexec = std::string(SCALPEL_MPIEXEC) + " --oversubscribe --bind-to none";
 const std::string kMpirun = kMpiEnv + kMpiexec;
 
-Flags smooth_flags(const std::string& out) {
-  return {{"--methods", "mixed,bloop"}, {"--lambdas", "0.1"},     {"--steps", "30"},      {"--eval-every", "10"},
-          {"--batch-size", "64"},       {"--train-size", "1024"}, {"--test-size", "256"}, {"--eval-train-size", "256"},
-          {"--threads", "1"},           {"--seed", "3"},          {"--quiet", "-"},       {"--out", out}};
+// The smooth-MLP flags of these tests, with `replace` overriding (or adding) some.
+Flags smooth_flags(const std::string& out, const Flags& replace = {}) {
+  Flags f = {
+      {"--methods", "mixed,bloop"}, {"--lambdas", "0.1"},     {"--steps", "30"},      {"--eval-every", "10"},
+      {"--batch-size", "64"},       {"--train-size", "1024"}, {"--test-size", "256"}, {"--eval-train-size", "256"},
+      {"--threads", "1"},           {"--seed", "3"},          {"--quiet", "-"},       {"--out", out}};
+  for (const auto& [k, v] : replace) f[k] = v;
+  return f;
 }
 
 // Every column but the wall-clock ones (comm_ms exists only under mpirun).
@@ -131,11 +135,8 @@ TEST(DistE2E, TwoRanksSameSeedAreBitIdentical) {
 
 TEST(DistE2E, PerRankBatchMultipliesByTheRanks) {
   const std::string out = fresh_dir("dist_per_rank");
-  Flags f = smooth_flags(out);
-  f["--methods"] = "mixed";
-  f["--batch-size"] = "32";
-  f["--batch-per-rank"] = "-";
-  f["--steps"] = "2";
+  Flags f =
+      smooth_flags(out, {{"--methods", "mixed"}, {"--batch-size", "32"}, {"--batch-per-rank", "-"}, {"--steps", "2"}});
   const Result r = run(kMpirun + " -np 2 " + command(SCALPEL_SMOOTH_MLP_BIN, f));
   ASSERT_EQ(r.code, 0) << r.output;
   nlohmann::json cfg = nlohmann::json::parse(scalpel::experiments::read_text(out + "/config.json"));
@@ -151,11 +152,8 @@ TEST(DistE2E, PerRankBatchMultipliesByTheRanks) {
 
 TEST(DistE2E, AKilledRankEndsTheJobAndTheCheckpointResumes) {
   const std::string out = fresh_dir("dist_kill");
-  Flags f = smooth_flags(out);
-  f["--methods"] = "bloop";
-  f["--steps"] = "4000";
-  f["--eval-every"] = "2000";
-  f["--checkpoint-every"] = "10";
+  const Flags f = smooth_flags(
+      out, {{"--methods", "bloop"}, {"--steps", "4000"}, {"--eval-every", "2000"}, {"--checkpoint-every", "10"}});
   const std::string log = out + ".log", rc = out + ".rc";
   fs::remove(rc);
   // timeout: a hang would end as exit code 124, which the test rejects.
@@ -337,10 +335,8 @@ TEST(DistE2E, AStudyWithoutDataSpreadsItsRunsOverTheRanks) {
 
 TEST(DistE2E, AFailureOnOneRankAloneEndsTheJobNamingTheRank) {
   const std::string out = fresh_dir("dist_lone_error");
-  Flags f = smooth_flags(out);
-  f["--methods"] = "bloop";
-  f["--steps"] = "200";
-  f["--inject-rank-error"] = "1:5";  // rank 1 throws at step 5; rank 0 waits in the reduction
+  // rank 1 throws at step 5; rank 0 waits in the reduction
+  const Flags f = smooth_flags(out, {{"--methods", "bloop"}, {"--steps", "200"}, {"--inject-rank-error", "1:5"}});
   // timeout: a hang would end as exit code 124, which the test rejects.
   const Result r = run(kMpiEnv + "timeout 120 " + kMpiexec + " -np 2 " + command(SCALPEL_SMOOTH_MLP_BIN, f));
   EXPECT_NE(r.code, 0) << r.output;
