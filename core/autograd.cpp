@@ -23,9 +23,10 @@ void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
 
 // ---- SavedTensor --------------------------------------------------------------------------------
 
-SavedTensor::SavedTensor(const Tensor& t, const char* op) : op_(op) {
+SavedTensor::SavedTensor(const Tensor& t, const char* op, bool is_output) : op_(op), is_output_(is_output) {
   if (t.defined()) {
     t_ = t.detach();
+    if (!is_output && t.requires_grad()) graph_ = t;
     version_ = t.version();
   }
 }
@@ -58,7 +59,10 @@ Node::Node(std::shared_ptr<TensorImpl> leaf)
 
 Node::~Node() {
   // Take ownership of children whose last reference is ours and free them one by one, so that a
-  // chain of any length is destroyed without recursion.
+  // chain of any length is destroyed without recursion. A closure's saved tensors may hold graph
+  // references too (the inputs' history, for create_graph), so each closure is dropped before its
+  // node's children are examined.
+  fn_ = nullptr;
   std::vector<std::shared_ptr<Node>> stack;
   for (auto& n : next_) {
     if (n) stack.push_back(std::move(n));
@@ -67,10 +71,10 @@ Node::~Node() {
     std::shared_ptr<Node> n = std::move(stack.back());
     stack.pop_back();
     if (n.use_count() == 1) {
+      n->fn_ = nullptr;
       for (auto& c : n->next_) {
         if (c) stack.push_back(std::move(c));
       }
-      // Closures may hold saved tensors only (never graph references), so dropping them is flat.
     }
   }
 }
@@ -147,7 +151,10 @@ class Engine {
     bool owned = false;  // buf may be written in place (leaf .grad, caller buffers)
   };
 
-  Engine(Mode mode, bool retain_graph) : mode_(mode), retain_(retain_graph) {}
+  Engine(Mode mode, bool retain_graph, bool create_graph = false)
+      : mode_(mode), retain_(retain_graph || create_graph), create_graph_(create_graph) {}
+
+  bool create_graph() const { return create_graph_; }
 
   // Collects the graph reachable from `roots` in post-order with dependency counts.
   void build(const std::vector<Node*>& roots) {
@@ -229,7 +236,12 @@ class Engine {
   void capture(Node* n, size_t k) { captures_[n].push_back(k); }
 
   void run(std::vector<Tensor>* captured) {
-    NoGradGuard no_grad;
+    const bool prev_mode = grad_enabled();
+    set_grad_enabled(create_graph_);
+    struct Restore {
+      bool mode;
+      ~Restore() { set_grad_enabled(mode); }
+    } restore{prev_mode};
     auto cmp = [](Node* a, Node* b) { return a->seq_ < b->seq_; };
     std::priority_queue<Node*, std::vector<Node*>, decltype(cmp)> ready(cmp);
     for (Node* n : nodes_) {
@@ -297,6 +309,11 @@ class Engine {
       s.owned = false;
       return;
     }
+    if (create_graph_) {  // a recorded sum, never in place (either side may carry history)
+      s.buf = add(s.buf, g);
+      s.owned = false;
+      return;
+    }
     if (s.owned || exclusively_owned(s.buf)) {
       kernels::binary_inplace(s.buf, g, [](float a, float b) { return a + b; });
       s.buf.storage()->bump_version();
@@ -307,7 +324,12 @@ class Engine {
     }
   }
 
-  GradSink::Accum accumulate_buffer(int64_t idx, const Shape& shape) {
+  GradSink::Accum accumulate_buffer(int64_t idx, const Shape& shape, const char* op) {
+    if (create_graph_) {
+      throw std::logic_error(std::string(op) +
+                             ": accumulate() is not available in a create_graph sweep; the op's backward must "
+                             "take its differentiable branch when GradSink::create_graph() is set");
+    }
     Slot& s = slots_[idx];
     if (!s.buf.defined()) {
       s.buf = make_tensor(shape);
@@ -345,6 +367,7 @@ class Engine {
 
   Mode mode_;
   bool retain_;
+  bool create_graph_;
   std::vector<Node*> nodes_;
   std::vector<Node*> order_;
   std::vector<int64_t> deps_;
@@ -368,7 +391,20 @@ GradSink::Accum GradSink::accumulate(size_t i) {
                            " which needs no gradient (check needs(i) first)");
   }
   Node* c = node_->next_[i].get();
-  return engine_->accumulate_buffer(c->engine_index_, node_->input_shapes_[i]);
+  return engine_->accumulate_buffer(c->engine_index_, node_->input_shapes_[i], node_->name_);
+}
+
+bool GradSink::create_graph() const { return engine_->create_graph(); }
+
+Tensor GradSink::saved(const SavedTensor& t) const {
+  const Tensor& plain = t.get();  // checks the version
+  if (!engine_->create_graph() || !plain.defined()) return plain;
+  if (t.graph_.defined()) return t.graph_;
+  if (!t.is_output_) return plain;  // saved without history: a constant of this op
+  Tensor out = plain.detach();
+  out.impl()->requires_grad = true;
+  out.impl()->grad_fn = node_->shared_from_this();
+  return out;
 }
 
 const Shape& GradSink::input_shape(size_t i) const { return node_->input_shapes_[i]; }
@@ -459,7 +495,7 @@ void run_grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inp
     }
     targets.push_back(gradient_edge(in));
   }
-  Engine engine(Engine::Mode::Grad, options.retain_graph);
+  Engine engine(Engine::Mode::Grad, options.retain_graph, options.create_graph);
   engine.build(roots);
   std::vector<Node*> target_ptrs;
   for (auto& t : targets) target_ptrs.push_back(t.get());
@@ -502,6 +538,11 @@ void grad_into(const std::vector<Tensor>& outputs, const std::vector<Tensor>& in
   if (buffers.size() != inputs.size()) {
     throw std::invalid_argument("grad_into: got " + std::to_string(buffers.size()) + " buffers for " +
                                 std::to_string(inputs.size()) + " inputs");
+  }
+  if (options.create_graph) {
+    throw std::invalid_argument(
+        "grad_into: create_graph is not supported (it adds into buffers in place); use grad() with "
+        "create_graph=true");
   }
   for (size_t k = 0; k < inputs.size(); ++k) {
     check_same_shape(buffers[k].shape(), inputs[k].shape(), "grad_into", ("buffer " + std::to_string(k)).c_str());

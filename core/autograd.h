@@ -17,6 +17,15 @@
 // `add(i, g)` for a computed tensor (the engine sums a broadcast gradient down to the input's
 // shape, centrally), or `accumulate(i)` for a contiguous buffer to write into with BLAS beta.
 //
+// Higher order. `grad(..., create_graph=true)` records the backward pass itself, so a gradient can
+// be differentiated again (Hessian-vector products, hypergradients; see core/higher_order.h). The
+// closures then run with grad mode ON and must build their gradients from differentiable ops:
+// each op's closure checks `s.create_graph()` and takes its composite branch (fused kernels and
+// accumulate() stay on the first-order path, which is unchanged). Saved tensors keep their link to
+// the graph: `s.saved(sv)` is the saved input with its history, or, for a tensor saved with
+// save_output(), the output re-attached to this very node (so y = exp(x) differentiates again
+// through exp). Every op has a second-order gradcheck (tests/core/test_gradgrad*.cpp).
+//
 // The engine. Traversal and teardown are iterative (no recursion), so chains of 10^5+ nodes work.
 // Nodes run in decreasing creation order, a deterministic topological order, and every gradient
 // sum happens in that order, so results are bit-for-bit reproducible. After a sweep the executed
@@ -68,26 +77,34 @@ class EnableGradGuard {
 
 // A tensor saved by an op for its backward: a detached handle plus the storage version at save
 // time. `get()` throws std::runtime_error naming the op if the tensor was changed in place since.
+// A tensor that required grad when saved also keeps its graph link (for create_graph sweeps, read
+// it through GradSink::saved); an op's own output is saved with save_output() instead, which
+// keeps no link (that would be a cycle) but lets GradSink::saved re-attach it to the node.
 class SavedTensor {
  public:
   SavedTensor() = default;
-  SavedTensor(const Tensor& t, const char* op);
+  SavedTensor(const Tensor& t, const char* op, bool is_output = false);
   const Tensor& get() const;
   bool defined() const { return t_.defined(); }
 
  private:
+  friend class GradSink;
   Tensor t_;
+  Tensor graph_;  // t itself (with its history) when it required grad at save time
   uint64_t version_ = 0;
   const char* op_ = "";
+  bool is_output_ = false;
 };
 inline SavedTensor save(const Tensor& t, const char* op) { return SavedTensor(t, op); }
+// Saves the op's own output (call it before record(), as for save()).
+inline SavedTensor save_output(const Tensor& out, const char* op) { return SavedTensor(out, op, true); }
 
 // ---- the tape node ------------------------------------------------------------------------------
 
 class GradSink;
 class Engine;
 
-class Node {
+class Node : public std::enable_shared_from_this<Node> {
  public:
   // grad_out has the shape of the node's output.
   using BackwardFn = std::function<void(const Tensor& grad_out, GradSink& sink)>;
@@ -135,9 +152,15 @@ class GradSink {
     float beta;
     Tensor buffer;
   };
+  // Not available when create_graph() is set (throws std::logic_error naming the op).
   Accum accumulate(size_t i);
   const Shape& input_shape(size_t i) const;
   const char* op() const;
+  // True in a create_graph sweep: build gradients from differentiable ops (grad mode is on).
+  bool create_graph() const;
+  // The saved tensor as this sweep should use it: get() normally; in a create_graph sweep the
+  // tensor with its graph link (or the output re-attached to this node, for save_output()).
+  Tensor saved(const SavedTensor& t) const;
 
  private:
   friend class Engine;
@@ -159,6 +182,8 @@ void record(const char* name, Tensor& out, const std::vector<Tensor>& inputs, No
 struct GradOptions {
   bool retain_graph = false;  // keep saved tensors so the graph can be differentiated again
   bool allow_unused = false;  // an input the outputs do not depend on gets a zero gradient
+  bool create_graph = false;  // record the backward pass so its results can be differentiated again
+                              // (implies retain_graph; grad() only, not grad_into or backward)
   std::vector<Tensor> seeds;  // d(something)/d(output_i); required for non-scalar outputs
   GradOptions& set_retain_graph(bool v) {
     retain_graph = v;
@@ -166,6 +191,10 @@ struct GradOptions {
   }
   GradOptions& set_allow_unused(bool v) {
     allow_unused = v;
+    return *this;
+  }
+  GradOptions& set_create_graph(bool v) {
+    create_graph = v;
     return *this;
   }
   GradOptions& set_seeds(std::vector<Tensor> s) {

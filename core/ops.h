@@ -6,7 +6,7 @@
 //   core/ops/reduce.cpp       sum mean max logsumexp sum_to
 //   core/ops/matmul.cpp       matmul linear
 //   core/ops/shape_ops.cpp    views (reshape ... expand), contiguous, clone, concat, stack,
-//                             index_select, gather, embedding
+//                             index_select, gather, index_add, scatter_add, embedding
 //   core/ops/loss.cpp         softmax log_softmax cross_entropy mse_loss dot norm
 //   core/ops/conv.cpp         conv2d
 //   core/ops/pool.cpp         max_pool2d avg_pool2d global_avg_pool2d
@@ -91,6 +91,12 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim);
 Tensor index_select(const Tensor& a, int64_t dim, const IndexTensor& index);
 // out[i][j] = a[i][index[i][j]] (dim = 1); index has a's rank; out has index's shape.
 Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index);
+// out = a with src's slices added at index along dim (src: a's shape with index.numel() at dim);
+// the transpose of index_select, differentiable in a and src.
+Tensor index_add(const Tensor& a, int64_t dim, const IndexTensor& index, const Tensor& src);
+// out = a with src[i] added at a[..index[i]..] along dim (src and index of one shape); the
+// transpose of gather, differentiable in a and src.
+Tensor scatter_add(const Tensor& a, int64_t dim, const IndexTensor& index, const Tensor& src);
 // weight [V, D], ids [...] -> [..., D]. Ids out of [0, V) throw.
 Tensor embedding(const Tensor& weight, const IndexTensor& ids);
 // Zero padding of the last two dims of an [..., H, W] tensor.

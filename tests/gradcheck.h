@@ -13,6 +13,12 @@
 // within 2h could by itself explain a mismatch; it is skipped, and the check fails if more than
 // `max_kink_fraction` of the checked elements had to be skipped.
 //
+// Second order (on by default in gradcheck()): with the cotangent r itself a variable and a fixed
+// random direction u_i per input, G(x, r) = sum_i <d<f(x), r>/dx_i, u_i> is differentiated twice
+// over, analytically (grad with create_graph, then grad of G with respect to every x_i and r) and
+// by the same central differences of G evaluated with first-order gradients. That checks every
+// op's create_graph branch against its first-order backward, including its linearity in r.
+//
 // gradcheck_tensors() does the same for tensors the function closes over (e.g. a module's
 // parameters), perturbing them in place.
 #pragma once
@@ -40,6 +46,7 @@ struct GradcheckOptions {
   bool check_accumulation = true;
   bool skip_kinks = false;
   double max_kink_fraction = 0.25;
+  bool second_order = true;  // also check the gradient's own gradient (create_graph)
   GradcheckOptions& set_eps(double v) {
     eps = v;
     return *this;
@@ -62,6 +69,10 @@ struct GradcheckOptions {
   }
   GradcheckOptions& set_skip_kinks(bool v) {
     skip_kinks = v;
+    return *this;
+  }
+  GradcheckOptions& set_second_order(bool v) {
+    second_order = v;
     return *this;
   }
 };
@@ -196,7 +207,72 @@ inline ::testing::AssertionResult gradcheck_once(const std::string& op, const Gr
       op, variant, [&] { return f(inputs); }, inputs, names, analytic, r, o);
 }
 
-// Checks f's gradients at `inputs` (used as given) and again with non-contiguous copies of them.
+// sum_i <gs_i, u_i> as a scalar tensor (zero when nothing is defined).
+inline Tensor directional(const std::vector<Tensor>& gs, const std::vector<Tensor>& u) {
+  Tensor total = Tensor::zeros({});
+  for (size_t i = 0; i < gs.size(); ++i) total = add(total, dot(gs[i], u[i]));
+  return total;
+}
+
+// The tensors flattened and concatenated into one vector (no history).
+inline Tensor flat_concat(const std::vector<Tensor>& ts) {
+  std::vector<float> all;
+  for (const Tensor& t : ts) {
+    const std::vector<float> v = t.to_vector();
+    all.insert(all.end(), v.begin(), v.end());
+  }
+  const int64_t n = static_cast<int64_t>(all.size());
+  return Tensor::from_vector(all, {n});
+}
+
+// The second-order check described at the top, for inputs used as given.
+inline ::testing::AssertionResult gradgradcheck_once(const std::string& op, const GradFn& f, std::vector<Tensor> inputs,
+                                                     const GradcheckOptions& o, const char* variant) {
+  for (Tensor& x : inputs) x.set_requires_grad(true);
+  Generator gen(o.seed + 1);
+  Tensor y0;
+  {
+    NoGradGuard ng;
+    y0 = f(inputs);
+  }
+  Tensor r = Tensor::normal(y0.shape(), gen);
+  r.set_requires_grad(true);
+  std::vector<Tensor> u;
+  for (const Tensor& x : inputs) u.push_back(Tensor::normal(x.shape(), gen));
+  std::vector<Tensor> wrt = inputs;
+  wrt.push_back(r);
+  std::vector<Tensor> analytic;
+  {
+    EnableGradGuard eg;
+    const Tensor y = f(inputs);
+    const std::vector<Tensor> gs =
+        grad({y}, inputs, GradOptions().set_seeds({r}).set_allow_unused(true).set_create_graph(true));
+    const Tensor G = directional(gs, u);
+    if (!G.requires_grad()) {
+      return ::testing::AssertionFailure() << "gradgradcheck(" << op << ", " << variant
+                                           << "): the gradient carries no history (create_graph recorded nothing)";
+    }
+    analytic = grad({G}, wrt, GradOptions().set_allow_unused(true));
+  }
+  // G evaluated with first-order gradients only, for the central differences: the gradients
+  // flattened into one vector, weighted by the u_i in double by compare_numeric (a float sum of a
+  // whole gradient would bury a step's effect in rounding).
+  auto fwd = [&] {
+    EnableGradGuard eg;
+    const Tensor y = f(inputs);
+    const std::vector<Tensor> gs = grad({y}, inputs, GradOptions().set_seeds({r}).set_allow_unused(true));
+    NoGradGuard ng;
+    return flat_concat(gs);
+  };
+  const Tensor weights = flat_concat(u);
+  std::vector<std::string> names;
+  for (size_t i = 0; i < inputs.size(); ++i) names.push_back("second order, input " + std::to_string(i));
+  names.push_back("second order, cotangent");
+  return compare_numeric(op, variant, fwd, wrt, names, analytic, weights, o);
+}
+
+// Checks f's gradients at `inputs` (used as given) and again with non-contiguous copies of them,
+// each to second order too unless `second_order` is off.
 inline ::testing::AssertionResult gradcheck(const std::string& op, const GradFn& f, const std::vector<Tensor>& inputs,
                                             const GradcheckOptions& o = GradcheckOptions()) {
   std::vector<Tensor> fresh;
@@ -205,7 +281,15 @@ inline ::testing::AssertionResult gradcheck(const std::string& op, const GradFn&
   if (!res) return res;
   std::vector<Tensor> strided;
   for (const Tensor& x : inputs) strided.push_back(noncontiguous_copy(x));
-  return gradcheck_once(op, f, strided, o, "non-contiguous");
+  res = gradcheck_once(op, f, strided, o, "non-contiguous");
+  if (!res || !o.second_order) return res;
+  std::vector<Tensor> fresh2;
+  for (const Tensor& x : inputs) fresh2.push_back(x.detach().clone());
+  res = gradgradcheck_once(op, f, fresh2, o, "contiguous");
+  if (!res) return res;
+  std::vector<Tensor> strided2;
+  for (const Tensor& x : inputs) strided2.push_back(noncontiguous_copy(x));
+  return gradgradcheck_once(op, f, strided2, o, "non-contiguous");
 }
 
 }  // namespace testing

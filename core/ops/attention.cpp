@@ -101,6 +101,33 @@ void check_attention_args(const Tensor& q, const Tensor& k, const Tensor& v) {
   }
 }
 
+// The backward as recorded ops, for create_graph sweeps: the probabilities recomputed with history
+// (masked keys get -inf, so their probability and every gradient through them is exactly 0),
+//   dV = Pᵀ dO, dS = P ⊙ (dO Vᵀ - rowsum(P ⊙ dO Vᵀ)), dQ = scale dS K, dK = scale dSᵀ Q.
+void attention_backward_graph(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const AttnGeom& g,
+                              GradSink& s) {
+  if (g.Tq == 0 || g.BH == 0) {
+    for (size_t i = 0; i < 3; ++i) {
+      if (s.needs(i)) s.add(i, Tensor::zeros(s.input_shape(i)));
+    }
+    return;
+  }
+  Tensor mask = Tensor::zeros({q.size(0), q.size(1), g.Tq, g.Tk});
+  for (int64_t b = 0; b < g.BH; ++b) {
+    for (int64_t i = 0; i < g.Tq; ++i) {
+      float* row = mask.data() + (b * g.Tq + i) * g.Tk;
+      for (int64_t j = visible(g, b, i); j < g.Tk; ++j) row[j] = -std::numeric_limits<float>::infinity();
+    }
+  }
+  const Tensor p = softmax(add(mul(matmul(q, k.transpose(-2, -1)), g.scale), mask), -1);
+  if (s.needs(2)) s.add(2, matmul(p.transpose(-2, -1), dout));
+  if (!s.needs(0) && !s.needs(1)) return;
+  const Tensor dp = matmul(dout, v.transpose(-2, -1));
+  const Tensor ds = mul(p, sub(dp, sum(mul(dp, p), {-1}, true)));
+  if (s.needs(0)) s.add(0, mul(matmul(ds, k), g.scale));
+  if (s.needs(1)) s.add(1, mul(matmul(ds.transpose(-2, -1), q), g.scale));
+}
+
 }  // namespace
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal) {
@@ -157,12 +184,15 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     });
   }
   if (should_record({q, k, v})) {
-    const bool need_s = q.requires_grad() || k.requires_grad();
-    SavedTensor sq = k.requires_grad() ? save(qc, "scaled_dot_product_attention") : SavedTensor();
-    SavedTensor sk = q.requires_grad() ? save(kc, "scaled_dot_product_attention") : SavedTensor();
-    SavedTensor sv = need_s ? save(vc, "scaled_dot_product_attention") : SavedTensor();
+    // Every operand is kept (a create_graph sweep recomputes the probabilities with history); in
+    // training all three require grad, so the first-order backward needs them all anyway.
+    SavedTensor sq = save(qc, "scaled_dot_product_attention");
+    SavedTensor sk = save(kc, "scaled_dot_product_attention");
+    SavedTensor sv = save(vc, "scaled_dot_product_attention");
     record("scaled_dot_product_attention", out, {q, k, v},
            [sq, sk, sv, sp = save(probs, "scaled_dot_product_attention"), g](const Tensor& grad_out, GradSink& s) {
+             if (s.create_graph())
+               return attention_backward_graph(grad_out, s.saved(sq), s.saved(sk), s.saved(sv), g, s);
              if (g.Tq == 0 || g.BH == 0) {  // empty output: every gradient is zero
                for (size_t i = 0; i < 3; ++i) {
                  if (!s.needs(i)) continue;

@@ -64,6 +64,7 @@ Tensor conv2d_direct(const Tensor& x, const Tensor& weight, const Tensor& bias, 
   SavedTensor sx = weight.requires_grad() ? save(xc, "conv2d") : SavedTensor();
   SavedTensor sw = x.requires_grad() ? save(wc, "conv2d") : SavedTensor();
   record("conv2d", out, {x, weight, bias}, [sx, sw, g, fg](const Tensor& grad_out, GradSink& s) {
+    if (s.create_graph()) return backward_graph(grad_out, sx, sw, g, s);
     const Tensor gy = grad_out.contiguous();
     const float* pg = gy.data();
     if (s.needs(2)) bias_grad(pg, g, s.accumulate(2));

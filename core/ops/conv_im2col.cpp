@@ -211,7 +211,69 @@ const float* gather_group(const float* dy, float* buf, const ConvGeom& g, int64_
   return buf;
 }
 
+// dW [O, CKK] (+)= sum over groups of dY_g [O, gc*HoWo] · col_gᵀ, written or added per acc.beta.
+void weight_grad(const float* x, const float* dy, const ConvGeom& g, const TapTable& tab, int64_t G,
+                 GradSink::Accum acc) {
+  const int64_t hw = g.hw_out(), ckk = g.ckk();
+  if (g.N == 0) {  // empty batch: the weight gradient is zero
+    if (acc.beta == 0.0f) kernels::fill(acc.data, g.O * ckk, 0.0f);
+    return;
+  }
+  Tensor gbuf = G > 1 ? make_tensor({g.O * G * hw}) : Tensor();  // gathered dY of a group
+  Tensor col = make_tensor({ckk * G * hw});
+  float beta = acc.beta;
+  for (int64_t n0 = 0; n0 < g.N; n0 += G) {
+    const int64_t gc = std::min(G, g.N - n0);
+    im2col_group(x, col.data(), g, tab, n0, gc);
+    int64_t ldg = 0;
+    const float* dyg = gather_group(dy, G > 1 ? gbuf.data() : nullptr, g, n0, gc, ldg);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(g.O), static_cast<int>(ckk),
+                static_cast<int>(gc * hw), 1.0f, dyg, static_cast<int>(ldg), col.data(), static_cast<int>(gc * hw),
+                beta, acc.data, static_cast<int>(ckk));
+    beta = 1.0f;
+  }
+}
+
+// dX [N, C, H, W] (+)= col2im(Wᵀ [CKK, O] · dY_g) per group, written or added per acc.beta; N > 0.
+void input_grad(const float* w, const float* dy, const ConvGeom& g, const TapTable& tab, int64_t G,
+                GradSink::Accum acc) {
+  const int64_t hw = g.hw_out(), ckk = g.ckk();
+  Tensor gbuf = G > 1 ? make_tensor({g.O * G * hw}) : Tensor();
+  Tensor col = make_tensor({ckk * G * hw});
+  const bool fresh = acc.beta == 0.0f;
+  for (int64_t n0 = 0; n0 < g.N; n0 += G) {
+    const int64_t gc = std::min(G, g.N - n0), ld = gc * hw;
+    int64_t ldg = 0;
+    const float* dyg = gather_group(dy, G > 1 ? gbuf.data() : nullptr, g, n0, gc, ldg);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(ckk), static_cast<int>(ld),
+                static_cast<int>(g.O), 1.0f, w, static_cast<int>(ckk), dyg, static_cast<int>(ldg), 0.0f, col.data(),
+                static_cast<int>(ld));
+    const int64_t per_task = std::max<int64_t>(1, g.kh * g.kw * hw);
+    parallel_for(gc * g.C, std::max<int64_t>(1, kernels::kGrain / per_task), [&](int64_t t0, int64_t t1) {
+      std::vector<float> buf(static_cast<size_t>(tab.scratch()));
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t j = t / g.C, c = t % g.C;
+        float* dx = acc.data + (n0 + j) * g.C * g.hw_in();
+        if (fresh) std::memset(dx + c * g.hw_in(), 0, static_cast<size_t>(g.hw_in()) * sizeof(float));
+        if (tab.used()) {
+          col2im_channel_table(col.data() + j * hw, ld, dx, g, c, tab, buf.data());
+        } else {
+          col2im_channel(col.data() + j * hw, ld, dx, g, c);
+        }
+      }
+    });
+  }
+}
+
 }  // namespace
+
+void conv_weight_grad_into(const float* x, const float* dy, const ConvGeom& g, float* dw) {
+  weight_grad(x, dy, g, make_tap_table(g), group_size(g), {dw, 0.0f, Tensor()});
+}
+
+void conv_input_grad_into(const float* w, const float* dy, const ConvGeom& g, float* dx) {
+  if (g.N > 0) input_grad(w, dy, g, make_tap_table(g), group_size(g), {dx, 0.0f, Tensor()});
+}
 
 // x [N, C, H, W], weight [O, C, kh, kw], bias [O] or undefined -> out [N, O, Ho, Wo]
 Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& xc, const Tensor& wc,
@@ -265,61 +327,14 @@ Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, 
     SavedTensor sx = weight.requires_grad() ? save(xc, "conv2d") : SavedTensor();
     SavedTensor sw = x.requires_grad() ? save(wc, "conv2d") : SavedTensor();
     record("conv2d", out, {x, weight, bias}, [sx, sw, tab, g, G](const Tensor& grad_out, GradSink& s) {
+      if (s.create_graph()) return backward_graph(grad_out, sx, sw, g, s);
       const Tensor gy = grad_out.contiguous();
       const float* pg = gy.data();
-      const int64_t hw = g.hw_out(), ckk = g.ckk();
       if (s.needs(2)) bias_grad(pg, g, s.accumulate(2));  // db [O] = sum over n, h, w of dY
-      if (g.N == 0) {  // empty batch: weight gradient is zero, input gradient is empty
-        if (s.needs(1)) {
-          GradSink::Accum acc = s.accumulate(1);
-          if (acc.beta == 0.0f) kernels::fill(acc.data, g.O * ckk, 0.0f);
-        }
-        if (s.needs(0)) s.accumulate(0);
-        return;
-      }
-      Tensor gbuf = G > 1 ? make_tensor({g.O * G * hw}) : Tensor();  // gathered dY of a group
-      Tensor col = make_tensor({ckk * G * hw});
-      if (s.needs(1)) {  // dW [O, CKK] = sum over groups of dY_g [O, gc*HoWo] · col_gᵀ
-        GradSink::Accum acc = s.accumulate(1);
-        float beta = acc.beta;
-        for (int64_t n0 = 0; n0 < g.N; n0 += G) {
-          const int64_t gc = std::min(G, g.N - n0);
-          const float* pcol = col.data();
-          im2col_group(sx.get().data(), col.data(), g, *tab, n0, gc);
-          int64_t ldg = 0;
-          const float* dyg = gather_group(pg, G > 1 ? gbuf.data() : nullptr, g, n0, gc, ldg);
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(g.O), static_cast<int>(ckk),
-                      static_cast<int>(gc * hw), 1.0f, dyg, static_cast<int>(ldg), pcol, static_cast<int>(gc * hw),
-                      beta, acc.data, static_cast<int>(ckk));
-          beta = 1.0f;
-        }
-      }
-      if (s.needs(0)) {  // dX: dcol [CKK, gc*HoWo] = Wᵀ · dY_g, then col2im adds into dX
-        const float* pw = sw.get().data();
+      if (s.needs(1)) weight_grad(sx.get().data(), pg, g, *tab, G, s.accumulate(1));
+      if (s.needs(0)) {
         GradSink::Accum acc = s.accumulate(0);
-        const bool fresh = acc.beta == 0.0f;
-        for (int64_t n0 = 0; n0 < g.N; n0 += G) {
-          const int64_t gc = std::min(G, g.N - n0), ld = gc * hw;
-          int64_t ldg = 0;
-          const float* dyg = gather_group(pg, G > 1 ? gbuf.data() : nullptr, g, n0, gc, ldg);
-          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(ckk), static_cast<int>(ld),
-                      static_cast<int>(g.O), 1.0f, pw, static_cast<int>(ckk), dyg, static_cast<int>(ldg), 0.0f,
-                      col.data(), static_cast<int>(ld));
-          const int64_t per_task = std::max<int64_t>(1, g.kh * g.kw * hw);
-          parallel_for(gc * g.C, std::max<int64_t>(1, kernels::kGrain / per_task), [&](int64_t t0, int64_t t1) {
-            std::vector<float> buf(static_cast<size_t>(tab->scratch()));
-            for (int64_t t = t0; t < t1; ++t) {
-              const int64_t j = t / g.C, c = t % g.C;
-              float* dx = acc.data + (n0 + j) * g.C * g.hw_in();
-              if (fresh) std::memset(dx + c * g.hw_in(), 0, static_cast<size_t>(g.hw_in()) * sizeof(float));
-              if (tab->used()) {
-                col2im_channel_table(col.data() + j * hw, ld, dx, g, c, *tab, buf.data());
-              } else {
-                col2im_channel(col.data() + j * hw, ld, dx, g, c);
-              }
-            }
-          });
-        }
+        if (g.N > 0) input_grad(sw.get().data(), pg, g, *tab, G, acc);
       }
     });
   }

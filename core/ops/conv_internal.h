@@ -30,6 +30,19 @@ int64_t group_size(const ConvGeom& g);
 // db [O] = sum over n, h, w of dY [N, O, Ho*Wo] (double per channel), written or added per acc.beta.
 void bias_grad(const float* dy, const ConvGeom& g, GradSink::Accum acc);
 
+// The first-order products of the im2col path on raw contiguous buffers, overwriting their output:
+// dW [O, C, kh, kw] from x [N, C, H, W] and dY [N, O, Ho, Wo]; dX [N, C, H, W] from W and dY.
+void conv_weight_grad_into(const float* x, const float* dy, const ConvGeom& g, float* dw);
+void conv_input_grad_into(const float* w, const float* dy, const ConvGeom& g, float* dx);
+
+// The backward of every path in a create_graph sweep (conv_grad.cpp): dX, dW and db as recorded
+// ops, conv2d_input_grad(dY, W) and conv2d_weight_grad(X, dY), which differentiate again into
+// conv2d and each other (a convolution is bilinear), so any order works.
+void backward_graph(const Tensor& grad_out, const SavedTensor& sx, const SavedTensor& sw, const ConvGeom& g,
+                    GradSink& s);
+Tensor conv2d_input_grad(const Tensor& dy, const Tensor& w, const ConvGeom& g);
+Tensor conv2d_weight_grad(const Tensor& x, const Tensor& dy, const ConvGeom& g);
+
 // The paths: x, weight, bias as given (for recording); xc, wc, bc their contiguous versions (bc may
 // be undefined). Each returns out [N, O, Ho, Wo] and records its backward.
 Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& xc, const Tensor& wc,

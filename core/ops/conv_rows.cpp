@@ -166,7 +166,9 @@ Tensor conv2d_rows(const Tensor& x, const Tensor& weight, const Tensor& bias, co
 
   if (!should_record({x, weight, bias})) return out;
   SavedTensor sx = weight.requires_grad() ? save(xc, "conv2d") : SavedTensor();
-  record("conv2d", out, {x, weight, bias}, [sx, wr, g, G](const Tensor& grad_out, GradSink& s) {
+  SavedTensor sw = x.requires_grad() ? save(weight, "conv2d") : SavedTensor();  // for create_graph
+  record("conv2d", out, {x, weight, bias}, [sx, sw, wr, g, G](const Tensor& grad_out, GradSink& s) {
+    if (s.create_graph()) return backward_graph(grad_out, sx, sw, g, s);
     const Tensor gy = grad_out.contiguous();
     const float* pg = gy.data();
     const int64_t hw = g.hw_out(), K = g.ckk();

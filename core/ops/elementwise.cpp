@@ -66,8 +66,8 @@ Tensor mul(const Tensor& a, const Tensor& b) {
     if (b.requires_grad()) sa = save(a, "mul");
     if (a.requires_grad()) sb = save(b, "mul");
     record("mul", out, {a, b}, [sa, sb](const Tensor& g, GradSink& s) {
-      if (s.needs(0)) s.add(0, mul(g, sb.get()));
-      if (s.needs(1)) s.add(1, mul(g, sa.get()));
+      if (s.needs(0)) s.add(0, mul(g, s.saved(sb)));
+      if (s.needs(1)) s.add(1, mul(g, s.saved(sa)));
     });
   }
   return out;
@@ -80,9 +80,11 @@ Tensor div(const Tensor& a, const Tensor& b) {
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), "div");
   Tensor out = kernels::map2(a, b, shape, [](float x, float y) { return x / y; });
   if (should_record({a, b})) {
-    record("div", out, {a, b}, [sb = save(b, "div"), so = save(out, "div")](const Tensor& g, GradSink& s) {
-      if (s.needs(0)) s.add(0, div(g, sb.get()));
-      if (s.needs(1)) {
+    record("div", out, {a, b}, [sb = save(b, "div"), so = save_output(out, "div")](const Tensor& g, GradSink& s) {
+      if (s.needs(0)) s.add(0, div(g, s.saved(sb)));
+      if (s.needs(1) && s.create_graph()) {
+        s.add(1, mul(g, neg(div(s.saved(so), s.saved(sb)))));
+      } else if (s.needs(1)) {
         // d/db (a/b) = -out/b
         Tensor t = kernels::map2(so.get(), sb.get(), so.get().shape(), [](float o, float y) { return -o / y; });
         s.add(1, mul(g, t));
@@ -130,7 +132,9 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
              Tensor pick_a =
                  kernels::map2(sa.get(), sb.get(), shape, [](float x, float y) { return x >= y ? 1.0f : 0.0f; });
              if (s.needs(0)) s.add(0, mul(g, pick_a));
-             if (s.needs(1))
+             if (s.needs(1) && s.create_graph()) {
+               s.add(1, mul(g, rsub(1.0f, pick_a)));
+             } else if (s.needs(1))
                s.add(1, kernels::map2(g, pick_a, shape, [](float gv, float p) { return gv * (1.0f - p); }));
            });
   }
@@ -146,6 +150,12 @@ Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
   Tensor out = kernels::map3(mask, a, b, shape, [](float m, float x, float y) { return m != 0.0f ? x : y; });
   if (should_record({a, b})) {
     record("where", out, {a, b}, [sm = save(mask, "where"), shape](const Tensor& g, GradSink& s) {
+      if (s.create_graph()) {  // the mask is a constant; where() routes g differentiably
+        const Tensor zero = Tensor::zeros({});
+        if (s.needs(0)) s.add(0, where(sm.get(), g, zero));
+        if (s.needs(1)) s.add(1, where(sm.get(), zero, g));
+        return;
+      }
       if (s.needs(0))
         s.add(0, kernels::map2(g, sm.get(), shape, [](float gv, float m) { return m != 0.0f ? gv : 0.0f; }));
       if (s.needs(1))
@@ -158,19 +168,46 @@ Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
 // ---- unary --------------------------------------------------------------------------------------
 
 namespace {
-// Records a unary op whose derivative is a function of the input x: dx = g * df(x).
-template <class DF>
-void record_unary_x(const char* name, Tensor& out, const Tensor& a, DF df) {
-  record(name, out, {a}, [sa = save(a, name), df](const Tensor& g, GradSink& s) {
+// Records a unary op whose derivative is a function of the input x: dx = g * df(x). dft is the
+// same derivative built from differentiable ops (for create_graph sweeps): dx = g * dft(x).
+template <class DF, class DFT>
+void record_unary_x(const char* name, Tensor& out, const Tensor& a, DF df, DFT dft) {
+  record(name, out, {a}, [sa = save(a, name), df, dft](const Tensor& g, GradSink& s) {
+    if (s.create_graph()) {
+      s.add(0, mul(g, dft(s.saved(sa))));
+      return;
+    }
     s.add(0, kernels::map2(g, sa.get(), g.shape(), [df](float gv, float x) { return gv * df(x); }));
   });
 }
-// Records a unary op whose derivative is a function of the output y: dx = g * df(y).
-template <class DF>
-void record_unary_y(const char* name, Tensor& out, const Tensor& a, DF df) {
-  record(name, out, {a}, [so = save(out, name), df](const Tensor& g, GradSink& s) {
+// Records a unary op whose derivative is a function of the output y: dx = g * df(y), and
+// g * dft(y) in a create_graph sweep (y re-attached to this node, so it differentiates again).
+template <class DF, class DFT>
+void record_unary_y(const char* name, Tensor& out, const Tensor& a, DF df, DFT dft) {
+  record(name, out, {a}, [so = save_output(out, name), df, dft](const Tensor& g, GradSink& s) {
+    if (s.create_graph()) {
+      s.add(0, mul(g, dft(s.saved(so))));
+      return;
+    }
     s.add(0, kernels::map2(g, so.get(), g.shape(), [df](float gv, float y) { return gv * df(y); }));
   });
+}
+// A derivative that is piecewise constant (a mask, a sign): the same values, no history.
+template <class DF>
+auto constant_derivative(DF df) {
+  return [df](const Tensor& x) { return kernels::map(x, df); };
+}
+
+// Phi(x) = P(Z <= x) for a standard normal Z, differentiable to any order (gelu's derivative is
+// Phi(x) + x phi(x)); internal to gelu's create_graph branch.
+Tensor normal_pdf(const Tensor& x) { return mul(exp(mul(square(x), -0.5f)), kInvSqrt2Pi); }
+Tensor normal_cdf(const Tensor& x) {
+  Tensor out = kernels::map(x, [](float v) { return __builtin_fmaf(0.5f, kernels::erf_approx(v * kInvSqrt2), 0.5f); });
+  if (should_record({x})) {
+    record("normal_cdf", out, {x},
+           [sx = save(x, "normal_cdf")](const Tensor& g, GradSink& s) { s.add(0, mul(g, normal_pdf(s.saved(sx)))); });
+  }
+  return out;
 }
 }  // namespace
 
@@ -189,7 +226,9 @@ Tensor pow(const Tensor& a, float p) {
   Tensor out = kernels::map(a, [p](float x) { return std::pow(x, p); });
   // p = 0: the derivative is 0 everywhere (as in PyTorch), not 0 * x^-1 = NaN at x = 0.
   if (should_record({a})) {
-    record_unary_x("pow", out, a, [p](float x) { return p == 0.0f ? 0.0f : p * std::pow(x, p - 1.0f); });
+    record_unary_x(
+        "pow", out, a, [p](float x) { return p == 0.0f ? 0.0f : p * std::pow(x, p - 1.0f); },
+        [p](const Tensor& x) { return p == 0.0f ? Tensor::zeros(x.shape()) : mul(pow(x, p - 1.0f), p); });
   }
   return out;
 }
@@ -197,28 +236,40 @@ Tensor pow(const Tensor& a, float p) {
 Tensor square(const Tensor& a) {
   check_defined(a, "square", "a");
   Tensor out = kernels::map(a, [](float x) { return x * x; });
-  if (should_record({a})) record_unary_x("square", out, a, [](float x) { return 2.0f * x; });
+  if (should_record({a})) {
+    record_unary_x(
+        "square", out, a, [](float x) { return 2.0f * x; }, [](const Tensor& x) { return mul(x, 2.0f); });
+  }
   return out;
 }
 
 Tensor exp(const Tensor& a) {
   check_defined(a, "exp", "a");
   Tensor out = kernels::map(a, [](float x) { return kernels::exp_approx(x); });
-  if (should_record({a})) record_unary_y("exp", out, a, [](float y) { return y; });
+  if (should_record({a})) {
+    record_unary_y(
+        "exp", out, a, [](float y) { return y; }, [](const Tensor& y) { return y; });
+  }
   return out;
 }
 
 Tensor log(const Tensor& a) {
   check_defined(a, "log", "a");
   Tensor out = kernels::map(a, [](float x) { return std::log(x); });
-  if (should_record({a})) record_unary_x("log", out, a, [](float x) { return 1.0f / x; });
+  if (should_record({a})) {
+    record_unary_x(
+        "log", out, a, [](float x) { return 1.0f / x; }, [](const Tensor& x) { return pow(x, -1.0f); });
+  }
   return out;
 }
 
 Tensor sqrt(const Tensor& a) {
   check_defined(a, "sqrt", "a");
   Tensor out = kernels::map(a, [](float x) { return std::sqrt(x); });
-  if (should_record({a})) record_unary_y("sqrt", out, a, [](float y) { return 0.5f / y; });
+  if (should_record({a})) {
+    record_unary_y(
+        "sqrt", out, a, [](float y) { return 0.5f / y; }, [](const Tensor& y) { return mul(pow(y, -1.0f), 0.5f); });
+  }
   return out;
 }
 
@@ -226,7 +277,8 @@ Tensor abs(const Tensor& a) {
   check_defined(a, "abs", "a");
   Tensor out = kernels::map(a, [](float x) { return std::fabs(x); });
   if (should_record({a})) {
-    record_unary_x("abs", out, a, [](float x) { return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f); });
+    const auto sign = [](float x) { return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f); };
+    record_unary_x("abs", out, a, sign, constant_derivative(sign));
   }
   return out;
 }
@@ -234,7 +286,10 @@ Tensor abs(const Tensor& a) {
 Tensor tanh(const Tensor& a) {
   check_defined(a, "tanh", "a");
   Tensor out = kernels::map(a, [](float x) { return std::tanh(x); });
-  if (should_record({a})) record_unary_y("tanh", out, a, [](float y) { return 1.0f - y * y; });
+  if (should_record({a})) {
+    record_unary_y(
+        "tanh", out, a, [](float y) { return 1.0f - y * y; }, [](const Tensor& y) { return rsub(1.0f, square(y)); });
+  }
   return out;
 }
 
@@ -246,14 +301,21 @@ Tensor sigmoid(const Tensor& a) {
     const float e = std::exp(x);
     return e / (1.0f + e);
   });
-  if (should_record({a})) record_unary_y("sigmoid", out, a, [](float y) { return y * (1.0f - y); });
+  if (should_record({a})) {
+    record_unary_y(
+        "sigmoid", out, a, [](float y) { return y * (1.0f - y); },
+        [](const Tensor& y) { return mul(y, rsub(1.0f, y)); });
+  }
   return out;
 }
 
 Tensor relu(const Tensor& a) {
   check_defined(a, "relu", "a");
   Tensor out = kernels::map(a, [](float x) { return x > 0.0f ? x : 0.0f; });
-  if (should_record({a})) record_unary_y("relu", out, a, [](float y) { return y > 0.0f ? 1.0f : 0.0f; });
+  if (should_record({a})) {
+    const auto step = [](float y) { return y > 0.0f ? 1.0f : 0.0f; };
+    record_unary_y("relu", out, a, step, constant_derivative(step));
+  }
   return out;
 }
 
@@ -269,7 +331,9 @@ Tensor add_relu(const Tensor& a, const Tensor& b) {
   if (should_record({a, b})) {
     record("add_relu", out, {a, b}, [so = save(out, "add_relu")](const Tensor& g, GradSink& s) {
       const Tensor gm =
-          kernels::map2(g, so.get(), g.shape(), [](float gv, float y) { return gv * (y > 0.0f ? 1.0f : 0.0f); });
+          s.create_graph()
+              ? mul(g, kernels::map(so.get(), [](float y) { return y > 0.0f ? 1.0f : 0.0f; }))
+              : kernels::map2(g, so.get(), g.shape(), [](float gv, float y) { return gv * (y > 0.0f ? 1.0f : 0.0f); });
       s.add(0, gm);
       s.add(1, gm);
     });
@@ -285,11 +349,18 @@ Tensor gelu(const Tensor& a, GeluApprox approx) {
       return 0.5f * x * (1.0f + std::tanh(u));
     });
     if (should_record({a})) {
-      record_unary_x("gelu_tanh", out, a, [](float x) {
-        const float u = kSqrt2OverPi * (x + kGeluCoeff * x * x * x);
-        const float t = std::tanh(u);
-        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * kSqrt2OverPi * (1.0f + 3.0f * kGeluCoeff * x * x);
-      });
+      record_unary_x(
+          "gelu_tanh", out, a,
+          [](float x) {
+            const float u = kSqrt2OverPi * (x + kGeluCoeff * x * x * x);
+            const float t = std::tanh(u);
+            return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * kSqrt2OverPi * (1.0f + 3.0f * kGeluCoeff * x * x);
+          },
+          [](const Tensor& x) {
+            const Tensor t = tanh(mul(add(x, mul(pow(x, 3.0f), kGeluCoeff)), kSqrt2OverPi));
+            const Tensor inner = add(mul(square(x), 3.0f * kGeluCoeff), 1.0f);
+            return add(mul(add(t, 1.0f), 0.5f), mul(mul(mul(x, rsub(1.0f, square(t))), 0.5f * kSqrt2OverPi), inner));
+          });
     }
     return out;
   }
@@ -299,10 +370,13 @@ Tensor gelu(const Tensor& a, GeluApprox approx) {
     return __builtin_fmaf(h, kernels::erf_approx(x * kInvSqrt2), h);
   });
   if (should_record({a})) {
-    record_unary_x("gelu", out, a, [](float x) {
-      const float phi = kInvSqrt2Pi * kernels::exp_approx((-0.5f * x) * x);  // standard normal pdf
-      return __builtin_fmaf(x, phi, __builtin_fmaf(0.5f, kernels::erf_approx(x * kInvSqrt2), 0.5f));
-    });
+    record_unary_x(
+        "gelu", out, a,
+        [](float x) {
+          const float phi = kInvSqrt2Pi * kernels::exp_approx((-0.5f * x) * x);  // standard normal pdf
+          return __builtin_fmaf(x, phi, __builtin_fmaf(0.5f, kernels::erf_approx(x * kInvSqrt2), 0.5f));
+        },
+        [](const Tensor& x) { return add(normal_cdf(x), mul(x, normal_pdf(x))); });
   }
   return out;
 }
@@ -315,7 +389,8 @@ Tensor clamp(const Tensor& a, float low, float high) {
   }
   Tensor out = kernels::map(a, [low, high](float x) { return x < low ? low : (x > high ? high : x); });
   if (should_record({a})) {
-    record_unary_x("clamp", out, a, [low, high](float x) { return (x >= low && x <= high) ? 1.0f : 0.0f; });
+    const auto inside = [low, high](float x) { return (x >= low && x <= high) ? 1.0f : 0.0f; };
+    record_unary_x("clamp", out, a, inside, constant_derivative(inside));
   }
   return out;
 }

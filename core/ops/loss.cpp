@@ -64,8 +64,13 @@ Tensor softmax(const Tensor& a, int64_t dim) {
   Tensor out = make_tensor(a.shape());
   softmax_kernel(x.data(), out.data(), s, false);
   if (should_record({a})) {
-    record("softmax", out, {a}, [so = save(out, "softmax"), s](const Tensor& g, GradSink& sink) {
+    record("softmax", out, {a}, [so = save_output(out, "softmax"), s, d](const Tensor& g, GradSink& sink) {
       // dx = y * (g - sum_r(g * y))
+      if (sink.create_graph()) {
+        const Tensor y = sink.saved(so);
+        sink.add(0, mul(y, sub(g, sum(mul(g, y), {d}, true))));
+        return;
+      }
       const Tensor gc = g.contiguous();
       const Tensor& y = so.get();
       GradSink::Accum acc = sink.accumulate(0);
@@ -95,8 +100,12 @@ Tensor log_softmax(const Tensor& a, int64_t dim) {
   Tensor out = make_tensor(a.shape());
   softmax_kernel(x.data(), out.data(), s, true);
   if (should_record({a})) {
-    record("log_softmax", out, {a}, [so = save(out, "log_softmax"), s](const Tensor& g, GradSink& sink) {
+    record("log_softmax", out, {a}, [so = save_output(out, "log_softmax"), s, d](const Tensor& g, GradSink& sink) {
       // dx = g - exp(y) * sum_r(g)
+      if (sink.create_graph()) {
+        sink.add(0, sub(g, mul(exp(sink.saved(so)), sum(g, {d}, true))));
+        return;
+      }
       const Tensor gc = g.contiguous();
       const Tensor& y = so.get();
       GradSink::Accum acc = sink.accumulate(0);
@@ -177,8 +186,21 @@ Tensor cross_entropy(const Tensor& logits, const IndexTensor& targets, const Cro
   if (should_record({logits})) {
     record("cross_entropy", out, {logits},
            [sx = save(x, "cross_entropy"), lse, targets, options, N, C, valid](const Tensor& g, GradSink& sink) {
-             const float scale = valid > 0 ? g.item() / static_cast<float>(valid) : 0.0f;
              const float e = options.label_smoothing;
+             if (sink.create_graph()) {  // (softmax(x) - target) * g / valid on counted rows
+               Tensor target = Tensor::zeros({N, C}), counted = Tensor::zeros({N, 1});
+               for (int64_t i = 0; i < N; ++i) {
+                 const int64_t t = targets.data[i];
+                 if (t == options.ignore_index) continue;
+                 counted.data()[i] = valid > 0 ? 1.0f / static_cast<float>(valid) : 0.0f;
+                 for (int64_t c = 0; c < C; ++c) {
+                   target.data()[i * C + c] = (c == t ? 1.0f - e : 0.0f) + e / static_cast<float>(C);
+                 }
+               }
+               sink.add(0, mul(mul(sub(softmax(sink.saved(sx), 1), target), counted), g));
+               return;
+             }
+             const float scale = valid > 0 ? g.item() / static_cast<float>(valid) : 0.0f;
              GradSink::Accum acc = sink.accumulate(0);
              const float* px = sx.get().data();
              parallel_for(N, std::max<int64_t>(1, 4096 / std::max<int64_t>(C, 1)), [&](int64_t b, int64_t end) {
@@ -229,8 +251,12 @@ Tensor norm(const Tensor& a) {
   for (int64_t i = 0; i < x.numel(); ++i) ss += static_cast<double>(x.data()[i]) * x.data()[i];
   Tensor out = Tensor::scalar(static_cast<float>(std::sqrt(ss)));
   if (should_record({a})) {
-    record("norm", out, {a}, [sx = save(a, "norm"), so = save(out, "norm")](const Tensor& g, GradSink& s) {
+    record("norm", out, {a}, [sx = save(a, "norm"), so = save_output(out, "norm")](const Tensor& g, GradSink& s) {
       const float n = so.get().item();
+      if (s.create_graph()) {  // x * g / n (x = 0 where n = 0, so the gradient there is 0)
+        s.add(0, n > 0.0f ? mul(s.saved(sx), div(g, s.saved(so))) : Tensor::zeros(s.input_shape(0)));
+        return;
+      }
       const float k = n > 0.0f ? g.item() / n : 0.0f;
       s.add(0, mul(sx.get(), k));
     });
@@ -250,9 +276,16 @@ Tensor norm(const Tensor& a, int64_t dim, bool keepdim) {
     out = keepdim ? n : n.squeeze(d);
   }
   if (should_record({a})) {
-    record("norm_dim", out, {a}, [sx = save(a, "norm"), sn = save(n, "norm")](const Tensor& g, GradSink& s) {
+    record("norm_dim", out, {a}, [sx = save(a, "norm"), sn = save(n, "norm"), d](const Tensor& g, GradSink& s) {
       // dx = g * x / n, and 0 where n == 0
       const Tensor& nv = sn.get();
+      if (s.create_graph()) {  // n recomputed with history; 1 in place of a zero norm (x is 0 there)
+        const Tensor positive = kernels::map(nv, [](float v) { return v > 0.0f ? 1.0f : 0.0f; });
+        const Tensor x = s.saved(sx);
+        const Tensor safe = where(positive, norm(x, d, true), Tensor::ones({}));
+        s.add(0, mul(x, div(g.reshape(nv.shape()), safe)));
+        return;
+      }
       const Tensor k = kernels::map2(g.reshape(nv.shape()), nv, nv.shape(),
                                      [](float gv, float v) { return v > 0.0f ? gv / v : 0.0f; });
       s.add(0, mul(sx.get(), k));

@@ -185,6 +185,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     SavedTensor sa = b.requires_grad() ? save(a, "matmul") : SavedTensor();
     SavedTensor sb = a.requires_grad() ? save(b, "matmul") : SavedTensor();
     record("matmul", out, {a, b}, [sa, sb, batch, M, N, K](const Tensor& g, GradSink& s) {
+      if (s.create_graph()) {  // the same products as recorded ops (batch sums are the engine's)
+        if (s.needs(0)) s.add(0, matmul(g, s.saved(sb).transpose(-2, -1)));
+        if (s.needs(1)) s.add(1, matmul(s.saved(sa).transpose(-2, -1), g));
+        return;
+      }
       const MatDesc G = describe(g);
       if (s.needs(0)) {  // dA = dC · Bᵀ : [M, N] · [N, K]
         const MatDesc Bd = describe(sb.get());
@@ -260,6 +265,13 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     SavedTensor sx = weight.requires_grad() ? save(xc, "linear") : SavedTensor();
     SavedTensor sw = x.requires_grad() ? save(weight, "linear") : SavedTensor();
     record("linear", out, {x, weight, bias}, [sx, sw, rows, in_f, out_f](const Tensor& g, GradSink& s) {
+      if (s.create_graph()) {  // the same three products as recorded ops on [rows, .] matrices
+        const Tensor g2 = g.reshape({rows, out_f});
+        if (s.needs(0)) s.add(0, matmul(g2, s.saved(sw)).reshape(s.input_shape(0)));
+        if (s.needs(1)) s.add(1, matmul(g2.transpose(0, 1), s.saved(sx).reshape({rows, in_f})));
+        if (s.needs(2)) s.add(2, sum(g2, {0}));
+        return;
+      }
       const Tensor gc = g.contiguous();
       if (s.needs(0)) {  // dX [rows, in] = dY [rows, out] · W [out, in]
         const MatDesc Wd = describe(sw.get());

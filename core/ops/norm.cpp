@@ -51,6 +51,38 @@ std::vector<float> values_or(const Tensor& t, int64_t n, float fill) {
 // x [N, C, S...] (S = product of trailing dims, 1 for [N, C]); weight, bias [C] -> out (x's shape)
 namespace {
 
+// The normalisation's backward as recorded ops, for create_graph sweeps. x is normalised over
+// `dims` (statistics kept as size-1 dims); with batch statistics they are recomputed from x with
+// history, else `mean_c`/`invstd_c` are constants (evaluation mode). `w` is the scale shaped to
+// broadcast against x (undefined: 1); `on` masks a fused ReLU (undefined: none). The weight and
+// bias gradients sum over `param_dims` and take `param_shape`.
+void norm_backward_graph(GradSink& s, const Tensor& g, const Tensor& x, const Tensor& w,
+                         const std::vector<int64_t>& dims, const std::vector<int64_t>& param_dims, bool batch_stats,
+                         const Tensor& mean_c, const Tensor& invstd_c, float eps, const Tensor& on,
+                         const Shape& param_shape) {
+  Tensor xhat, invstd;
+  if (batch_stats) {
+    const Tensor xc = sub(x, mean(x, dims, true));
+    invstd = pow(add(mean(square(xc), dims, true), eps), -0.5f);
+    xhat = mul(xc, invstd);
+  } else {
+    invstd = invstd_c;
+    xhat = mul(sub(x, mean_c), invstd);
+  }
+  const Tensor ge = on.defined() ? mul(g, on) : g;
+  const Tensor gxhat = w.defined() ? mul(ge, w) : ge;
+  if (s.needs(0)) {
+    if (batch_stats) {
+      const Tensor centred = sub(gxhat, mean(gxhat, dims, true));
+      s.add(0, mul(invstd, sub(centred, mul(xhat, mean(mul(gxhat, xhat), dims, true)))));
+    } else {
+      s.add(0, mul(gxhat, invstd));
+    }
+  }
+  if (s.needs(1)) s.add(1, sum(mul(ge, xhat), param_dims).reshape(param_shape));
+  if (s.needs(2)) s.add(2, sum(ge, param_dims).reshape(param_shape));
+}
+
 // batch_norm, and with relu = true the fused relu(batch_norm(...)): the ReLU is applied as the
 // output is written, and backward multiplies dy by (out > 0 ? 1 : 0) inside its two passes, exactly
 // as relu's backward would, recomputing out > 0 from x (x * scale + shift, the forward's own
@@ -200,9 +232,33 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
   if (should_record({x, weight, bias})) {
     const bool x_grad = x.requires_grad();
     record(op, out, {x, weight, bias},
-           [sx = save(xc, op), mean, invstd, scale_v = relu ? scale_v : FloatVec(),
+           [sx = save(xc, op), sw = save(weight, op), mean, invstd, scale_v = relu ? scale_v : FloatVec(),
             shift_v = relu ? shift_v : FloatVec(), w = x_grad ? w : std::vector<float>(), training, relu, sync, N, C, S,
-            M, grain](const Tensor& grad_out, GradSink& s) {
+            M, grain, eps, op](const Tensor& grad_out, GradSink& s) {
+             if (s.create_graph()) {
+               if (sync) {
+                 throw std::invalid_argument(std::string(op) +
+                                             ": create_graph is not supported with sync=true (SyncBatchNorm)");
+               }
+               const Tensor xs = s.saved(sx);
+               Shape ps(static_cast<size_t>(xs.dim()), 1);
+               ps[1] = C;
+               std::vector<int64_t> dims{0};
+               for (int64_t d = 2; d < xs.dim(); ++d) dims.push_back(d);
+               Tensor on;
+               if (relu) {  // the fused ReLU's mask, as in forward: x * scale + shift > 0
+                 on = make_tensor(xs.shape());
+                 const float* px = sx.get().data();
+                 for (int64_t i = 0; i < xs.numel(); ++i) {
+                   const int64_t c = (i / S) % C;
+                   on.data()[i] = px[i] * (*scale_v)[c] + (*shift_v)[c] > 0.0f ? 1.0f : 0.0f;
+                 }
+               }
+               const Tensor wt = sw.defined() ? s.saved(sw).reshape(ps) : Tensor();
+               norm_backward_graph(s, grad_out, xs, wt, dims, dims, training, Tensor::from_vector(*mean, ps),
+                                   Tensor::from_vector(*invstd, ps), eps, on, {C});
+               return;
+             }
              const Tensor gy = grad_out.contiguous();
              const float* pg = gy.data();
              const float* px = sx.get().data();
@@ -340,7 +396,15 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, flo
   });
   if (should_record({x, weight, bias})) {
     record("layer_norm", out, {x, weight, bias},
-           [sx = save(xc, "layer_norm"), mean, invstd, w, R, D, grain](const Tensor& grad_out, GradSink& s) {
+           [sx = save(xc, "layer_norm"), sw = save(weight, "layer_norm"), mean, invstd, w, R, D, grain, eps](
+               const Tensor& grad_out, GradSink& s) {
+             if (s.create_graph()) {  // rows are the batch here: statistics over dim 1, parameter sums over 0
+               const Tensor xs = s.saved(sx).reshape({R, D});
+               const Tensor wt = sw.defined() ? s.saved(sw) : Tensor();
+               norm_backward_graph(s, grad_out.reshape({R, D}), xs, wt, {1}, {0}, true, Tensor(), Tensor(), eps,
+                                   Tensor(), {D});
+               return;
+             }
              const Tensor gy = grad_out.contiguous();
              const float* pg = gy.data();
              const float* px = sx.get().data();

@@ -61,6 +61,40 @@ int64_t plane_grain(const PoolGeom& g) {
   return std::max<int64_t>(1, kernels::kGrain / std::max<int64_t>(g.Ho * g.Wo * g.k * g.k, 1));
 }
 
+// dY [planes, Ho, Wo] -> dX [planes, H, W]: each window's dY / k^2 added over the window (written
+// or added per acc.beta).
+void avg_pool2d_grad_into(const float* pg, const PoolGeom& g, GradSink::Accum acc) {
+  const float inv = 1.0f / static_cast<float>(g.k * g.k);
+  const bool fresh = acc.beta == 0.0f;
+  parallel_for(g.planes, plane_grain(g), [&](int64_t p0, int64_t p1) {
+    for (int64_t pl = p0; pl < p1; ++pl) {
+      float* dx = acc.data + pl * g.H * g.W;
+      if (fresh) std::memset(dx, 0, static_cast<size_t>(g.H * g.W) * sizeof(float));
+      for (int64_t oh = 0; oh < g.Ho; ++oh) {
+        const int64_t h0 = std::max<int64_t>(oh * g.s - g.p, 0), h1 = std::min(oh * g.s - g.p + g.k, g.H);
+        for (int64_t ow = 0; ow < g.Wo; ++ow) {
+          const int64_t w0 = std::max<int64_t>(ow * g.s - g.p, 0), w1 = std::min(ow * g.s - g.p + g.k, g.W);
+          const float d = pg[(pl * g.Ho + oh) * g.Wo + ow] * inv;
+          for (int64_t ih = h0; ih < h1; ++ih) {
+            for (int64_t iw = w0; iw < w1; ++iw) dx[ih * g.W + iw] += d;
+          }
+        }
+      }
+    }
+  });
+}
+
+// avg_pool2d's backward as a differentiable op (create_graph sweeps): linear in dY, and its own
+// gradient is avg_pool2d again.
+Tensor avg_pool2d_grad(const Tensor& dy, const PoolGeom& g, const Shape& x_shape) {
+  Tensor out = make_tensor(x_shape);
+  avg_pool2d_grad_into(dy.contiguous().data(), g, {out.data(), 0.0f, Tensor()});
+  if (should_record({dy})) {
+    record("avg_pool2d_grad", out, {dy}, [g](const Tensor& u, GradSink& s) { s.add(0, avg_pool2d(u, g.k, g.s, g.p)); });
+  }
+  return out;
+}
+
 }  // namespace
 
 // x [N, C, H, W] -> out [N, C, Ho, Wo]; window max over padded (-inf) input
@@ -105,6 +139,13 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
   });
   if (rec) {
     record("max_pool2d", out, {x}, [argmax, g](const Tensor& grad_out, GradSink& s) {
+      if (s.create_graph()) {  // each window's gradient lands on its maximum: a scatter_add per plane
+        const int64_t hwo = g.Ho * g.Wo;
+        IndexTensor idx(std::vector<int64_t>(argmax->begin(), argmax->end()), {g.planes, hwo});
+        const Tensor dx = scatter_add(Tensor::zeros({g.planes, g.H * g.W}), 1, idx, grad_out.reshape({g.planes, hwo}));
+        s.add(0, dx.reshape(s.input_shape(0)));
+        return;
+      }
       const Tensor gy = grad_out.contiguous();
       const float* pg = gy.data();
       const int32_t* idx = argmax->data();
@@ -148,27 +189,12 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
     }
   });
   if (should_record({x})) {
-    record("avg_pool2d", out, {x}, [g, inv](const Tensor& grad_out, GradSink& s) {
-      const Tensor gy = grad_out.contiguous();
-      const float* pg = gy.data();
-      GradSink::Accum acc = s.accumulate(0);
-      const bool fresh = acc.beta == 0.0f;
-      parallel_for(g.planes, plane_grain(g), [&](int64_t p0, int64_t p1) {
-        for (int64_t pl = p0; pl < p1; ++pl) {
-          float* dx = acc.data + pl * g.H * g.W;
-          if (fresh) std::memset(dx, 0, static_cast<size_t>(g.H * g.W) * sizeof(float));
-          for (int64_t oh = 0; oh < g.Ho; ++oh) {
-            const int64_t h0 = std::max<int64_t>(oh * g.s - g.p, 0), h1 = std::min(oh * g.s - g.p + g.k, g.H);
-            for (int64_t ow = 0; ow < g.Wo; ++ow) {
-              const int64_t w0 = std::max<int64_t>(ow * g.s - g.p, 0), w1 = std::min(ow * g.s - g.p + g.k, g.W);
-              const float d = pg[(pl * g.Ho + oh) * g.Wo + ow] * inv;
-              for (int64_t ih = h0; ih < h1; ++ih) {
-                for (int64_t iw = w0; iw < w1; ++iw) dx[ih * g.W + iw] += d;
-              }
-            }
-          }
-        }
-      });
+    record("avg_pool2d", out, {x}, [g](const Tensor& grad_out, GradSink& s) {
+      if (s.create_graph()) {
+        s.add(0, avg_pool2d_grad(grad_out, g, s.input_shape(0)));
+        return;
+      }
+      avg_pool2d_grad_into(grad_out.contiguous().data(), g, s.accumulate(0));
     });
   }
   return out;
@@ -198,6 +224,11 @@ Tensor global_avg_pool2d(const Tensor& x) {
   });
   if (should_record({x})) {
     record("global_avg_pool2d", out, {x}, [planes, hw, grain](const Tensor& grad_out, GradSink& s) {
+      if (s.create_graph()) {
+        const Shape& in = s.input_shape(0);
+        s.add(0, expand(mul(grad_out, 1.0f / static_cast<float>(hw)).reshape({in[0], in[1], 1, 1}), in));
+        return;
+      }
       const Tensor gy = grad_out.contiguous();
       const float* pg = gy.data();
       GradSink::Accum acc = s.accumulate(0);

@@ -215,8 +215,11 @@ Tensor max(const Tensor& a, int64_t dim, bool keepdim) {
   });
   out = out.reshape(reduced_shape(a.shape(), {d}, keepdim)).detach();
   if (should_record({a})) {
-    record("max", out, {a}, [shape = a.shape(), s, idx](const Tensor& g, GradSink& sink) {
-      Tensor gc = g.contiguous();
+    record("max", out, {a}, [shape = a.shape(), s, idx, keep](const Tensor& g, GradSink& sink) {
+      // dx = g at each slice's first maximum, 0 elsewhere; in a create_graph sweep g times that
+      // one-hot mask (a constant), so the result stays differentiable in g.
+      const bool graph = sink.create_graph();
+      Tensor gc = graph ? Tensor::ones(keep) : g.contiguous();
       Tensor dx = Tensor::zeros(shape);
       float* pd = dx.data();
       const float* pg = gc.data();
@@ -225,7 +228,7 @@ Tensor max(const Tensor& a, int64_t dim, bool keepdim) {
           pd[(o * s.r + (*idx)[o * s.inner + i]) * s.inner + i] = pg[o * s.inner + i];
         }
       }
-      sink.add(0, dx);
+      sink.add(0, graph ? mul(dx, g.reshape(keep)) : dx);
     });
   }
   return out;
@@ -260,9 +263,13 @@ Tensor logsumexp(const Tensor& a, int64_t dim, bool keepdim) {
   out = out.reshape(reduced_shape(a.shape(), {d}, keepdim)).detach();
   if (should_record({a})) {
     record("logsumexp", out, {a},
-           [sx = save(a, "logsumexp"), so = save(kept, "logsumexp"), keep](const Tensor& g, GradSink& sink) {
-             // d/dx = g * exp(x - lse)
+           [sx = save(a, "logsumexp"), so = save(kept, "logsumexp"), keep, d](const Tensor& g, GradSink& sink) {
+             // d/dx = g * exp(x - lse) = g * softmax(x)
              Tensor gk = g.reshape(keep);
+             if (sink.create_graph()) {
+               sink.add(0, mul(softmax(sink.saved(sx), d), gk));
+               return;
+             }
              Tensor sm = kernels::map2(sx.get(), so.get(), sx.get().shape(),
                                        [](float xv, float l) { return std::exp(xv - l); });
              sink.add(0, mul(sm, gk));

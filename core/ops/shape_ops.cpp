@@ -146,8 +146,21 @@ Tensor permute(const Tensor& a, const std::vector<int64_t>& dims) {
 }
 
 namespace {
-// Adds g into the region [start, start+len) of dim `d` of input 0's gradient.
+// Adds g into the region [start, start+len) of dim `d` of input 0's gradient; in a create_graph
+// sweep, g between zero blocks (concat), so it stays differentiable.
 void add_into_region(GradSink& s, const Tensor& g, int64_t d, int64_t start) {
+  if (s.create_graph()) {
+    const Shape& in = s.input_shape(0);
+    std::vector<Tensor> parts;
+    Shape before = in, after = in;
+    before[d] = start;
+    after[d] = in[d] - start - g.shape()[d];
+    if (before[d] > 0) parts.push_back(Tensor::zeros(before));
+    parts.push_back(g);
+    if (after[d] > 0) parts.push_back(Tensor::zeros(after));
+    s.add(0, parts.size() == 1 ? g : concat(parts, d));
+    return;
+  }
   GradSink::Accum acc = s.accumulate(0);
   Tensor buf = acc.buffer;
   if (acc.beta == 0.0f) kernels::fill(buf.data(), buf.numel(), 0.0f);
@@ -331,7 +344,11 @@ Tensor index_select(const Tensor& a, int64_t dim, const IndexTensor& index) {
     }
   }
   if (should_record({a})) {
-    record("index_select", out, {a}, [index, outer, inner, n, m](const Tensor& g, GradSink& s) {
+    record("index_select", out, {a}, [index, outer, inner, n, m, d](const Tensor& g, GradSink& s) {
+      if (s.create_graph()) {
+        s.add(0, index_add(Tensor::zeros(s.input_shape(0)), d, index, g));
+        return;
+      }
       const Tensor gc = g.contiguous();
       GradSink::Accum acc = s.accumulate(0);
       if (acc.beta == 0.0f) kernels::fill(acc.data, outer * n * inner, 0.0f);
@@ -380,6 +397,10 @@ Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index) {
   for (int64_t flat = 0; flat < total; ++flat) out.data()[flat] = base[(*offsets)[flat]];
   if (should_record({a})) {
     record("gather", out, {a}, [index, d, shape = a.shape()](const Tensor& g, GradSink& s) {
+      if (s.create_graph()) {
+        s.add(0, scatter_add(Tensor::zeros(shape), d, index, g));
+        return;
+      }
       const Tensor gc = g.contiguous();
       GradSink::Accum acc = s.accumulate(0);
       if (acc.beta == 0.0f) kernels::fill(acc.data, shape_numel(shape), 0.0f);
@@ -394,6 +415,86 @@ Tensor gather(const Tensor& a, int64_t dim, const IndexTensor& index) {
         }
         acc.data[off] += gc.data()[flat];
       }
+    });
+  }
+  return out;
+}
+
+// a (A with size n at dim), index [m], src (A with size m at dim) -> A; out = a, then
+// out[.., index[k], ..] += src[.., k, ..] (repeated indices add up, in order k = 0..m-1)
+Tensor index_add(const Tensor& a, int64_t dim, const IndexTensor& index, const Tensor& src) {
+  check_defined(a, "index_add");
+  check_defined(src, "index_add");
+  const int64_t d = normalize_dim(dim, a.dim(), "index_add");
+  if (index.dim() != 1)
+    throw std::invalid_argument("index_add: index must be 1-D, got shape " + shape_str(index.shape));
+  Shape expect = a.shape();
+  expect[d] = index.numel();
+  if (src.shape() != expect) {
+    throw std::invalid_argument("index_add: src has shape " + shape_str(src.shape()) + ", expected " +
+                                shape_str(expect) + " (the input " + shape_str(a.shape()) + " with dimension " +
+                                std::to_string(d) + " the index's length)");
+  }
+  check_index_range(index, a.shape()[d], "index_add", a.shape(), d);
+  Tensor out = make_tensor(a.shape());
+  kernels::copy_to_contiguous(a, out.data());
+  const Tensor sc = src.contiguous();
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < d; ++i) outer *= a.shape()[i];
+  for (int64_t i = d + 1; i < a.dim(); ++i) inner *= a.shape()[i];
+  const int64_t n = a.shape()[d], m = index.numel();
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t k = 0; k < m; ++k) {
+      float* dst = out.data() + (o * n + index.data[k]) * inner;
+      const float* from = sc.data() + (o * m + k) * inner;
+      for (int64_t i = 0; i < inner; ++i) dst[i] += from[i];
+    }
+  }
+  if (should_record({a, src})) {
+    record("index_add", out, {a, src}, [index, d](const Tensor& g, GradSink& s) {
+      s.add(0, g);
+      if (s.needs(1)) s.add(1, index_select(g, d, index));
+    });
+  }
+  return out;
+}
+
+// a (A), index (I, same rank, I[j] <= A[j] for j != dim), src (I) -> A; out = a, then
+// out[..index[..i..]..] += src[..i..] (the transpose of gather; repeats add up in row-major order)
+Tensor scatter_add(const Tensor& a, int64_t dim, const IndexTensor& index, const Tensor& src) {
+  check_defined(a, "scatter_add");
+  check_defined(src, "scatter_add");
+  const int64_t d = normalize_dim(dim, a.dim(), "scatter_add");
+  if (index.dim() != a.dim() || src.shape() != index.shape) {
+    throw std::invalid_argument("scatter_add: index " + shape_str(index.shape) + " and src " + shape_str(src.shape()) +
+                                " must have one shape, of the input's rank " + std::to_string(a.dim()) + " (input " +
+                                shape_str(a.shape()) + ")");
+  }
+  for (int64_t i = 0; i < a.dim(); ++i) {
+    if (i != d && index.shape[i] > a.shape()[i]) {
+      throw std::invalid_argument("scatter_add: index shape " + shape_str(index.shape) + " exceeds input shape " +
+                                  shape_str(a.shape()) + " in dimension " + std::to_string(i));
+    }
+  }
+  check_index_range(index, a.shape()[d], "scatter_add", a.shape(), d);
+  Tensor out = make_tensor(a.shape());
+  kernels::copy_to_contiguous(a, out.data());
+  const Tensor sc = src.contiguous();
+  const Shape istr = contiguous_strides(index.shape);
+  const Shape astr = contiguous_strides(a.shape());
+  for (int64_t flat = 0; flat < index.numel(); ++flat) {
+    int64_t rem = flat, off = 0;
+    for (int64_t i = 0; i < a.dim(); ++i) {
+      const int64_t c = rem / istr[i];
+      rem %= istr[i];
+      off += (i == d ? index.data[flat] : c) * astr[i];
+    }
+    out.data()[off] += sc.data()[flat];
+  }
+  if (should_record({a, src})) {
+    record("scatter_add", out, {a, src}, [index, d](const Tensor& g, GradSink& s) {
+      s.add(0, g);
+      if (s.needs(1)) s.add(1, gather(g, d, index));
     });
   }
   return out;
@@ -423,6 +524,10 @@ Tensor embedding(const Tensor& weight, const IndexTensor& ids) {
   });
   if (should_record({weight})) {
     record("embedding", out, {weight}, [ids, V, D](const Tensor& g, GradSink& s) {
+      if (s.create_graph()) {
+        s.add(0, index_add(Tensor::zeros({V, D}), 0, IndexTensor(ids.data), g.reshape({ids.numel(), D})));
+        return;
+      }
       const Tensor gc = g.contiguous();
       GradSink::Accum acc = s.accumulate(0);
       if (acc.beta == 0.0f) kernels::fill(acc.data, V * D, 0.0f);

@@ -84,6 +84,17 @@ TEST(GradcheckNN, Conv2dDirectPath) {
       {randn({2, 2, 7, 6}, 20), randn({3, 2, 3, 3}, 21), randn({3}, 22)}, kLinear));
 }
 
+TEST(GradcheckNN, Conv2dEveryPathToSecondOrder) {
+  // The same layer on each path (first and second order; the create_graph branch is shared).
+  for (ConvAlgo algo : {ConvAlgo::kIm2col, ConvAlgo::kIm2colRows, ConvAlgo::kDirect}) {
+    const Conv2dParams p = Conv2dParams().padding(1).algo(algo);
+    EXPECT_TRUE(gradcheck(
+        "conv2d path " + std::to_string(static_cast<int>(algo)),
+        [p](const auto& x) { return conv2d(x[0], x[1], x[2], p); },
+        {randn({2, 3, 5, 4}, 15), randn({4, 3, 3, 3}, 16, 0.5f), randn({4}, 17)}, kLinear));
+  }
+}
+
 // ---- pooling ----
 
 TEST(GradcheckNN, MaxPool2d) {

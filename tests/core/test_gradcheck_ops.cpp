@@ -202,6 +202,25 @@ TEST(Gradcheck, IndexOps) {
       gradcheck("embedding", [ids](const auto& x) { return square(embedding(x[0], ids)); }, {randn({4, 3}, 112)}));
   EXPECT_TRUE(gradcheck("pad2d", [](const auto& x) { return mul(pad2d(x[0], 1, 2), 3.0f); }, {randn({2, 3, 3}, 113)}));
 }
+TEST(Gradcheck, IndexAddScatterAdd) {
+  // Repeated indices (0 twice, 2 twice) must add up in both directions.
+  IndexTensor idx({2, 0, 2, 0});
+  EXPECT_TRUE(gradcheck("index_add", [idx](const auto& x) { return square(index_add(x[0], 1, idx, x[1])); },
+                        {randn({2, 3, 2}, 114), randn({2, 4, 2}, 115)}));
+  IndexTensor sidx({0, 2, 2, 1, 0, 0}, {2, 3});
+  EXPECT_TRUE(gradcheck("scatter_add", [sidx](const auto& x) { return square(scatter_add(x[0], 1, sidx, x[1])); },
+                        {randn({2, 4}, 116), randn({2, 3}, 117)}));
+  // Values: index_add is the transpose of index_select, scatter_add that of gather.
+  const Tensor base = Tensor::zeros({2, 3});
+  const Tensor src = Tensor::from_vector({1, 2, 3, 4, 5, 6, 7, 8}, {2, 4});
+  EXPECT_EQ(index_add(base, 1, IndexTensor({2, 0, 2, 0}), src).to_vector(), (std::vector<float>{6, 0, 4, 14, 0, 12}));
+  const Tensor ssrc = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
+  EXPECT_EQ(scatter_add(base, 1, IndexTensor({0, 2, 2, 1, 0, 0}, {2, 3}), ssrc).to_vector(),
+            (std::vector<float>{1, 0, 5, 11, 4, 0}));
+  EXPECT_THROW(index_add(base, 1, IndexTensor({3}), Tensor::zeros({2, 1})), std::invalid_argument);
+  EXPECT_THROW(index_add(base, 1, IndexTensor({0}), Tensor::zeros({2, 2})), std::invalid_argument);
+  EXPECT_THROW(scatter_add(base, 1, IndexTensor({0, 1}, {1, 2}), Tensor::zeros({2, 2})), std::invalid_argument);
+}
 
 // ---- softmax family and losses ----
 
