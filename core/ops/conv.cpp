@@ -143,11 +143,14 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
         std::to_string(g.kw) + " (use ConvAlgo::kAuto or kIm2col)");
   }
   if (p.algorithm == ConvAlgo::kDirect || (p.algorithm == ConvAlgo::kAuto && prefer_direct(g))) {
+    g.path = ConvAlgo::kDirect;
     return conv_detail::conv2d_direct(x, weight, bias, xc, wc, bc, g);
   }
   if (p.algorithm == ConvAlgo::kIm2colRows || (p.algorithm == ConvAlgo::kAuto && prefer_rows(g))) {
+    g.path = ConvAlgo::kIm2colRows;
     return conv_detail::conv2d_rows(x, weight, bias, xc, wc, bc, g);
   }
+  g.path = ConvAlgo::kIm2col;
   return conv_detail::conv2d_im2col(x, weight, bias, xc, wc, bc, g);
 }
 

@@ -6,7 +6,8 @@
 // and their own gradients are again convolutions or each other (u is the upstream gradient):
 //   input_grad:  d/d(dY) = conv(u, W)        d/dW = weight_grad(u, dY)
 //   weight_grad: d/dX    = input_grad(dY, u) d/d(dY) = conv(X, u)
-// so these three ops differentiate to any order. Their forwards are the im2col path's products.
+// so these three ops differentiate to any order. Their forwards are the products of the path the
+// convolution took (direct, else im2col).
 #include "core/ops.h"
 #include "core/ops/conv_internal.h"
 
@@ -14,14 +15,23 @@ namespace scalpel {
 namespace conv_detail {
 
 namespace {
-Conv2dParams params_of(const ConvGeom& g) { return Conv2dParams().stride(g.sh, g.sw).padding(g.ph, g.pw); }
+// The forward's own path, so a second sweep computes what the first-order backward would.
+Conv2dParams params_of(const ConvGeom& g) { return Conv2dParams().stride(g.sh, g.sw).padding(g.ph, g.pw).algo(g.path); }
+void weight_grad_into(const float* x, const float* dy, const ConvGeom& g, float* dw) {
+  if (g.path == ConvAlgo::kDirect) return direct_weight_grad_into(x, dy, g, dw);
+  im2col_weight_grad_into(x, dy, g, dw);
+}
+void input_grad_into(const float* w, const float* dy, const ConvGeom& g, float* dx) {
+  if (g.path == ConvAlgo::kDirect) return direct_input_grad_into(w, dy, g, dx);
+  im2col_input_grad_into(w, dy, g, dx);
+}
 }  // namespace
 
 // dy [N, O, Ho, Wo], w [O, C, kh, kw] -> dx [N, C, H, W]
 Tensor conv2d_input_grad(const Tensor& dy, const Tensor& w, const ConvGeom& g) {
   const Tensor dyc = dy.contiguous(), wc = w.contiguous();
   Tensor out = make_tensor({g.N, g.C, g.H, g.W});
-  conv_input_grad_into(wc.data(), dyc.data(), g, out.data());
+  input_grad_into(wc.data(), dyc.data(), g, out.data());
   if (should_record({dy, w})) {
     SavedTensor sdy = w.requires_grad() ? save(dy, "conv2d_input_grad") : SavedTensor();
     SavedTensor sw = dy.requires_grad() ? save(w, "conv2d_input_grad") : SavedTensor();
@@ -37,7 +47,7 @@ Tensor conv2d_input_grad(const Tensor& dy, const Tensor& w, const ConvGeom& g) {
 Tensor conv2d_weight_grad(const Tensor& x, const Tensor& dy, const ConvGeom& g) {
   const Tensor xc = x.contiguous(), dyc = dy.contiguous();
   Tensor out = make_tensor({g.O, g.C, g.kh, g.kw});
-  conv_weight_grad_into(xc.data(), dyc.data(), g, out.data());
+  weight_grad_into(xc.data(), dyc.data(), g, out.data());
   if (should_record({x, dy})) {
     SavedTensor sx = dy.requires_grad() ? save(x, "conv2d_weight_grad") : SavedTensor();
     SavedTensor sdy = x.requires_grad() ? save(dy, "conv2d_weight_grad") : SavedTensor();

@@ -267,11 +267,11 @@ void input_grad(const float* w, const float* dy, const ConvGeom& g, const TapTab
 
 }  // namespace
 
-void conv_weight_grad_into(const float* x, const float* dy, const ConvGeom& g, float* dw) {
+void im2col_weight_grad_into(const float* x, const float* dy, const ConvGeom& g, float* dw) {
   weight_grad(x, dy, g, make_tap_table(g), group_size(g), {dw, 0.0f, Tensor()});
 }
 
-void conv_input_grad_into(const float* w, const float* dy, const ConvGeom& g, float* dx) {
+void im2col_input_grad_into(const float* w, const float* dy, const ConvGeom& g, float* dx) {
   if (g.N > 0) input_grad(w, dy, g, make_tap_table(g), group_size(g), {dx, 0.0f, Tensor()});
 }
 

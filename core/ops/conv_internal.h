@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "core/autograd.h"
+#include "core/ops.h"
 #include "core/tensor.h"
 
 namespace scalpel {
@@ -18,6 +19,7 @@ namespace conv_detail {
 // One conv2d call: batch N, C -> O channels, H x W -> Ho x Wo, kernel kh x kw, stride, padding.
 struct ConvGeom {
   int64_t N, C, H, W, O, kh, kw, sh, sw, ph, pw, Ho, Wo;
+  ConvAlgo path;  // the path conv2d took (never kAuto): create_graph sweeps reuse it
   int64_t ckk() const { return C * kh * kw; }
   int64_t hw_out() const { return Ho * Wo; }
   int64_t hw_in() const { return H * W; }
@@ -30,10 +32,13 @@ int64_t group_size(const ConvGeom& g);
 // db [O] = sum over n, h, w of dY [N, O, Ho*Wo] (double per channel), written or added per acc.beta.
 void bias_grad(const float* dy, const ConvGeom& g, GradSink::Accum acc);
 
-// The first-order products of the im2col path on raw contiguous buffers, overwriting their output:
-// dW [O, C, kh, kw] from x [N, C, H, W] and dY [N, O, Ho, Wo]; dX [N, C, H, W] from W and dY.
-void conv_weight_grad_into(const float* x, const float* dy, const ConvGeom& g, float* dw);
-void conv_input_grad_into(const float* w, const float* dy, const ConvGeom& g, float* dx);
+// The first-order products of the im2col and direct paths on raw contiguous buffers, overwriting
+// their output: dW [O, C, kh, kw] from x [N, C, H, W] and dY [N, O, Ho, Wo]; dX [N, C, H, W] from
+// W and dY. (The pixel-major rows path shares one pass for both; create_graph uses im2col there.)
+void im2col_weight_grad_into(const float* x, const float* dy, const ConvGeom& g, float* dw);
+void im2col_input_grad_into(const float* w, const float* dy, const ConvGeom& g, float* dx);
+void direct_weight_grad_into(const float* x, const float* dy, const ConvGeom& g, float* dw);
+void direct_input_grad_into(const float* w, const float* dy, const ConvGeom& g, float* dx);
 
 // The backward of every path in a create_graph sweep (conv_grad.cpp): dX, dW and db as recorded
 // ops, conv2d_input_grad(dY, W) and conv2d_weight_grad(X, dY), which differentiate again into

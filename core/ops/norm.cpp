@@ -249,9 +249,10 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
                if (relu) {  // the fused ReLU's mask, as in forward: x * scale + shift > 0
                  on = make_tensor(xs.shape());
                  const float* px = sx.get().data();
-                 for (int64_t i = 0; i < xs.numel(); ++i) {
-                   const int64_t c = (i / S) % C;
-                   on.data()[i] = px[i] * (*scale_v)[c] + (*shift_v)[c] > 0.0f ? 1.0f : 0.0f;
+                 float* po = on.data();
+                 for (int64_t r = 0; r < N * C; ++r) {
+                   const float a = (*scale_v)[r % C], sh = (*shift_v)[r % C];
+                   for (int64_t i = r * S; i < (r + 1) * S; ++i) po[i] = px[i] * a + sh > 0.0f ? 1.0f : 0.0f;
                  }
                }
                const Tensor wt = sw.defined() ? s.saved(sw).reshape(ps) : Tensor();
