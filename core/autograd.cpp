@@ -1,6 +1,8 @@
 #include "core/autograd.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <queue>
 #include <sstream>
 #include <stdexcept>
@@ -156,8 +158,11 @@ class Engine {
 
   bool create_graph() const { return create_graph_; }
 
-  // Collects the graph reachable from `roots` in post-order with dependency counts.
-  void build(const std::vector<Node*>& roots) {
+  // Collects the graph reachable from `roots` in post-order with dependency counts. Nodes older
+  // than `min_seq` are left out: a node's inputs are always older than it, so nothing below such
+  // a node can be a target (grad() of a recent tensor then never walks the whole history, e.g. in
+  // an unrolled inner loop).
+  void build(const std::vector<Node*>& roots, uint64_t min_seq = 0) {
     struct Frame {
       Node* node;
       size_t child;
@@ -173,7 +178,7 @@ class Engine {
         Frame& f = stack.back();
         if (f.child < f.node->next_.size()) {
           Node* c = f.node->next_[f.child++].get();
-          if (!c) continue;
+          if (!c || c->seq_ < min_seq) continue;
           if (c->engine_index_ < 0) {
             c->engine_index_ = static_cast<int64_t>(nodes_.size());
             nodes_.push_back(c);
@@ -203,7 +208,7 @@ class Engine {
       const int64_t i = n->engine_index_;
       bool child_needed = false;
       for (const auto& c : n->next_) {
-        if (c && needed_[c->engine_index_]) child_needed = true;
+        if (c && in_graph(c.get()) && needed_[c->engine_index_]) child_needed = true;
       }
       if (mode_ == Mode::Backward) {
         execute_[i] = n->is_accumulator() || child_needed;
@@ -278,7 +283,7 @@ class Engine {
       }
       slot.buf = Tensor();
       for (const auto& c : n->next_) {
-        if (!c) continue;
+        if (!c || !in_graph(c.get())) continue;  // left out by build()'s min_seq
         if (--deps_[c->engine_index_] == 0) ready.push(c.get());
       }
     }
@@ -348,7 +353,7 @@ class Engine {
 
   bool child_needed(Node* n, size_t i) const {
     const auto& c = n->next_[i];
-    return c && needed_[c->engine_index_];
+    return c && in_graph(c.get()) && needed_[c->engine_index_];
   }
 
  private:
@@ -496,7 +501,9 @@ void run_grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inp
     targets.push_back(gradient_edge(in));
   }
   Engine engine(Engine::Mode::Grad, options.retain_graph, options.create_graph);
-  engine.build(roots);
+  uint64_t min_seq = UINT64_MAX;
+  for (const auto& t : targets) min_seq = std::min(min_seq, t->sequence_nr());
+  engine.build(roots, min_seq);
   std::vector<Node*> target_ptrs;
   for (auto& t : targets) target_ptrs.push_back(t.get());
   engine.mark_needed(target_ptrs);
