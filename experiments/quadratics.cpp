@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "core/ops.h"
+#include "experiments/quadratics_model.h"
 #include "experiments/runner/runner.h"
 #include "optim/optimizer.h"
 #include "optim/surgery/surgeon.h"
@@ -18,35 +19,13 @@ using namespace scalpel::experiments;
 
 namespace {
 
-struct Problem {
-  Tensor X, y, X_test, y_test, target;
-};
-
-Problem make_problem(int64_t n, int64_t p, uint64_t seed) {
-  Generator gen(seed);
-  Problem pr;
-  std::vector<float> scale(static_cast<size_t>(p));
-  for (int64_t j = 0; j < p; ++j)
-    scale[j] = 1.0f + 9.0f * static_cast<float>(j) / static_cast<float>(std::max<int64_t>(p - 1, 1));
-  const Tensor s = Tensor::from_vector(scale);
-  const Tensor theta_star = Tensor::normal({p, 1}, gen);
-  pr.X = mul(Tensor::normal({n, p}, gen), s);
-  pr.y = add(matmul(pr.X, theta_star), mul(Tensor::normal({n, 1}, gen), 0.05f));
-  pr.X_test = mul(Tensor::normal({n, p}, gen), s);
-  pr.y_test = add(matmul(pr.X_test, theta_star), mul(Tensor::normal({n, 1}, gen), 0.05f));
-  pr.target = mul(Tensor::normal({p, 1}, gen), 10.0f);
-  return pr;
-}
-
-Tensor main_loss(const Tensor& X, const Tensor& y, const Tensor& theta) {
-  return mul(mean(square(sub(matmul(X, theta), y))), 0.5f);
-}
-Tensor aux_loss(const Tensor& theta, const Tensor& target) { return mul(sum(square(sub(theta, target))), 0.5f); }
+Tensor main_loss(const Tensor& X, const Tensor& y, const Tensor& theta) { return quadratics_main_loss(X, y, theta); }
+Tensor aux_loss(const Tensor& theta, const Tensor& target) { return quadratics_aux_loss(theta, target); }
 
 void run_quadratics(RunContext& ctx) {
   const Config& c = ctx.config();
   const int64_t n = c.extra_int("n", 256), p = c.extra_int("p", 300), B = c.batch_size;
-  const Problem pr = make_problem(n, p, c.seed);
+  const QuadraticsProblem pr = make_quadratics(n, p, c.seed);
   Tensor theta = Tensor::zeros({p, 1}).set_requires_grad();
   optim::SGD sgd({theta}, optim::SGDOptions(c.lr));
   auto surgeon = surgery::make_surgeon(ctx.spec().method, surgeon_options(ctx));
