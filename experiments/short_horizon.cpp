@@ -22,6 +22,8 @@ using namespace scalpel::experiments;
 
 namespace {
 
+// "10,100,1000" -> the horizons; throws UsageError naming --horizons for anything else. `steps`
+// bounds them (0: not known yet, at parse time).
 std::vector<int64_t> parse_horizons(const std::string& text, int64_t steps) {
   std::vector<int64_t> out;
   std::stringstream ss(text);
@@ -34,9 +36,12 @@ std::vector<int64_t> parse_horizons(const std::string& text, int64_t steps) {
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used != item.size() || v < 1 || v > steps) {
-      throw UsageError("--horizons: expected a comma-separated list of step counts in [1, --steps = " +
-                       std::to_string(steps) + "], got '" + text + "'");
+    if (used == 0 || used != item.size() || v < 1) {
+      throw UsageError("--horizons: expected a comma-separated list of positive step counts, got '" + text + "'");
+    }
+    if (steps > 0 && v > steps) {
+      throw UsageError("--horizons: horizon " + std::to_string(v) + " is longer than the run (--steps " +
+                       std::to_string(steps) + "); give horizons up to --steps");
     }
     out.push_back(v);
   }
@@ -91,7 +96,7 @@ void run_short_horizon(RunContext& ctx) {
     const auto v = schedule_values(q, r.params);
     const std::vector<double> s = schedule_lrs(q, r.params, T);
     const std::vector<double> l = expected_losses(q, s);
-    names.push_back("meta, H = " + std::to_string(H));
+    names.push_back("meta H=" + std::to_string(H));
     lrs.push_back(s);
     losses.push_back(l);
     table << "meta," << H << ',' << fmt(v[0]) << ',' << fmt(v[1]) << ',' << fmt(v[2]) << ',' << fmt(l[H]) << ','
@@ -109,7 +114,7 @@ void run_short_horizon(RunContext& ctx) {
   }
   const std::vector<double> g = greedy_lrs(q, T);
   const std::vector<double> gl = expected_losses(q, g);
-  names.push_back("greedy (online, H = 1)");
+  names.push_back("greedy (online H=1)");
   lrs.push_back(g);
   losses.push_back(gl);
   table << "greedy,1,,,," << fmt(gl[1]) << ',' << fmt(gl[T]) << '\n';
@@ -157,6 +162,12 @@ void run_short_horizon(RunContext& ctx) {
   ctx.progress().finish("done");
 }
 
+OptionSpec horizons_option() {
+  OptionSpec o("horizons", "comma-separated meta-optimisation horizons, in steps (at most --steps)");
+  o.check = [](const std::string& v) { parse_horizons(v, 0); };
+  return o;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -173,7 +184,7 @@ int main(int argc, char** argv) {
   e.options = {int_option("dim", "coordinates of the quadratic", 1, 100000),
                real_option("condition", "largest / smallest curvature (1: spherical)", 1.0, 1e12),
                real_option("noise", "gradient noise variance per unit of curvature", 0.0, 1e6),
-               OptionSpec("horizons", "comma-separated meta-optimisation horizons, in steps"),
+               horizons_option(),
                int_option("meta-iterations", "Adam updates of the schedule per horizon", 1, 1000000),
                real_option("meta-lr", "Adam learning rate of the schedule parameters", 1e-9, 10.0)};
   e.pareto = false;

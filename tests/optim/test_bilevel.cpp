@@ -123,6 +123,18 @@ TEST(Bilevel, UnrolledMatchesItsForwardModeRecursionAndApproachesTheExactAnswer)
   EXPECT_LT(prev, 1e-3);
 }
 
+TEST(Bilevel, UnrollingFromTheOptimumIsNeumannWithOneTermFewer) {
+  // From θ*, K GD steps stay at θ*, and their response recursion is α Σ_{k<K} (I − αH)^k.
+  Fixture f;
+  const double alpha = 1.0 / f.lmax;
+  for (int64_t K : {1, 5, 20}) {
+    const Hypergradient u = f.run(HypergradOptions().method(Method::kUnrolled).iterations(K).alpha(alpha));
+    const Hypergradient n = f.run(HypergradOptions().method(Method::kNeumann).iterations(K - 1).alpha(alpha));
+    const std::vector<float> nv = n.grad[0].to_vector();
+    EXPECT_LT(rel_error(u.grad, std::vector<double>(nv.begin(), nv.end())), 1e-4) << K;
+  }
+}
+
 TEST(Bilevel, SharedLambdaSumsThePerFeatureHypergradient) {
   RidgeToy toy(40, 30, 6, 2.0, 0.3, 5);
   const std::vector<double> lam{-0.7};
