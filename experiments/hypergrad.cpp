@@ -109,8 +109,13 @@ void error_vs_budget(RunContext& ctx, const RidgeToy& toy, const Vec& lambda) {
                    : NAN;
     last["t1t2"] = t1t2;
     csv << k;
-    for (const std::string& m : methods) csv << ',' << fmt(last[m]);
+    std::vector<std::pair<std::string, double>> row{{"step", static_cast<double>(k)}};
+    for (const std::string& m : methods) {
+      csv << ',' << fmt(last[m]);
+      row.emplace_back("error_" + m, last[m]);
+    }
     csv << '\n';
+    ctx.log(row);
     ctx.progress().update(k, {{"cg", last["cg"]}, {"neumann", last["neumann"]}});
   }
   for (const auto& [m, e] : last) {
@@ -171,9 +176,6 @@ void warm_vs_cold(RunContext& ctx, const RidgeToy& toy) {
     ctx.set_final(start + "_val_loss_training_theta", toy.outer_loss(training_theta));
     ctx.set_final(start + "_val_loss_reinitialised", toy.outer_loss(cold_theta));
     ctx.set_final(start + "_val_loss_exact_theta", toy.outer_loss(toy.solution(lambda)));
-    ctx.log({{"step", static_cast<double>(outer_steps)},
-             {start == "warm" ? "warm_val_training" : "cold_val_training", toy.outer_loss(training_theta)},
-             {start == "warm" ? "warm_val_reinit" : "cold_val_reinit", toy.outer_loss(cold_theta)}});
   }
   ctx.set_final("lambda_distance_warm_cold", rel_error(learned["warm"], learned["cold"]));
   write_text_atomic(c.out + "/warm_cold.csv", csv.str());
