@@ -18,7 +18,6 @@
 // bilevel solution against cost), and per method the final main loss, auxiliary loss and distance.
 #include <Eigen/Dense>
 #include <cmath>
-#include <filesystem>
 #include <iomanip>
 #include <map>
 #include <sstream>
@@ -215,9 +214,8 @@ std::vector<double> parse_list(const std::string& text, const std::string& flag)
 
 void plot(const Config& c, const std::string& problem, const std::vector<std::string>& labels, Progress& progress) {
   std::ostringstream gp;
-  gp << "set terminal pngcairo size 900,620 enhanced font 'Sans,11'\nset output '" << c.out << "/bilevel_view_"
-     << problem << ".png'\nset datafile separator ','\nset logscale xy\nset grid lc rgb '#dddddd'\n"
-     << "set key outside right\nset yrange [1e-12:*]\nset xlabel 'gradient evaluations (an HVP counts as two)'\n"
+  gp << "set logscale xy\nset key outside right\nset yrange [1e-12:*]\n"
+     << "set xlabel 'gradient evaluations (an HVP counts as two)'\n"
      << "set ylabel 'distance to the bilevel solution'\nset title 'Bilevel view of main + auxiliary: " << problem
      << "'\nf='" << c.out << "/bilevel_view.csv'\nplot ";
   for (size_t k = 0; k < labels.size(); ++k) {
@@ -225,11 +223,8 @@ void plot(const Config& c, const std::string& problem, const std::vector<std::st
        << labels[k] << "' ? $7 : 1/0) with lines lw 2 title '" << labels[k] << "'";
   }
   gp << "\n";
-  std::filesystem::create_directories(c.out + "/plots");
-  const std::string script = c.out + "/plots/bilevel_view_" + problem + ".gp";
-  write_text_atomic(script, gp.str());
-  std::string err;
-  if (gnuplot_available() && !run_gnuplot(script, &err)) progress.message("warning: " + err);
+  const std::string warning = write_plot(c.out, "bilevel_view_" + problem, gp.str());
+  if (!warning.empty()) progress.message(warning);
 }
 
 void run_view(RunContext& ctx) {

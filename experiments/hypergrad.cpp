@@ -17,7 +17,6 @@
 // (Kaczmarz), the cold one only the current point.
 // Outputs: hypergrad_error.csv/.png, warm_cold.csv/.png, kaczmarz.csv/.png, and the finals.
 #include <cmath>
-#include <filesystem>
 #include <iomanip>
 #include <map>
 #include <sstream>
@@ -60,13 +59,9 @@ std::string fmt(double v) {
   return os.str();
 }
 
-void run_gnuplot_script(const std::string& out, const std::string& name, const std::string& body, Progress& progress) {
-  std::filesystem::create_directories(out + "/plots");
-  const std::string script = out + "/plots/" + name + ".gp";
-  write_text_atomic(script, "set terminal pngcairo size 900,620 enhanced font 'Sans,11'\nset output '" + out + "/" +
-                                name + ".png'\nset datafile separator ','\nset grid lc rgb '#dddddd'\n" + body);
-  std::string err;
-  if (gnuplot_available() && !run_gnuplot(script, &err)) progress.message("warning: " + err);
+void plot(const std::string& out, const std::string& name, const std::string& body, Progress& progress) {
+  const std::string warning = write_plot(out, name, body);
+  if (!warning.empty()) progress.message(warning);
 }
 
 // ---- part 1 -------------------------------------------------------------------------------------
@@ -141,7 +136,7 @@ void error_vs_budget(RunContext& ctx, const RidgeToy& toy, const Vec& lambda) {
        << (i == 5 ? " dt 2" : (i == 6 ? " dt 3 pt 0" : "")) << " title '" << titles[i] << "'";
   }
   gp << "\n";
-  run_gnuplot_script(c.out, "hypergrad_error", gp.str(), ctx.progress());
+  plot(c.out, "hypergrad_error", gp.str(), ctx.progress());
 }
 
 // ---- part 2 -------------------------------------------------------------------------------------
@@ -187,7 +182,7 @@ void warm_vs_cold(RunContext& ctx, const RidgeToy& toy) {
      << "     f using 2:(strcol(1) eq 'warm' ? $4 : 1/0) with lines lw 2 dt 2 title 'warm: at theta*(lambda)', \\\n"
      << "     f using 2:(strcol(1) eq 'cold' ? $3 : 1/0) with lines lw 2 title 'cold: at the training iterate', \\\n"
      << "     f using 2:(strcol(1) eq 'cold' ? $4 : 1/0) with lines lw 2 dt 2 title 'cold: at theta*(lambda)'\n";
-  run_gnuplot_script(c.out, "warm_cold", gp.str(), ctx.progress());
+  plot(c.out, "warm_cold", gp.str(), ctx.progress());
 }
 
 // ---- part 3 -------------------------------------------------------------------------------------
@@ -235,7 +230,7 @@ void kaczmarz(RunContext& ctx) {
      << "cold start does not (d = " << d << ")'\nf='" << c.out << "/kaczmarz.csv'\n"
      << "plot f using 1:2 with linespoints lw 2 title 'warm start', f using 1:3 with linespoints lw 2 title 'cold "
         "start'\n";
-  run_gnuplot_script(c.out, "kaczmarz", gp.str(), ctx.progress());
+  plot(c.out, "kaczmarz", gp.str(), ctx.progress());
 }
 
 void run_hypergrad(RunContext& ctx) {

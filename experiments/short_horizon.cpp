@@ -8,7 +8,6 @@
 // optimal) come along. Outputs: short_horizon.csv (per horizon: α0, K, β, loss at H, loss at
 // --steps), schedules.csv and losses.csv (per step), lr_schedules.png and loss_curves.png.
 #include <cmath>
-#include <filesystem>
 #include <iomanip>
 #include <sstream>
 
@@ -58,20 +57,16 @@ std::string fmt(double v) {
 void plot(const std::string& out, const std::vector<std::string>& names, bool log_y, const std::string& csv,
           const std::string& png, const std::string& ylabel, const std::string& title, Progress& progress) {
   std::ostringstream gp;
-  gp << "set terminal pngcairo size 900,620 enhanced font 'Sans,11'\nset output '" << out << "/" << png << "'\n"
-     << "set datafile separator ','\nset logscale x\nset autoscale xfix\n"
-     << (log_y ? "set logscale y\n" : "") << "set grid lc rgb '#dddddd'\nset key outside right\n"
+  gp << "set logscale x\nset autoscale xfix\n"
+     << (log_y ? "set logscale y\n" : "") << "set key outside right\n"
      << "set xlabel 'step'\nset ylabel '" << ylabel << "'\nset title '" << title << "'\n"
      << "f='" << out << "/" << csv << "'\nplot ";
   for (size_t k = 0; k < names.size(); ++k) {
     gp << (k ? ", \\\n     " : "") << "f using ($1+1):" << k + 2 << " with lines lw 2 title '" << names[k] << "'";
   }
   gp << "\n";
-  std::filesystem::create_directories(out + "/plots");
-  const std::string script = out + "/plots/" + png.substr(0, png.size() - 4) + ".gp";
-  write_text_atomic(script, gp.str());
-  std::string err;
-  if (gnuplot_available() && !run_gnuplot(script, &err)) progress.message("warning: " + err);
+  const std::string warning = write_plot(out, png.substr(0, png.size() - 4), gp.str());
+  if (!warning.empty()) progress.message(warning);
 }
 
 void run_short_horizon(RunContext& ctx) {

@@ -56,6 +56,16 @@ bool run_gnuplot(const std::string& script_path, std::string* error) {
   return true;
 }
 
+std::string write_plot(const std::string& out_dir, const std::string& name, const std::string& body) {
+  std::filesystem::create_directories(out_dir + "/plots");
+  const std::string script = out_dir + "/plots/" + name + ".gp";
+  write_text_atomic(script, "set terminal pngcairo size 900,620 enhanced font 'Sans,11'\nset output '" + out_dir + "/" +
+                                name + ".png'\nset datafile separator ','\nset grid lc rgb '#dddddd'\n" + body);
+  std::string err;
+  if (gnuplot_available() && !run_gnuplot(script, &err)) return "warning: " + err;
+  return "";
+}
+
 namespace {
 
 // A number for JSON output; NaN and infinities (not JSON) become null.

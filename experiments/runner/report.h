@@ -83,6 +83,10 @@ std::string method_color(const std::string& method, size_t index);
 bool gnuplot_available();
 // Runs gnuplot on a script file; returns false (and fills `error`) when it fails.
 bool run_gnuplot(const std::string& script_path, std::string* error);
+// A study's own plot: writes <out_dir>/plots/<name>.gp (a 900x620 PNG terminal writing
+// <out_dir>/<name>.png, comma-separated data, a light grid, then `body`) and runs it when gnuplot
+// is installed. Returns "" on success or without gnuplot, else the warning to show.
+std::string write_plot(const std::string& out_dir, const std::string& name, const std::string& body);
 
 }  // namespace experiments
 }  // namespace scalpel
