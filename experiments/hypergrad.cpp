@@ -212,12 +212,16 @@ void kaczmarz(RunContext& ctx) {
   csv << "cycle,warm_max_residual,cold_max_residual\n";
   Tensor warm = Tensor::zeros({d}), cold;
   const Tensor none = Tensor::zeros({1});
+  std::vector<Problem> problems;
+  std::vector<double> lrs;  // half the inverse curvature of each point's problem
+  for (int64_t i = 0; i < m; ++i) {
+    problems.push_back(point_problem(i));
+    lrs.push_back(0.5 / std::max(1e-12, static_cast<double>(dot(X.select(0, i), X.select(0, i)).item())));
+  }
   for (int64_t cyc = 0; cyc < cycles; ++cyc) {
     for (int64_t i = 0; i < m; ++i) {
-      const double lr = 0.5 / std::max(1e-12, static_cast<double>(dot(X.select(0, i), X.select(0, i)).item()));
-      const Problem p = point_problem(i);
-      warm = minimize_inner(p, {warm}, {none}, 60, lr)[0];
-      cold = minimize_inner(p, {Tensor::zeros({d})}, {none}, 60, lr)[0];
+      warm = minimize_inner(problems[i], {warm}, {none}, 60, lrs[i])[0];
+      cold = minimize_inner(problems[i], {Tensor::zeros({d})}, {none}, 60, lrs[i])[0];
     }
     csv << cyc + 1 << ',' << fmt(residuals(warm)) << ',' << fmt(residuals(cold)) << '\n';
   }

@@ -131,9 +131,11 @@ Vecs exact_solve(const GradientGraph& gg, const Vecs& v, double damping, int64_t
   return out;
 }
 
-Vecs cg_solve(const GradientGraph& gg, const Vecs& v, const HypergradOptions& o, int64_t& hvps) {
+// Also sets `residual` to the recursive residual ‖r‖/‖v‖ it stops at (no extra HVP).
+Vecs cg_solve(const GradientGraph& gg, const Vecs& v, const HypergradOptions& o, int64_t& hvps, double& residual) {
   Vecs x = scaled(v, 0.0), r = constants(v), p = constants(v);
   double rs = dot(r, r);
+  const double vv = rs;
   const double stop = o.tolerance() * o.tolerance() * rs;
   for (int64_t k = 0; k < o.iterations() && rs > stop && rs > 0.0; ++k) {
     const Vecs ap = damped_hvp(gg, p, o.damping());
@@ -147,6 +149,7 @@ Vecs cg_solve(const GradientGraph& gg, const Vecs& v, const HypergradOptions& o,
     p = axpy(r, rs_new / rs, p);
     rs = rs_new;
   }
+  residual = vv > 0.0 ? std::sqrt(rs / vv) : 0.0;
   return x;
 }
 
@@ -260,7 +263,7 @@ Hypergradient hypergradient(const Problem& problem, const std::vector<Tensor>& i
       p = exact_solve(gg, v, options.damping(), options.max_exact(), h.hvps);
       break;
     case Method::kConjugateGradient:
-      p = cg_solve(gg, v, options, h.hvps);
+      p = cg_solve(gg, v, options, h.hvps, h.residual);
       break;
     case Method::kNeumann:
       p = neumann_solve(gg, v, options, h.hvps);
@@ -271,7 +274,8 @@ Hypergradient hypergradient(const Problem& problem, const std::vector<Tensor>& i
     case Method::kUnrolled:
       break;
   }
-  h.residual = relative_residual(gg, p, v, options.damping());
+  // CG knows its residual; the others pay one HVP to state theirs.
+  if (options.method() != Method::kConjugateGradient) h.residual = relative_residual(gg, p, v, options.damping());
   // dL_out/dλ = ∂L_out/∂λ − Jᵀ p, with Jᵀ p = d<∇θ L_in, p>/dλ.
   const Vecs jp = gg.vjp(p, lam);
   h.grad = axpy(detached(direct), -1.0, detached(jp));
