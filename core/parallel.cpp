@@ -1,5 +1,7 @@
 #include "core/parallel.h"
 
+#include "core/kernels/gemm.h"
+
 #include <cblas.h>
 
 #include <cstdlib>
@@ -34,7 +36,7 @@ std::string threading_summary() {
      << (openblas_get_parallel() == 2   ? "openmp"
          : openblas_get_parallel() == 1 ? "pthreads"
                                         : "serial")
-     << " OPENBLAS_CORETYPE=" << (coretype ? coretype : "(unset)");
+     << " OPENBLAS_CORETYPE=" << (coretype ? coretype : "(unset)") << " " << kernels::gemm_summary();
   return os.str();
 }
 

@@ -13,7 +13,6 @@
 // are at least as many problems as threads, otherwise in turn with multi-threaded sgemm. The
 // schedule depends only on the shapes and the thread count, so results are reproducible for a
 // given thread count.
-#include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
@@ -23,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "core/kernels/gemm.h"
 #include "core/kernels/loops.h"
 #include "core/kernels/sums.h"
 #include "core/kernels/vmath.h"
@@ -171,15 +171,13 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     for_each_problem(g.BH, [&](int64_t b) {
       float* P = pp + b * g.Tq * g.Tk;
       // P = q kᵀ * scale : [Tq, D] · [D, Tk]
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(g.Tq), static_cast<int>(g.Tk),
-                  static_cast<int>(g.D), g.scale, pq + b * g.Tq * g.D, static_cast<int>(g.D), pk + b * g.Tk * g.D,
-                  static_cast<int>(g.D), 0.0f, P, static_cast<int>(g.Tk));
+      kernels::sgemm(false, true, g.Tq, g.Tk, g.D, g.scale, pq + b * g.Tq * g.D, g.D, pk + b * g.Tk * g.D, g.D, 0.0f, P,
+                     g.Tk);
       masked_softmax_rows(P, g, b);
       // out = P v : [Tq, Tk] · [Tk, Dv]
       if (g.Dv > 0) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(g.Tq), static_cast<int>(g.Dv),
-                    static_cast<int>(g.Tk), 1.0f, P, static_cast<int>(g.Tk), pv + b * g.Tk * g.Dv,
-                    static_cast<int>(g.Dv), 0.0f, po + b * g.Tq * g.Dv, static_cast<int>(g.Dv));
+        kernels::sgemm(false, false, g.Tq, g.Dv, g.Tk, 1.0f, P, g.Tk, pv + b * g.Tk * g.Dv, g.Dv, 0.0f,
+                       po + b * g.Tq * g.Dv, g.Dv);
       }
     });
   }
@@ -208,10 +206,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                GradSink::Accum acc = s.accumulate(2);
                if (g.Dv > 0) {
                  for_each_problem(g.BH, [&](int64_t b) {
-                   cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(g.Tk), static_cast<int>(g.Dv),
-                               static_cast<int>(g.Tq), 1.0f, pp + b * g.Tq * g.Tk, static_cast<int>(g.Tk),
-                               pg + b * g.Tq * g.Dv, static_cast<int>(g.Dv), acc.beta, acc.data + b * g.Tk * g.Dv,
-                               static_cast<int>(g.Dv));
+                   kernels::sgemm(true, false, g.Tk, g.Dv, g.Tq, 1.0f, pp + b * g.Tq * g.Tk, g.Tk, pg + b * g.Tq * g.Dv,
+                                  g.Dv, acc.beta, acc.data + b * g.Tk * g.Dv, g.Dv);
                  });
                }
              }
@@ -224,9 +220,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                float* dS = pds + b * g.Tq * g.Tk;
                const float* P = pp + b * g.Tq * g.Tk;
                if (g.Dv > 0) {
-                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(g.Tq), static_cast<int>(g.Tk),
-                             static_cast<int>(g.Dv), 1.0f, pg + b * g.Tq * g.Dv, static_cast<int>(g.Dv),
-                             pv + b * g.Tk * g.Dv, static_cast<int>(g.Dv), 0.0f, dS, static_cast<int>(g.Tk));
+                 kernels::sgemm(false, true, g.Tq, g.Tk, g.Dv, 1.0f, pg + b * g.Tq * g.Dv, g.Dv, pv + b * g.Tk * g.Dv,
+                                g.Dv, 0.0f, dS, g.Tk);
                } else {
                  std::fill(dS, dS + g.Tq * g.Tk, 0.0f);
                }
@@ -244,20 +239,16 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                GradSink::Accum acc = s.accumulate(0);
                const float* pk = sk.get().data();
                for_each_problem(g.BH, [&](int64_t b) {
-                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(g.Tq), static_cast<int>(g.D),
-                             static_cast<int>(g.Tk), g.scale, pds + b * g.Tq * g.Tk, static_cast<int>(g.Tk),
-                             pk + b * g.Tk * g.D, static_cast<int>(g.D), acc.beta, acc.data + b * g.Tq * g.D,
-                             static_cast<int>(g.D));
+                 kernels::sgemm(false, false, g.Tq, g.D, g.Tk, g.scale, pds + b * g.Tq * g.Tk, g.Tk,
+                                pk + b * g.Tk * g.D, g.D, acc.beta, acc.data + b * g.Tq * g.D, g.D);
                });
              }
              if (s.needs(1)) {  // dK [Tk, D] = scale * dSᵀ [Tk, Tq] · Q [Tq, D]
                GradSink::Accum acc = s.accumulate(1);
                const float* pq = sq.get().data();
                for_each_problem(g.BH, [&](int64_t b) {
-                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(g.Tk), static_cast<int>(g.D),
-                             static_cast<int>(g.Tq), g.scale, pds + b * g.Tq * g.Tk, static_cast<int>(g.Tk),
-                             pq + b * g.Tq * g.D, static_cast<int>(g.D), acc.beta, acc.data + b * g.Tk * g.D,
-                             static_cast<int>(g.D));
+                 kernels::sgemm(true, false, g.Tk, g.D, g.Tq, g.scale, pds + b * g.Tq * g.Tk, g.Tk, pq + b * g.Tq * g.D,
+                                g.D, acc.beta, acc.data + b * g.Tk * g.D, g.D);
                });
              }
            });

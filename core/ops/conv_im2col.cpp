@@ -1,4 +1,5 @@
-// conv2d by im2col + cblas_sgemm with channel-major columns, forward and backward side by side.
+// conv2d by im2col + sgemm (core/kernels/gemm.h: OpenBLAS or the own AVX-512 kernel) with channel-major columns,
+// forward and backward side by side.
 //
 // The batch is processed in groups of G images. For each group the input patches are unfolded
 // (im2col, parallel over image x channel) into one column matrix col [C*kh*kw, G*Ho*Wo], and the
@@ -11,13 +12,13 @@
 //   dW [O, CKK]  += dY_g [O, G*HoWo] · col_gᵀ   (sgemm, beta = 1 after the first group / existing grad)
 //   dcol         =  Wᵀ [CKK, O] · dY_g          then col2im adds dcol back into dX (parallel over n, c)
 //   db [O]       += sum of dY over n, h, w      (double accumulation per channel)
-#include <cblas.h>
 
 #include <algorithm>
 #include <cstring>
 #include <memory>
 #include <vector>
 
+#include "core/kernels/gemm.h"
 #include "core/kernels/loops.h"
 #include "core/ops.h"
 #include "core/ops/conv_internal.h"
@@ -227,9 +228,7 @@ void weight_grad(const float* x, const float* dy, const ConvGeom& g, const TapTa
     im2col_group(x, col.data(), g, tab, n0, gc);
     int64_t ldg = 0;
     const float* dyg = gather_group(dy, G > 1 ? gbuf.data() : nullptr, g, n0, gc, ldg);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(g.O), static_cast<int>(ckk),
-                static_cast<int>(gc * hw), 1.0f, dyg, static_cast<int>(ldg), col.data(), static_cast<int>(gc * hw),
-                beta, acc.data, static_cast<int>(ckk));
+    kernels::sgemm(false, true, g.O, ckk, gc * hw, 1.0f, dyg, ldg, col.data(), gc * hw, beta, acc.data, ckk);
     beta = 1.0f;
   }
 }
@@ -245,9 +244,7 @@ void input_grad(const float* w, const float* dy, const ConvGeom& g, const TapTab
     const int64_t gc = std::min(G, g.N - n0), ld = gc * hw;
     int64_t ldg = 0;
     const float* dyg = gather_group(dy, G > 1 ? gbuf.data() : nullptr, g, n0, gc, ldg);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(ckk), static_cast<int>(ld),
-                static_cast<int>(g.O), 1.0f, w, static_cast<int>(ckk), dyg, static_cast<int>(ldg), 0.0f, col.data(),
-                static_cast<int>(ld));
+    kernels::sgemm(true, false, ckk, ld, g.O, 1.0f, w, ckk, dyg, ldg, 0.0f, col.data(), ld);
     const int64_t per_task = std::max<int64_t>(1, g.kh * g.kw * hw);
     parallel_for(gc * g.C, std::max<int64_t>(1, kernels::kGrain / per_task), [&](int64_t t0, int64_t t1) {
       std::vector<float> buf(static_cast<size_t>(tab.scratch()));
@@ -300,15 +297,11 @@ Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, 
         if (pb) {
           for (int64_t o = 0; o < g.O; ++o) std::fill(dst + o * hw, dst + (o + 1) * hw, pb[o]);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(g.O), static_cast<int>(hw),
-                    static_cast<int>(ckk), 1.0f, pw, static_cast<int>(ckk), pcol, static_cast<int>(ld),
-                    pb ? 1.0f : 0.0f, dst, static_cast<int>(hw));
+        kernels::sgemm(false, false, g.O, hw, ckk, 1.0f, pw, ckk, pcol, ld, pb ? 1.0f : 0.0f, dst, hw);
         continue;
       }
       float* pblk = block.data();
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(g.O), static_cast<int>(ld),
-                  static_cast<int>(ckk), 1.0f, pw, static_cast<int>(ckk), pcol, static_cast<int>(ld), 0.0f, pblk,
-                  static_cast<int>(ld));
+      kernels::sgemm(false, false, g.O, ld, ckk, 1.0f, pw, ckk, pcol, ld, 0.0f, pblk, ld);
       // block [O, gc*HoWo] -> out[n0 + j][o] (+ bias)
       parallel_for(gc * g.O, std::max<int64_t>(1, kernels::kGrain / std::max<int64_t>(hw, 1)),
                    [&](int64_t t0, int64_t t1) {

@@ -1,4 +1,5 @@
-// conv2d by im2col + cblas_sgemm with pixel-major rows, forward and backward side by side.
+// conv2d by im2col + sgemm (core/kernels/gemm.h: OpenBLAS or the own AVX-512 kernel) with pixel-major rows, forward and
+// backward side by side.
 //
 // For small output planes (the late ResNet stages, strided layers) the channel-major columns of
 // conv_im2col.cpp are built from runs of a few floats, and the copies cost as much as the products.
@@ -12,13 +13,13 @@
 // G comes from group_size (shapes only). Copies and transposes are parallel over the images of a
 // group (each image written by one thread), so results depend only on the thread count through
 // OpenBLAS, as on the other im2col path.
-#include <cblas.h>
 
 #include <algorithm>
 #include <cstring>
 #include <memory>
 #include <vector>
 
+#include "core/kernels/gemm.h"
 #include "core/ops.h"
 #include "core/ops/conv_internal.h"
 #include "core/parallel.h"
@@ -146,9 +147,7 @@ Tensor conv2d_rows(const Tensor& x, const Tensor& weight, const Tensor& bias, co
     for (int64_t n0 = 0; n0 < g.N; n0 += G) {
       const int64_t gc = std::min(G, g.N - n0), m = gc * hw;
       unfold_group(xc.data(), xt.data(), rows.data(), g, n0, gc);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(g.O),
-                  static_cast<int>(K), 1.0f, rows.data(), static_cast<int>(K), wr->data(), static_cast<int>(K), 0.0f,
-                  out_rows.data(), static_cast<int>(g.O));
+      kernels::sgemm(false, true, m, g.O, K, 1.0f, rows.data(), K, wr->data(), K, 0.0f, out_rows.data(), g.O);
       // out_rows [gc*HoWo, O] -> out[n0 + j] [O, HoWo] (+ bias)
       parallel_for(gc, 1, [&](int64_t j0, int64_t j1) {
         for (int64_t j = j0; j < j1; ++j) {
@@ -195,14 +194,11 @@ Tensor conv2d_rows(const Tensor& x, const Tensor& weight, const Tensor& bias, co
       dy_to_rows(pg, dy_rows.data(), g, n0, gc);
       if (want_dw) {  // dWr [O, K] += dY_rowsᵀ · rows
         unfold_group(sx.get().data(), xt.data(), rows.data(), g, n0, gc);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(g.O), static_cast<int>(K),
-                    static_cast<int>(m), 1.0f, dy_rows.data(), static_cast<int>(g.O), rows.data(), static_cast<int>(K),
-                    n0 == 0 ? 0.0f : 1.0f, dwr.data(), static_cast<int>(K));
+        kernels::sgemm(true, false, g.O, K, m, 1.0f, dy_rows.data(), g.O, rows.data(), K, n0 == 0 ? 0.0f : 1.0f,
+                       dwr.data(), K);
       }
       if (want_dx) {  // drows = dY_rows · Wr, folded into dX (NHWC scratch), transposed into dX
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(K),
-                    static_cast<int>(g.O), 1.0f, dy_rows.data(), static_cast<int>(g.O), wr->data(), static_cast<int>(K),
-                    0.0f, rows.data(), static_cast<int>(K));
+        kernels::sgemm(false, false, m, K, g.O, 1.0f, dy_rows.data(), g.O, wr->data(), K, 0.0f, rows.data(), K);
         parallel_for(gc, 1, [&](int64_t j0, int64_t j1) {
           for (int64_t j = j0; j < j1; ++j) {
             float* dxt = xt.data() + j * g.hw_in() * g.C;

@@ -1,4 +1,5 @@
-// Matrix products through cblas_sgemm: matmul (2-D and batched with broadcasting) and linear.
+// Matrix products through sgemm (core/kernels/gemm.h: OpenBLAS or the own AVX-512 kernel): matmul (2-D and batched with
+// broadcasting) and linear.
 //
 // Operands are passed to BLAS without copying whenever their last two dims are row-major
 // (strides [ld, 1]) or column-major (strides [1, ld], i.e. a transposed view); anything else is
@@ -6,13 +7,13 @@
 // partial sum already exists (GradSink::accumulate), so gradients of shared weights add up in
 // place. Batches of small products run one sgemm per OpenMP thread (OpenBLAS's OpenMP build then
 // runs each single-threaded); large products let OpenBLAS use all threads.
-#include <cblas.h>
 
 #include <cstring>
 #include <stdexcept>
 #include <unordered_set>
 #include <vector>
 
+#include "core/kernels/gemm.h"
 #include "core/kernels/loops.h"
 #include "core/ops.h"
 
@@ -56,8 +57,6 @@ MatDesc describe(const Tensor& t) {
   return d;
 }
 
-inline CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
-
 // C[b] = alpha * op(A[b]) · op(B[b]) + beta * C[b] for every index b of `batch` (A, B, C offsets
 // from their broadcast batch strides). op(A) is M x K, op(B) is K x N; C is row-major with ldc.
 // transA/transB say whether to transpose the operand as described (on top of its storage order).
@@ -95,9 +94,7 @@ void bgemm(const MatDesc& A, bool transA, const MatDesc& B, bool transB, float* 
   auto one = [&](int64_t b, float bt) {
     int64_t oa, ob, oc;
     offsets(b, oa, ob, oc);
-    cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), 1.0f,
-                A.data + oa, static_cast<int>(A.ld), B.data + ob, static_cast<int>(B.ld), bt, C + oc,
-                static_cast<int>(ldc));
+    kernels::sgemm(ta, tb, M, N, K, 1.0f, A.data + oa, A.ld, B.data + ob, B.ld, bt, C + oc, ldc);
   };
   if (c_shared) {
     if (beta == 0.0f) {
@@ -254,9 +251,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const MatDesc W = describe(weight);
   if (rows > 0 && out_f > 0) {
     if (in_f > 0) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, tr(!W.trans), static_cast<int>(rows), static_cast<int>(out_f),
-                  static_cast<int>(in_f), 1.0f, xc.data(), static_cast<int>(in_f), W.data, static_cast<int>(W.ld), beta,
-                  po, static_cast<int>(out_f));
+      kernels::sgemm(false, !W.trans, rows, out_f, in_f, 1.0f, xc.data(), in_f, W.data, W.ld, beta, po, out_f);
     } else if (!bias.defined()) {
       kernels::fill(po, rows * out_f, 0.0f);
     }
@@ -276,15 +271,13 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
       if (s.needs(0)) {  // dX [rows, in] = dY [rows, out] · W [out, in]
         const MatDesc Wd = describe(sw.get());
         GradSink::Accum acc = s.accumulate(0);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, tr(Wd.trans), static_cast<int>(rows), static_cast<int>(in_f),
-                    static_cast<int>(out_f), 1.0f, gc.data(), static_cast<int>(out_f), Wd.data, static_cast<int>(Wd.ld),
-                    acc.beta, acc.data, static_cast<int>(in_f));
+        kernels::sgemm(false, Wd.trans, rows, in_f, out_f, 1.0f, gc.data(), out_f, Wd.data, Wd.ld, acc.beta, acc.data,
+                       in_f);
       }
       if (s.needs(1)) {  // dW [out, in] = dYᵀ [out, rows] · X [rows, in]
         GradSink::Accum acc = s.accumulate(1);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(out_f), static_cast<int>(in_f),
-                    static_cast<int>(rows), 1.0f, gc.data(), static_cast<int>(out_f), sx.get().data(),
-                    static_cast<int>(in_f), acc.beta, acc.data, static_cast<int>(in_f));
+        kernels::sgemm(true, false, out_f, in_f, rows, 1.0f, gc.data(), out_f, sx.get().data(), in_f, acc.beta,
+                       acc.data, in_f);
       }
       if (s.needs(2)) {  // db [out] = column sums of dY
         GradSink::Accum acc = s.accumulate(2);
