@@ -44,7 +44,9 @@ void direct_weight_grad(const float* px, const float* pg, const ConvGeom& g, con
                         GradSink::Accum acc) {
   const int64_t opad = kernels::padded_out_channels(fg), pfloats = g.ckk() * opad;
   const int64_t chunks = direct_wgrad_chunks(g, pfloats);
-  std::vector<float> partial(static_cast<size_t>(chunks * pfloats), 0.0f);
+  // From the tensor block cache (no fresh pages per step); each chunk zeroes its own slice.
+  Tensor partial_t = make_tensor({chunks * pfloats});
+  float* partial = partial_t.data();
   // A chunk's images go through the kernel kDirectWgradImages at a time, which bounds the
   // scratch memory whatever the batch size.
   const int64_t per_call = std::min<int64_t>(kDirectWgradImages, (g.N + chunks - 1) / chunks);
@@ -52,6 +54,7 @@ void direct_weight_grad(const float* px, const float* pg, const ConvGeom& g, con
     float* xp = scratch(0, per_call * g.C * fg.cstride);
     float* dyt = scratch(1, per_call * fg.pv * opad);
     for (int64_t k = c0; k < c1; ++k) {
+      std::fill(partial + k * pfloats, partial + (k + 1) * pfloats, 0.0f);
       const int64_t k0 = g.N * k / chunks, k1 = g.N * (k + 1) / chunks;
       for (int64_t n0 = k0; n0 < k1; n0 += per_call) {
         const int64_t n1 = std::min(k1, n0 + per_call);
@@ -59,16 +62,18 @@ void direct_weight_grad(const float* px, const float* pg, const ConvGeom& g, con
           kernels::pad_planes(px + n * g.C * g.hw_in(), xp + (n - n0) * g.C * fg.cstride, fg);
           kernels::place_on_grid_t(pg + n * g.O * g.hw_out(), dyt + (n - n0) * fg.pv * opad, fg);
         }
-        kernels::direct_conv_weight_grad(dyt, xp, n1 - n0, partial.data() + k * pfloats, fg);
+        kernels::direct_conv_weight_grad(dyt, xp, n1 - n0, partial + k * pfloats, fg);
       }
     }
   });
-  for (int64_t k = 1; k < chunks; ++k) {
-    const float* src = partial.data() + k * pfloats;
-    float* dst = partial.data();
-    for (int64_t i = 0; i < pfloats; ++i) dst[i] += src[i];
-  }
-  kernels::weight_grad_from_partial(partial.data(), acc.data, fg, acc.beta != 0.0f);
+  // Chunk sums in chunk order for every element (split over elements: the same bits at any thread count).
+  parallel_for(pfloats, 1 << 14, [&](int64_t i0, int64_t i1) {
+    for (int64_t k = 1; k < chunks; ++k) {
+      const float* src = partial + k * pfloats;
+      for (int64_t i = i0; i < i1; ++i) partial[i] += src[i];
+    }
+  });
+  kernels::weight_grad_from_partial(partial, acc.data, fg, acc.beta != 0.0f);
 }
 
 // dX [N, C, H, W] (+)= per acc.beta, from W and dY: per image one stride-1 convolution of dY per

@@ -138,8 +138,9 @@ Tensor conv2d_rows(const Tensor& x, const Tensor& weight, const Tensor& bias, co
                    const Tensor& bc, const ConvGeom& g) {
   Tensor out = make_tensor({g.N, g.O, g.Ho, g.Wo});
   const int64_t G = group_size(g), hw = g.hw_out(), K = g.ckk();
-  auto wr = std::make_shared<std::vector<float>>(static_cast<size_t>(g.O * K));
-  weight_to_rows(wc.data(), wr->data(), g);
+  // Scratch from the tensor block cache, not std::vector: no zero fill, no fresh pages per step.
+  Tensor wr = make_tensor({g.O * K});
+  weight_to_rows(wc.data(), wr.data(), g);
   if (g.N > 0) {
     Tensor xt = make_tensor({G * g.hw_in() * g.C}), rows = make_tensor({G * hw * K});
     Tensor out_rows = make_tensor({G * hw * g.O});
@@ -147,7 +148,7 @@ Tensor conv2d_rows(const Tensor& x, const Tensor& weight, const Tensor& bias, co
     for (int64_t n0 = 0; n0 < g.N; n0 += G) {
       const int64_t gc = std::min(G, g.N - n0), m = gc * hw;
       unfold_group(xc.data(), xt.data(), rows.data(), g, n0, gc);
-      kernels::sgemm(false, true, m, g.O, K, 1.0f, rows.data(), K, wr->data(), K, 0.0f, out_rows.data(), g.O);
+      kernels::sgemm(false, true, m, g.O, K, 1.0f, rows.data(), K, wr.data(), K, 0.0f, out_rows.data(), g.O);
       // out_rows [gc*HoWo, O] -> out[n0 + j] [O, HoWo] (+ bias)
       parallel_for(gc, 1, [&](int64_t j0, int64_t j1) {
         for (int64_t j = j0; j < j1; ++j) {
@@ -186,7 +187,7 @@ Tensor conv2d_rows(const Tensor& x, const Tensor& weight, const Tensor& bias, co
     // into a local dWr (reordered into the sink after the loop), so only dX writes into the sink
     // while the loop runs.
     const bool want_dw = s.needs(1), want_dx = s.needs(0);
-    std::vector<float> dwr(want_dw ? static_cast<size_t>(g.O * K) : 0);
+    Tensor dwr = make_tensor({want_dw ? g.O * K : 0});  // the first group's product overwrites it
     GradSink::Accum dx = want_dx ? s.accumulate(0) : GradSink::Accum{nullptr, 0.0f, Tensor()};
     const bool accumulate = dx.beta != 0.0f;
     for (int64_t n0 = 0; n0 < g.N; n0 += G) {
@@ -198,7 +199,7 @@ Tensor conv2d_rows(const Tensor& x, const Tensor& weight, const Tensor& bias, co
                        dwr.data(), K);
       }
       if (want_dx) {  // drows = dY_rows · Wr, folded into dX (NHWC scratch), transposed into dX
-        kernels::sgemm(false, false, m, K, g.O, 1.0f, dy_rows.data(), g.O, wr->data(), K, 0.0f, rows.data(), K);
+        kernels::sgemm(false, false, m, K, g.O, 1.0f, dy_rows.data(), g.O, wr.data(), K, 0.0f, rows.data(), K);
         parallel_for(gc, 1, [&](int64_t j0, int64_t j1) {
           for (int64_t j = j0; j < j1; ++j) {
             float* dxt = xt.data() + j * g.hw_in() * g.C;
