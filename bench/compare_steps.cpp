@@ -30,6 +30,7 @@
 //                 power iteration per step), d = g0 + 0.1 g1 or g0 + 0.1 π(g1; ĝ0), Adam 3e-4
 #include <cblas.h>
 #include <immintrin.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,6 +50,7 @@
 
 #include "bench_common.h"
 #include "bench_flops.h"
+#include "core/kernels/gemm.h"
 #include "core/ops.h"
 #include "core/parallel.h"
 #include "nn/byte_lm.h"
@@ -64,6 +66,13 @@ using namespace scalpel;
 namespace {
 
 // ---- process facts ------------------------------------------------------------------------------
+
+// Page faults of this process so far (fresh pages touched: an allocation the step did not reuse).
+int64_t minor_faults() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<int64_t>(u.ru_minflt);
+}
 
 int64_t status_kb(const std::string& key) {  // VmRSS / VmHWM from /proc/self/status
   std::ifstream in("/proc/self/status");
@@ -218,6 +227,7 @@ int run_worker(const std::string& name, int reps) {
   const Work w = make_case(name, h);
   for (int i = 0; i < 2; ++i) w.step();
   nlohmann::json ms = nlohmann::json::array();
+  const int64_t faults0 = minor_faults();
   for (int i = 0; i < reps; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     w.step();
@@ -227,9 +237,11 @@ int run_worker(const std::string& name, int reps) {
                    {"case", name},
                    {"ms", ms},
                    {"rss_net_mb", (status_kb("VmHWM") - base_kb) / 1024.0},
+                   {"faults_per_step", static_cast<double>(minor_faults() - faults0) / reps},
                    {"threads", num_threads()},
                    {"blas", mapped_blas()},
-                   {"kernels", std::string("OpenBLAS ") + openblas_get_corename() + "; Scalpel's own conv paths"},
+                   {"kernels", std::string("OpenBLAS ") + openblas_get_corename() + "; " + kernels::gemm_summary() +
+                                   "; Scalpel's own direct conv kernels"},
                    {"gemm_gflop", w.gemm_flops * 1e-9}};
   std::cout << j.dump() << std::endl;
   return 0;
@@ -376,11 +388,12 @@ int run_driver(std::vector<std::string> cases, int rounds, int reps, int threads
         ratio = fmt(ms / mt, "%.2f");
       }
     }
-    std::printf("| %s | %s | %s | %s | %s | %s | %s | %s / %s |\n", c.c_str(), fmt(ms, "%.1f").c_str(),
+    std::printf("| %s | %s | %s | %s | %s | %s | %s | %s / %s | %s |\n", c.c_str(), fmt(ms, "%.1f").c_str(),
                 fmt(mt, "%.1f").c_str(), ratio.c_str(), fmt(gflop, "%.2f").c_str(),
                 fmt(gflop / (ms * 1e-3) / fma, "%.2f").c_str(), fmt(gflop / (ms * 1e-3) / sgemm_median, "%.2f").c_str(),
                 last_s.is_null() ? "n/a" : fmt(last_s.value("rss_net_mb", NAN), "%.0f").c_str(),
-                last_t.is_null() ? "n/a" : fmt(last_t.value("rss_net_mb", NAN), "%.0f").c_str());
+                last_t.is_null() ? "n/a" : fmt(last_t.value("rss_net_mb", NAN), "%.0f").c_str(),
+                last_s.is_null() ? "n/a" : fmt(last_s.value("faults_per_step", NAN), "%.0f").c_str());
     if (!last_s.is_null()) kernels_scalpel = last_s.value("kernels", "") + "; BLAS " + last_s.value("blas", "");
     if (!last_t.is_null()) kernels_torch = last_t.value("kernels", "") + "; BLAS " + last_t.value("blas", "");
   }

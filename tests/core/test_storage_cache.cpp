@@ -11,11 +11,12 @@
 
 using namespace scalpel;
 
-// Churn through large tensors of a few nearby sizes (all >= 1 MiB, some 64 bytes apart) while a
-// window of them stays alive; each live tensor must keep the value written into it.
+// Churn through tensors of a few nearby sizes (all >= 64 KiB, the cache's threshold, some 64 bytes
+// apart) while a window of them stays alive; each live tensor must keep the value written into it.
 TEST(StorageCache, RecycledBlocksAreNeverSharedBetweenLiveTensors) {
   Generator gen(7);
-  const std::vector<int64_t> sizes = {int64_t{1} << 18, (int64_t{1} << 18) + 16, int64_t{1} << 19};
+  const std::vector<int64_t> sizes = {int64_t{1} << 14, (int64_t{1} << 14) + 16, int64_t{1} << 18,
+                                      (int64_t{1} << 18) + 16, int64_t{1} << 19};
   std::vector<Tensor> live;
   std::vector<float> values;
   for (int step = 0; step < 60; ++step) {
@@ -24,7 +25,7 @@ TEST(StorageCache, RecycledBlocksAreNeverSharedBetweenLiveTensors) {
       live.erase(live.begin() + static_cast<std::ptrdiff_t>(victim));
       values.erase(values.begin() + static_cast<std::ptrdiff_t>(victim));
     }
-    const int64_t n = sizes[static_cast<size_t>(gen.randint(3))];
+    const int64_t n = sizes[static_cast<size_t>(gen.randint(static_cast<int64_t>(sizes.size())))];
     Tensor t = Tensor::full({n}, static_cast<float>(step));
     live.push_back(t);
     values.push_back(static_cast<float>(step));
