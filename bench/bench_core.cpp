@@ -1,5 +1,5 @@
 // Core benchmarks: matrix products through the Tensor API against raw cblas_sgemm, linear
-// forward+backward, large elementwise ops, softmax/log_softmax and reductions.
+// forward+backward, the own GEMM kernel against OpenBLAS, large elementwise ops, softmax/log_softmax and reductions.
 //
 // Names follow "<family>/<op>/<shape>/<impl>":
 //   .../raw     the reference alone: cblas_sgemm (or a plain parallel loop for elementwise ops)
@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "bench_common.h"
+#include "core/kernels/gemm.h"
 #include "core/kernels/loops.h"
 #include "core/ops.h"
 
@@ -133,6 +134,27 @@ void bm_gemm_tensor(State& state, GemmShape s, GemmOp op) {
     };
   }
   report_paired(state, s.flops(), bench::time_paired(state, raw_gemm(s, op), tensor_call), true);
+}
+
+// The own GEMM kernel (core/kernels/gemm.h) against cblas_sgemm on the same operands, interleaved:
+// "gemm/<layout>/<shape>/raw" is OpenBLAS, ".../tensor" the own AVX-512 path, so vs_raw is the
+// own kernel's speed-up. Layouts: nn = A [m, k] B [k, n]; nt = B stored [n, k]; tn = A stored [k, m].
+void bm_gemm_own(State& state, GemmShape s, bool ta, bool tb, bool own) {
+  const Tensor a = input({s.m, s.k}, 11), b = input({s.k, s.n}, 12);
+  Tensor c = Tensor::zeros({s.m, s.n});
+  const int64_t lda = ta ? s.m : s.k, ldb = tb ? s.k : s.n;
+  auto call = [&](kernels::GemmPath path) {
+    return [&, path] {
+      kernels::sgemm_on(path, ta, tb, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, c.data(), s.n);
+      benchmark::ClobberMemory();
+    };
+  };
+  if (!own) {
+    report(state, s.flops(), bench::time_loop(state, call(kernels::GemmPath::kBlas)), true);
+    return;
+  }
+  report_paired(state, s.flops(),
+                bench::time_paired(state, call(kernels::GemmPath::kBlas), call(kernels::GemmPath::kAvx512)), true);
 }
 
 // linear on the MLP shapes: x [m, k], W [n, k], bias [n] -> y [m, n]; forward, dX, dW (and db).
@@ -295,6 +317,25 @@ const bool registered = [] {
       const std::string key = std::string("matmul/") + op_name(op) + "/" + s.str();
       add_raw(key + "/raw", [=](State& st) { bm_gemm_raw(st, s, op); });
       add_paired(key + "/tensor", [=](State& st) { bm_gemm_tensor(st, s, op); });
+    }
+  }
+  if (kernels::gemm_path_supported(kernels::GemmPath::kAvx512)) {
+    // Square, the ResNet-18 width-64 convolution products (im2col forward 64@32x32, pixel-major rows
+    // 512@4x4 forward / dW / dX) and attention-sized products below kAuto's threshold.
+    struct OwnCase {
+      const char* layout;
+      GemmShape s;
+    };
+    const std::vector<OwnCase> own = {{"nn", {512, 512, 512}},   {"nn", {1024, 1024, 1024}}, {"nn", {2048, 2048, 2048}},
+                                      {"nn", {64, 576, 1024}},   {"nt", {1024, 4608, 512}},  {"tn", {512, 1024, 4608}},
+                                      {"nn", {1024, 512, 4608}}, {"nt", {128, 32, 128}},     {"nn", {128, 128, 32}}};
+    for (const OwnCase& oc : own) {
+      const std::string layout = oc.layout;
+      const bool ta = layout[0] == 't', tb = layout[1] == 't';
+      const GemmShape s = oc.s;
+      const std::string key = "gemm/" + layout + "/" + s.str();
+      add_raw(key + "/raw", [=](State& st) { bm_gemm_own(st, s, ta, tb, false); });
+      add_paired(key + "/tensor", [=](State& st) { bm_gemm_own(st, s, ta, tb, true); });
     }
   }
   for (const GemmShape& s : {GemmShape{256, 784, 256}, GemmShape{256, 1024, 1024}}) {

@@ -354,7 +354,7 @@ int run_driver(std::vector<std::string> cases, int rounds, int reps, int threads
   const std::string env = "OMP_NUM_THREADS=" + std::to_string(threads) + " ";
   std::printf(
       "\n| step | Scalpel ms | PyTorch ms | ratio | GEMM GFLOP | frac FMA peak | frac sgemm peak | RSS MB "
-      "Scalpel / PyTorch |\n|---|---|---|---|---|---|---|---|\n");
+      "Scalpel / PyTorch | page faults per step (Scalpel) |\n|---|---|---|---|---|---|---|---|---|\n");
   std::string kernels_scalpel, kernels_torch;
   for (const std::string& c : cases) {
     std::vector<double> ms_s, ms_t;

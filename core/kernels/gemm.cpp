@@ -292,10 +292,22 @@ GemmPath parse_path(const std::string& s) {
 constexpr int kUnset = -1;
 std::atomic<int> g_path{kUnset};
 
-// Products below this many multiply-adds (m*n*k), or with a side under kOwnMinSide, stay on
-// OpenBLAS under kAuto: packing costs more than the wider FMAs gain there (bench_core gemm/*).
-constexpr double kOwnMinMacs = 1.0 * (1 << 18);
-constexpr int64_t kOwnMinSide = 16;
+// kAuto's size rule (m*n*k multiply-adds), measured on the 2-vCPU Zen 5 VM at 2 threads
+// (bench_core gemm/*, docs/performance-notes.md "Finding 6"): below kSerialMaxMacs OpenBLAS runs
+// single-threaded, because its fork/join costs more than the second thread brings there (128 x 128 x
+// 32: 27 GFLOP/s on 2 threads, 95 on 1; the own kernel 77); from there on the own AVX-512 kernel when
+// gemm_auto_uses_own() (1.5-1.7x OpenBLAS's AVX2 kernels), else OpenBLAS on every thread.
+constexpr double kSerialMaxMacs = 1.0 * (1 << 23);
+
+// cblas_sgemm on the calling thread alone: the OpenMP build of OpenBLAS sizes its team from
+// omp_get_max_threads(), which omp_set_num_threads changes for this thread only.
+void blas_serial(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                 const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  const int threads = omp_get_max_threads();
+  if (threads > 1) omp_set_num_threads(1);
+  sgemm_on(GemmPath::kBlas, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  if (threads > 1) omp_set_num_threads(threads);
+}
 
 }  // namespace
 
@@ -394,8 +406,8 @@ void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const
   GemmPath p = gemm_path();
   if (p == GemmPath::kAuto) {
     const double macs = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-    const bool large = macs >= kOwnMinMacs && std::min({m, n, k}) >= kOwnMinSide;
-    p = (large && gemm_auto_uses_own()) ? GemmPath::kAvx512 : GemmPath::kBlas;
+    if (macs < kSerialMaxMacs) return blas_serial(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    p = gemm_auto_uses_own() ? GemmPath::kAvx512 : GemmPath::kBlas;
   }
   sgemm_on(p, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

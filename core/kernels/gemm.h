@@ -38,6 +38,8 @@ bool gemm_path_supported(GemmPath p);
 // above), else kAuto. Throws std::invalid_argument for a path this CPU cannot run.
 void set_gemm_path(GemmPath p);
 GemmPath gemm_path();
+// kAuto: products under 2^23 multiply-adds run on OpenBLAS with one thread (fork/join would cost
+// more); larger ones on the own AVX-512 kernel when gemm_auto_uses_own(), else on OpenBLAS.
 // True when kAuto sends large products to the own AVX-512 kernel on this machine: the CPU has
 // AVX-512F and OpenBLAS's loaded core is not an AVX-512 one (SkylakeX, Cooperlake, SapphireRapids).
 bool gemm_auto_uses_own();
