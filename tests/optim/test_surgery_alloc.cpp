@@ -1,7 +1,7 @@
 // combine() must not allocate O(P) memory after its first call. This file replaces the global
 // operator new and interposes aligned_alloc (which Tensor storage uses) for the whole test binary,
 // counting allocations of at least `g_threshold` bytes while `g_counting` is set. Tensors below the
-// storage block cache's 1 MiB floor always reach aligned_alloc, so P is chosen below it.
+// storage block cache's 64 KiB floor always reach aligned_alloc, so P is chosen below it.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -60,13 +60,13 @@ using namespace scalpel::surgery;
 
 TEST(SurgeryAllocations, CounterSeesTensorAndVectorAllocations) {
   // The hook must be able to fail the test below.
-  EXPECT_EQ(big_allocations(100000, [] { GradVector v(50000); }), 1);
-  EXPECT_EQ(big_allocations(100000, [] { std::vector<float> v(50000); }), 1);
-  EXPECT_EQ(big_allocations(100000, [] { std::vector<float> v(100); }), 0);
+  EXPECT_EQ(big_allocations(24000, [] { GradVector v(12000); }), 1);
+  EXPECT_EQ(big_allocations(24000, [] { std::vector<float> v(12000); }), 1);
+  EXPECT_EQ(big_allocations(24000, [] { std::vector<float> v(100); }), 0);
 }
 
 TEST(SurgeryAllocations, CombineAllocatesNoOPMemoryAfterTheFirstCall) {
-  const int64_t P = 50000;  // 200 kB per vector
+  const int64_t P = 12000;  // 48 kB per vector, below the block cache's floor
   const size_t threshold = P * sizeof(float) / 2;
   Generator gen(3);
   std::vector<GradVector> g;
