@@ -59,30 +59,26 @@ void merge_tile(const float* t, int64_t tld, float* c, int64_t ldc, int64_t mv, 
   }
 }
 
-// op(A) rows [i0, i0 + mc) x k [p0, p0 + kc), times alpha -> ap [panels][kc][mr] for panels
-// [pb, pe); rows past mc are zero.
-void pack_a(bool ta, const float* a, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float alpha,
-            int64_t mr, float* ap, int64_t pb, int64_t pe) {
-  for (int64_t ip = pb; ip < pe; ++ip) {
-    float* dst = ap + ip * kc * mr;
-    const int64_t rows = std::min(mr, mc - ip * mr);
-    const int64_t r0 = i0 + ip * mr;
-    if (!ta) {  // A(i, p) = a[i * lda + p]
-      for (int64_t r = 0; r < rows; ++r) {
-        const float* src = a + (r0 + r) * lda + p0;
-        for (int64_t q = 0; q < kc; ++q) dst[q * mr + r] = alpha * src[q];
-      }
-    } else {  // A(i, p) = a[p * lda + i]
-      for (int64_t q = 0; q < kc; ++q) {
-        const float* src = a + (p0 + q) * lda + r0;
-        for (int64_t r = 0; r < rows; ++r) dst[q * mr + r] = alpha * src[r];
-      }
+// op(A) rows [i0, i0 + mc) x k [p0, p0 + kc), times alpha -> ap [panels][kc][mr] for panel ip;
+// rows past mc are zero.
+void pack_a_panel(bool ta, const float* a, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float alpha,
+                  int64_t mr, float* ap, int64_t ip) {
+  float* dst = ap + ip * kc * mr;
+  const int64_t rows = std::min(mr, mc - ip * mr);
+  const int64_t r0 = i0 + ip * mr;
+  if (!ta) {  // A(i, p) = a[i * lda + p]
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* src = a + (r0 + r) * lda + p0;
+      for (int64_t q = 0; q < kc; ++q) dst[q * mr + r] = alpha * src[q];
     }
-    if (rows < mr) {
-      for (int64_t q = 0; q < kc; ++q)
-        for (int64_t r = rows; r < mr; ++r) dst[q * mr + r] = 0.0f;
+  } else {  // A(i, p) = a[p * lda + i]
+    for (int64_t q = 0; q < kc; ++q) {
+      const float* src = a + (p0 + q) * lda + r0;
+      for (int64_t r = 0; r < rows; ++r) dst[q * mr + r] = alpha * src[r];
     }
   }
+  for (int64_t q = 0; q < kc; ++q)
+    for (int64_t r = rows; r < mr; ++r) dst[q * mr + r] = 0.0f;
 }
 
 // op(B) k [p0, p0 + kc) x columns [j0, j0 + nc) -> bp [panels][kc][nr] for panel jp; columns past
@@ -257,7 +253,7 @@ void gemm_blocked(int64_t mr, int64_t nr, MicroFn micro, bool ta, bool tb, int64
           const int64_t mc = std::min(kMc, m - ic);
           const int64_t na = (mc + mr - 1) / mr;
 #pragma omp for schedule(static)
-          for (int64_t ip = 0; ip < na; ++ip) pack_a(ta, a, lda, ic, mc, pc, kc, alpha, mr, ap, ip, ip + 1);
+          for (int64_t ip = 0; ip < na; ++ip) pack_a_panel(ta, a, lda, ic, mc, pc, kc, alpha, mr, ap, ip);
 #pragma omp for collapse(2) schedule(static)
           for (int64_t jp = 0; jp < nb; ++jp) {
             for (int64_t ip = 0; ip < na; ++ip) {

@@ -22,7 +22,7 @@ namespace scalpel {
 namespace kernels {
 
 enum class GemmPath {
-  kAuto,    // own AVX-512 kernel where it gains (see gemm_auto_uses_own), else OpenBLAS
+  kAuto,    // small products: OpenBLAS on one thread; large: own AVX-512 kernel where it gains, else OpenBLAS
   kBlas,    // cblas_sgemm
   kAvx512,  // own kernel, 8 x 48 AVX-512 tile
   kAvx2,    // own kernel, 6 x 16 AVX2 + FMA tile

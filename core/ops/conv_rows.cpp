@@ -11,8 +11,9 @@
 //   db [O]               += sum of dY over n, h, w
 // Backward makes one pass over the groups, transposing each group's dY once for both products.
 // G comes from group_size (shapes only). Copies and transposes are parallel over the images of a
-// group (each image written by one thread), so results depend only on the thread count through
-// OpenBLAS, as on the other im2col path.
+// group (each image written by one thread), so results depend on the thread count at most through
+// the products (kernels::sgemm; the own kernel and single-threaded OpenBLAS do not), as on the
+// other im2col path.
 
 #include <algorithm>
 #include <cstring>

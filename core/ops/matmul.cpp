@@ -5,8 +5,8 @@
 // (strides [ld, 1]) or column-major (strides [1, ld], i.e. a transposed view); anything else is
 // made contiguous first. Backward writes straight into the gradient buffers with beta = 1 when a
 // partial sum already exists (GradSink::accumulate), so gradients of shared weights add up in
-// place. Batches of small products run one sgemm per OpenMP thread (OpenBLAS's OpenMP build then
-// runs each single-threaded); large products let OpenBLAS use all threads.
+// place. Batches of small products run one sgemm per OpenMP thread (each then runs on its thread
+// alone); large products use all threads (kernels::sgemm picks OpenBLAS or the own kernel).
 
 #include <cstring>
 #include <stdexcept>
