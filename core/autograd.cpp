@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
+#include <mutex>
 #include <queue>
 #include <sstream>
 #include <stdexcept>
@@ -25,15 +27,61 @@ void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
 
 // ---- SavedTensor --------------------------------------------------------------------------------
 
+struct RecomputeCache {
+  std::mutex mu;
+  Tensor t;
+};
+
+namespace {
+
+std::atomic<bool>& recompute_flag() {
+  static std::atomic<bool> flag{[] {
+    const char* v = std::getenv("SCALPEL_RECOMPUTE");
+    if (!v || !*v || std::string(v) == "1") return true;
+    if (std::string(v) == "0") return false;
+    throw std::invalid_argument(std::string("SCALPEL_RECOMPUTE: expected 0 (saved tensors keep their storage) or 1 "
+                                            "(cheap outputs are rebuilt in backward, the default), found '") +
+                                v + "'");
+  }()};
+  return flag;
+}
+
+}  // namespace
+
+bool recompute_enabled() { return recompute_flag().load(std::memory_order_relaxed); }
+void set_recompute_enabled(bool enabled) { recompute_flag().store(enabled, std::memory_order_relaxed); }
+
+void set_recompute(Tensor& out, std::function<Tensor()> fn) {
+  if (!out.defined()) throw std::invalid_argument("set_recompute: the output is undefined");
+  auto r = std::make_shared<Recompute>();
+  r->fn = std::move(fn);
+  r->version = out.version();
+  out.impl()->recompute = std::move(r);
+}
+
 SavedTensor::SavedTensor(const Tensor& t, const char* op, bool is_output) : op_(op), is_output_(is_output) {
-  if (t.defined()) {
-    t_ = t.detach();
-    if (!is_output && t.requires_grad()) graph_ = t;
-    version_ = t.version();
+  if (!t.defined()) return;
+  const std::shared_ptr<const Recompute>& r = t.impl()->recompute;
+  if (r && !is_output && r->version == t.version() && recompute_enabled()) {
+    recipe_ = r;
+    producer_ = t.requires_grad() ? t.impl()->grad_fn : nullptr;
+    cache_ = std::make_shared<RecomputeCache>();
+    return;
   }
+  t_ = t.detach();
+  if (!is_output && t.requires_grad()) graph_ = t;
+  version_ = t.version();
 }
 
 const Tensor& SavedTensor::get() const {
+  if (recipe_) {  // the recipe checks the versions of what it reads itself
+    std::lock_guard<std::mutex> lock(cache_->mu);
+    if (!cache_->t.defined()) {
+      NoGradGuard no_grad;
+      cache_->t = recipe_->fn();
+    }
+    return cache_->t;
+  }
   if (t_.defined() && t_.version() != version_) {
     std::ostringstream os;
     os << op_ << ": a tensor saved for backward (shape " << shape_str(t_.shape())
@@ -405,6 +453,13 @@ Tensor GradSink::saved(const SavedTensor& t) const {
   const Tensor& plain = t.get();  // checks the version
   if (!engine_->create_graph() || !plain.defined()) return plain;
   if (t.graph_.defined()) return t.graph_;
+  if (t.recipe_) {  // the rebuilt tensor, re-attached to the node that produced it
+    if (!t.producer_) return plain;
+    Tensor out = plain.detach();
+    out.impl()->requires_grad = true;
+    out.impl()->grad_fn = t.producer_;
+    return out;
+  }
   if (!t.is_output_) return plain;  // saved without history: a constant of this op
   Tensor out = plain.detach();
   out.impl()->requires_grad = true;

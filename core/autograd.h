@@ -80,17 +80,24 @@ class EnableGradGuard {
 // A tensor that required grad when saved also keeps its graph link (for create_graph sweeps, read
 // it through GradSink::saved); an op's own output is saved with save_output() instead, which
 // keeps no link (that would be a cycle) but lets GradSink::saved re-attach it to the node.
+struct RecomputeCache;
+
 class SavedTensor {
  public:
   SavedTensor() = default;
   SavedTensor(const Tensor& t, const char* op, bool is_output = false);
   const Tensor& get() const;
-  bool defined() const { return t_.defined(); }
+  bool defined() const { return t_.defined() || recipe_ != nullptr; }
+  // True when the tensor was saved as a recipe (set_recompute) and is rebuilt on first get().
+  bool recomputed() const { return recipe_ != nullptr; }
 
  private:
   friend class GradSink;
   Tensor t_;
-  Tensor graph_;  // t itself (with its history) when it required grad at save time
+  std::shared_ptr<const Recompute> recipe_;  // instead of t_: rebuild on first get()
+  std::shared_ptr<Node> producer_;           // the recipe's tensor's node (create_graph re-attaches to it)
+  std::shared_ptr<RecomputeCache> cache_;    // the rebuilt tensor, shared by copies of this handle
+  Tensor graph_;                             // t itself (with its history) when it required grad at save time
   uint64_t version_ = 0;
   const char* op_ = "";
   bool is_output_ = false;
@@ -98,6 +105,29 @@ class SavedTensor {
 inline SavedTensor save(const Tensor& t, const char* op) { return SavedTensor(t, op); }
 // Saves the op's own output (call it before record(), as for save()).
 inline SavedTensor save_output(const Tensor& out, const char* op) { return SavedTensor(out, op, true); }
+
+// ---- recomputed saved tensors ------------------------------------------------------------------
+
+// An op whose output is cheap to rebuild from what its own node already keeps attaches a recipe to
+// that output with set_recompute(). A later op that saves the output for backward then keeps the
+// recipe instead of the storage, so the output's memory is freed as soon as the forward pass is done
+// with it, and the saving node's backward rebuilds it (once, on its first get()). batch_norm_relu
+// uses it: in a ResNet block the next convolution saves BN's output, while BN itself already keeps
+// its input, so one of the block's four saved activations goes (ResNet-18 width 64: -40 MB at batch
+// 32, -160 MB at batch 128; docs/performance-notes.md). The recipe must rebuild the same bits as
+// the forward (tests/core/test_recompute.cpp checks gradients bit for bit with it on and off).
+// It describes the output at one storage version: once the output is modified in place, later
+// saves keep the storage as usual; a save taken before the change still rebuilds the saved values.
+struct Recompute {
+  std::function<Tensor()> fn;  // rebuilds the values (runs under NoGradGuard)
+  uint64_t version = 0;        // the output's storage version the recipe describes
+};
+// Attaches `fn` as out's recipe (call it after record(), while out is unchanged).
+void set_recompute(Tensor& out, std::function<Tensor()> fn);
+// On by default; SCALPEL_RECOMPUTE=0 in the environment or set_recompute_enabled(false) makes saves
+// keep storages again (to compare memory, or to rule the recipes out). Affects saves made afterwards.
+bool recompute_enabled();
+void set_recompute_enabled(bool enabled);
 
 // ---- the tape node ------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ namespace scalpel {
 
 class Node;
 class Tensor;
+struct Recompute;
 
 // Shared, 64-byte-aligned float buffer plus the version counter shared by all of its views.
 class Storage {
@@ -60,6 +61,10 @@ struct TensorImpl {
   std::shared_ptr<TensorImpl> grad;      // accumulated gradient of a leaf (same shape, contiguous)
   std::shared_ptr<Node> grad_fn;         // the node that produced this tensor (null for leaves)
   std::weak_ptr<Node> grad_accumulator;  // leaf only: the node that accumulates into `grad`
+  // Set by an op whose output is cheap to rebuild from what its own node keeps (batch_norm_relu):
+  // a later op that saves this tensor for backward keeps the recipe, not the storage (see
+  // set_recompute in core/autograd.h).
+  std::shared_ptr<const Recompute> recompute;
 };
 
 // Integer index tensor (int64, contiguous, row-major) for labels, token ids and gather indices.

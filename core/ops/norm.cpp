@@ -83,6 +83,29 @@ void norm_backward_graph(GradSink& s, const Tensor& g, const Tensor& x, const Te
   if (s.needs(2)) s.add(2, sum(ge, param_dims).reshape(param_shape));
 }
 
+// x [N, C, S] -> y [N, C, S]: y = x * scale[c] + shift[c], then max(y, 0) when relu. The forward's
+// output, and the recipe that rebuilds it for a consumer's backward (set_recompute), so both
+// compute the same bits.
+void apply_scale_shift(const float* px, float* po, const std::vector<float>& scale, const std::vector<float>& shift,
+                       bool relu, int64_t N, int64_t C, int64_t S) {
+  parallel_for(N * C, std::max<int64_t>(1, kernels::kGrain / std::max<int64_t>(S, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t c = r % C;
+      const float a = scale[c], sh = shift[c];
+      const float* xi = px + r * S;
+      float* yo = po + r * S;
+      if (relu) {
+        for (int64_t i = 0; i < S; ++i) {
+          const float v = xi[i] * a + sh;
+          yo[i] = v > 0.0f ? v : 0.0f;
+        }
+      } else {
+        for (int64_t i = 0; i < S; ++i) yo[i] = xi[i] * a + sh;
+      }
+    }
+  });
+}
+
 // batch_norm, and with relu = true the fused relu(batch_norm(...)): the ReLU is applied as the
 // output is written, and backward multiplies dy by (out > 0 ? 1 : 0) inside its two passes, exactly
 // as relu's backward would, recomputing out > 0 from x (x * scale + shift, the forward's own
@@ -212,22 +235,7 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
     scale[c] = w[c] * (*invstd)[c];
     shift[c] = b[c] - (*mean)[c] * scale[c];
   }
-  parallel_for(N * C, std::max<int64_t>(1, kernels::kGrain / std::max<int64_t>(S, 1)), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t c = r % C;
-      const float a = scale[c], sh = shift[c];
-      const float* xi = px + r * S;
-      float* yo = po + r * S;
-      if (relu) {
-        for (int64_t i = 0; i < S; ++i) {
-          const float v = xi[i] * a + sh;
-          yo[i] = v > 0.0f ? v : 0.0f;
-        }
-      } else {
-        for (int64_t i = 0; i < S; ++i) yo[i] = xi[i] * a + sh;
-      }
-    }
-  });
+  apply_scale_shift(px, po, scale, shift, relu, N, C, S);
 
   if (should_record({x, weight, bias})) {
     const bool x_grad = x.requires_grad();
@@ -339,6 +347,14 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& weight, co
                }
              }
            });
+    // A consumer that saves the output (the next convolution) keeps this recipe instead: it reads
+    // the input this node keeps anyway, so the output's storage is freed after the forward pass.
+    set_recompute(out, [sx = save(xc.detach(), op), scale_v, shift_v, relu, N, C, S] {
+      const Tensor& xs = sx.get();
+      Tensor y = make_tensor(xs.shape());
+      apply_scale_shift(xs.data(), y.data(), *scale_v, *shift_v, relu, N, C, S);
+      return y;
+    });
   }
   return out;
 }
