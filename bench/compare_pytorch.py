@@ -5,7 +5,7 @@
 
 Builds the same model, shapes, loss and optimizer as the Scalpel worker (the architectures are the
 golden script's, tests/golden/gen_torch_nn.py, which the golden tests prove equal to Scalpel's),
-runs two untimed steps, times N steps one by one and prints one JSON line: ms per step, peak RSS
+runs untimed steps for at least 1 s and at least two (as the Scalpel worker), times N steps one by one and prints one JSON line: ms per step, peak RSS
 net of the runtime (VmHWM minus VmRSS after `import torch` and one matmul), torch's thread count,
 the OpenBLAS library this process mapped, and the kernels (BLAS, oneDNN ISA from DNNL_VERBOSE).
 Cases: see compare_steps.cpp.
@@ -181,8 +181,10 @@ def main():
     torch.ones(64, 64) @ torch.ones(64, 64)  # BLAS and the thread pool set up before the baseline
     base = status_kb("VmRSS")
     step = make_case(args.case)
-    for _ in range(2):
+    warm0, warm_steps = time.perf_counter(), 0
+    while warm_steps < 2 or time.perf_counter() - warm0 < 1.0:
         step()
+        warm_steps += 1
     ms = []
     for _ in range(args.reps):
         t0 = time.perf_counter()

@@ -7,8 +7,10 @@
 // Scalpel, `python3 bench/compare_pytorch.py CASE` for PyTorch (the same architectures, shapes,
 // losses and optimizers; the models are the golden script's, tests/golden/gen_torch_nn.py). Rounds
 // alternate which side goes first, so load from other processes hits both alike. A worker builds
-// the model, runs two untimed steps, times `reps` steps one by one and prints one JSON line: the
-// step times, its peak RSS net of the runtime (VmHWM minus VmRSS after the runtime's own
+// the model, runs untimed steps for at least 1 s and at least two (2026-12-07, 2 threads: Scalpel's
+// first ~150 ms of 3-4 ms smooth-MLP steps ran 2-5x slower and erratic before settling, PyTorch's
+// first steps were slower too), times `reps` steps one by one and prints one JSON line: the step
+// times, its peak RSS net of the runtime (VmHWM minus VmRSS after the runtime's own
 // initialisation, before the model exists), its thread count and the BLAS library it mapped.
 //
 // The table: median ms per step of each side over all rounds, the ratio Scalpel/PyTorch, the
@@ -225,7 +227,8 @@ int run_worker(const std::string& name, int reps) {
   const int64_t base_kb = status_kb("VmRSS");
   Holder h;
   const Work w = make_case(name, h);
-  for (int i = 0; i < 2; ++i) w.step();
+  const auto warm0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 2 || std::chrono::steady_clock::now() - warm0 < std::chrono::seconds(1); ++i) w.step();
   nlohmann::json ms = nlohmann::json::array();
   const int64_t faults0 = minor_faults();
   for (int i = 0; i < reps; ++i) {
