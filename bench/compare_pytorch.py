@@ -5,9 +5,10 @@
 
 Builds the same model, shapes, loss and optimizer as the Scalpel worker (the architectures are the
 golden script's, tests/golden/gen_torch_nn.py, which the golden tests prove equal to Scalpel's),
-runs untimed steps for at least 1 s and at least two (as the Scalpel worker), times N steps one by one and prints one JSON line: ms per step, peak RSS
-net of the runtime (VmHWM minus VmRSS after `import torch` and one matmul), torch's thread count,
-the OpenBLAS library this process mapped, and the kernels (BLAS, oneDNN ISA from DNNL_VERBOSE).
+runs untimed steps for at least 1 s and at least two (as the Scalpel worker), times N steps one by
+one and prints one JSON line: ms per step, peak RSS net of the runtime (VmHWM minus VmRSS after
+`import torch` and one matmul), torch's thread count, the OpenBLAS library this process mapped, and
+the kernels (BLAS, oneDNN ISA from DNNL_VERBOSE).
 Cases: see compare_steps.cpp.
 """
 import argparse

@@ -4,7 +4,6 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
-#include <mutex>
 #include <queue>
 #include <sstream>
 #include <stdexcept>
@@ -26,11 +25,6 @@ bool grad_enabled() { return t_grad_enabled; }
 void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
 
 // ---- SavedTensor --------------------------------------------------------------------------------
-
-struct RecomputeCache {
-  std::mutex mu;
-  Tensor t;
-};
 
 namespace {
 
@@ -65,7 +59,7 @@ SavedTensor::SavedTensor(const Tensor& t, const char* op, bool is_output) : op_(
   if (r && !is_output && r->version == t.version() && recompute_enabled()) {
     recipe_ = r;
     producer_ = t.requires_grad() ? t.impl()->grad_fn : nullptr;
-    cache_ = std::make_shared<RecomputeCache>();
+    cache_ = std::make_shared<Tensor>();
     return;
   }
   t_ = t.detach();
@@ -74,13 +68,12 @@ SavedTensor::SavedTensor(const Tensor& t, const char* op, bool is_output) : op_(
 }
 
 const Tensor& SavedTensor::get() const {
-  if (recipe_) {  // the recipe checks the versions of what it reads itself
-    std::lock_guard<std::mutex> lock(cache_->mu);
-    if (!cache_->t.defined()) {
+  if (recipe_) {               // the recipe checks the versions of what it reads itself
+    if (!cache_->defined()) {  // one sweep at a time per graph (see the header), so no lock
       NoGradGuard no_grad;
-      cache_->t = recipe_->fn();
+      *cache_ = recipe_->fn();
     }
-    return cache_->t;
+    return *cache_;
   }
   if (t_.defined() && t_.version() != version_) {
     std::ostringstream os;
@@ -453,17 +446,12 @@ Tensor GradSink::saved(const SavedTensor& t) const {
   const Tensor& plain = t.get();  // checks the version
   if (!engine_->create_graph() || !plain.defined()) return plain;
   if (t.graph_.defined()) return t.graph_;
-  if (t.recipe_) {  // the rebuilt tensor, re-attached to the node that produced it
-    if (!t.producer_) return plain;
-    Tensor out = plain.detach();
-    out.impl()->requires_grad = true;
-    out.impl()->grad_fn = t.producer_;
-    return out;
-  }
-  if (!t.is_output_) return plain;  // saved without history: a constant of this op
+  // A rebuilt tensor is re-attached to the node that produced it, a saved output to this node.
+  std::shared_ptr<Node> producer = t.recipe_ ? t.producer_ : (t.is_output_ ? node_->shared_from_this() : nullptr);
+  if (!producer) return plain;  // saved without history: a constant of this op
   Tensor out = plain.detach();
   out.impl()->requires_grad = true;
-  out.impl()->grad_fn = node_->shared_from_this();
+  out.impl()->grad_fn = std::move(producer);
   return out;
 }
 

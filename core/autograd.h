@@ -80,23 +80,19 @@ class EnableGradGuard {
 // A tensor that required grad when saved also keeps its graph link (for create_graph sweeps, read
 // it through GradSink::saved); an op's own output is saved with save_output() instead, which
 // keeps no link (that would be a cycle) but lets GradSink::saved re-attach it to the node.
-struct RecomputeCache;
-
 class SavedTensor {
  public:
   SavedTensor() = default;
   SavedTensor(const Tensor& t, const char* op, bool is_output = false);
   const Tensor& get() const;
   bool defined() const { return t_.defined() || recipe_ != nullptr; }
-  // True when the tensor was saved as a recipe (set_recompute) and is rebuilt on first get().
-  bool recomputed() const { return recipe_ != nullptr; }
 
  private:
   friend class GradSink;
   Tensor t_;
   std::shared_ptr<const Recompute> recipe_;  // instead of t_: rebuild on first get()
   std::shared_ptr<Node> producer_;           // the recipe's tensor's node (create_graph re-attaches to it)
-  std::shared_ptr<RecomputeCache> cache_;    // the rebuilt tensor, shared by copies of this handle
+  std::shared_ptr<Tensor> cache_;            // the rebuilt tensor, shared by copies of this handle
   Tensor graph_;                             // t itself (with its history) when it required grad at save time
   uint64_t version_ = 0;
   const char* op_ = "";
@@ -111,13 +107,13 @@ inline SavedTensor save_output(const Tensor& out, const char* op) { return Saved
 // An op whose output is cheap to rebuild from what its own node already keeps attaches a recipe to
 // that output with set_recompute(). A later op that saves the output for backward then keeps the
 // recipe instead of the storage, so the output's memory is freed as soon as the forward pass is done
-// with it, and the saving node's backward rebuilds it (once, on its first get()). batch_norm_relu
-// uses it: in a ResNet block the next convolution saves BN's output, while BN itself already keeps
-// its input, so one of the block's four saved activations goes (ResNet-18 width 64: -40 MB at batch
-// 32, -160 MB at batch 128; docs/performance-notes.md). The recipe must rebuild the same bits as
-// the forward (tests/core/test_recompute.cpp checks gradients bit for bit with it on and off).
-// It describes the output at one storage version: once the output is modified in place, later
-// saves keep the storage as usual; a save taken before the change still rebuilds the saved values.
+// with it, and the saving node's backward rebuilds it (once, on its first get()). batch_norm and
+// batch_norm_relu use it: in a ResNet block the next convolution saves BN's output, while BN itself
+// already keeps its input, so one of the block's four saved activations goes (ResNet-18 width 64:
+// peak RSS -37 MB at batch 32, -152 MB at batch 128; docs/performance-notes.md, Finding 8). The recipe must rebuild the
+// same bits as the forward (tests/core/test_recompute.cpp checks gradients bit for bit with it on and off). It
+// describes the output at one storage version: once the output is modified in place, later saves keep the storage as
+// usual; a save taken before the change still rebuilds the saved values.
 struct Recompute {
   std::function<Tensor()> fn;  // rebuilds the values (runs under NoGradGuard)
   uint64_t version = 0;        // the output's storage version the recipe describes
