@@ -85,10 +85,10 @@ def make_case(name):
         tok, tgt = torch.randint(0, 256, (16, 128), generator=g), torch.randint(0, 256, (16, 128), generator=g)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         loss = lambda: F.cross_entropy(net(tok).reshape(-1, 256), tgt.reshape(-1))  # noqa: E731
-    elif model in ("twohead_w16_mixed", "twohead_w16_bloop") and full:
-        return twohead(model.endswith("bloop"), g)
-    elif model in ("smooth_mlp_mixed", "smooth_mlp_bloop") and full:
-        return smooth_mlp(model.endswith("bloop"), g)
+    elif model in ("twohead_w16_fused", "twohead_w16_floor", "twohead_w16_mixed", "twohead_w16_bloop") and full:
+        return twohead(model.rsplit("_", 1)[1], g)
+    elif model in ("smooth_mlp_floor", "smooth_mlp_mixed", "smooth_mlp_bloop") and full:
+        return smooth_mlp(model.rsplit("_", 1)[1], g)
     else:
         raise SystemExit("compare_pytorch.py: unknown case '%s'" % name)
 
@@ -103,10 +103,13 @@ def make_case(name):
 class Surgery:
     """Per-loss gradients of `params` (zeros where a loss does not reach), then d = g0 + λ g1 (mixed)
     or g0 + λ π(g1; ĝ0) (bloop, ĝ0 the EMA of g0 with rate ρ, updated before projecting), as
-    Scalpel's surgeons do, scattered into the .grad fields."""
+    Scalpel's surgeons do, scattered into the .grad fields. floor: the surgeons' floor, one plain
+    backward per loss accumulated into .grad (λ folded into the second), no copies, no surgery;
+    fused: Mixed's one backward of L0 + λ L1."""
 
-    def __init__(self, params, bloop, lam, rho=0.01, eps=1e-7):
-        self.params, self.bloop, self.lam, self.rho, self.eps = params, bloop, lam, rho, eps
+    def __init__(self, params, method, lam, rho=0.01, eps=1e-7):
+        self.params, self.method, self.lam, self.rho, self.eps = params, method, lam, rho, eps
+        self.bloop = method == "bloop"
         self.ema = None
 
     def grads(self, loss, retain):
@@ -115,6 +118,15 @@ class Surgery:
                           for gr, p in zip(gs, self.params)])
 
     def apply(self, l0, l1, retain_first):
+        if self.method in ("floor", "fused"):  # plain backward(s) accumulated into .grad
+            for p in self.params:
+                p.grad = None
+            if self.method == "fused":
+                (l0 + self.lam * l1).backward()
+                return
+            l0.backward(retain_graph=retain_first)
+            (self.lam * l1).backward()
+            return
         g0, g1 = self.grads(l0, retain_first), self.grads(l1, False)
         if self.bloop:
             self.ema = g0.clone() if self.ema is None else self.ema.mul_(1 - self.rho).add_(g0, alpha=self.rho)
@@ -127,14 +139,14 @@ class Surgery:
             off += n
 
 
-def twohead(bloop, g):
+def twohead(method, g):
     """The two-head ResNet step: both cross-entropies from one forward, Surgery with λ = 1, SGD."""
     net = ref.ResNet18(16, [10, 10]).train()
     params = list(net.parameters())
     x = torch.randn(32, 3, 32, 32, generator=g)
     y0, y1 = torch.randint(0, 10, (32,), generator=g), torch.randint(0, 10, (32,), generator=g)
     opt = torch.optim.SGD(params, lr=0.05, momentum=0.9)
-    surgery = Surgery(params, bloop, 1.0)
+    surgery = Surgery(params, method, 1.0)
 
     def step():
         out = net(x)
@@ -143,7 +155,7 @@ def twohead(bloop, g):
     return step
 
 
-def smooth_mlp(bloop, g):
+def smooth_mlp(method, g):
     """The smooth-MLP step: cross-entropy and Σ_l log σ_max(W_l), σ_l = uᵀ W v after one power step
     (u, v per weight, 50 steps at the start, no graph through them), Surgery with λ = 0.1, Adam 3e-4."""
     net = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
@@ -151,7 +163,7 @@ def smooth_mlp(bloop, g):
     weights = [m.weight for m in net if isinstance(m, nn.Linear)]
     x, y = torch.rand(256, 784, generator=g), torch.randint(0, 10, (256,), generator=g)
     opt = torch.optim.Adam(params, lr=3e-4)
-    surgery = Surgery(params, bloop, 0.1)
+    surgery = Surgery(params, method, 0.1)
     uv = [[F.normalize(torch.randn(w.shape[0], generator=g), dim=0),
            F.normalize(torch.randn(w.shape[1], generator=g), dim=0)] for w in weights]
 

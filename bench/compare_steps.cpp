@@ -27,6 +27,10 @@
 //   bytelm_l4     ByteLM 4 layers, d 256, 8 heads, d_ff 1024, T 128, batch 16, Adam; bytelm_l12: 12 layers
 //   twohead_w16_mixed, twohead_w16_bloop (step only): ResNet-18 width 16 with two 10-class heads,
 //                 d = g0 + g1 (mixed) or g0 + π(g1; EMA of g0, ρ 0.01) (bloop), SGD momentum 0.9
+//   twohead_w16_fused: Mixed with fused_mixed (one backward sweep of L0 + L1, no per-loss gradients)
+//   twohead_w16_floor, smooth_mlp_floor: the surgeons' floor (the table's last lines give each
+//                 surgeon's step over it): the same forward, one plain backward per loss accumulated
+//                 into .grad (λ folded into the second), the optimizer; no per-loss copies, no surgery
 //   smooth_mlp_mixed, smooth_mlp_bloop (step only): the smooth-MLP study's step, MLP 784-256-128-10
 //                 (ReLU) batch 256, cross-entropy and the log Lipschitz bound Σ log σ_max(W_l) (one
 //                 power iteration per step), d = g0 + 0.1 g1 or g0 + 0.1 π(g1; ĝ0), Adam 3e-4
@@ -176,26 +180,43 @@ Work make_case(const std::string& name, Holder& h) {
         std::make_unique<optim::Adam>(lm.parameters(), optim::AdamOptions(1e-3)));
     const bench::Flops f = bench::byte_lm_flops(layers, 256, 8, 1024, 256, batch, t);
     w.gemm_flops = f.fwd + f.bwd;
-  } else if ((model == "twohead_w16_mixed" || model == "twohead_w16_bloop") && full) {
+  } else if ((model == "twohead_w16_mixed" || model == "twohead_w16_bloop" || model == "twohead_w16_floor" ||
+              model == "twohead_w16_fused") &&
+             full) {
     auto& net = h.add(std::make_shared<nn::ResNet18>(nn::ResNetOptions().width(16).heads({10, 10}), *gen));
     net.train();
     auto x = std::make_shared<Tensor>(Tensor::normal({32, 3, 32, 32}, *gen));
     auto y0 = std::make_shared<IndexTensor>(random_labels(32, 10, *gen));
     auto y1 = std::make_shared<IndexTensor>(random_labels(32, 10, *gen));
     h.keep.push_back(x), h.keep.push_back(y0), h.keep.push_back(y1);
-    const std::string method = model == "twohead_w16_mixed" ? "mixed" : "bloop";
-    auto ts = std::make_shared<optim::TrainStep>(
-        std::make_unique<optim::SGD>(net.parameters(), optim::SGDOptions(0.05).momentum(0.9)),
-        surgery::make_surgeon(method, surgery::SurgeonOptions().lambda(1.0).rho(0.01)));
-    h.keep.push_back(ts);
-    w.step = [&net, ts, x, y0, y1] {
-      const std::vector<Tensor> logits = net.forward(*x);
-      ts->step({cross_entropy(logits[0], *y0), cross_entropy(logits[1], *y1)});
-    };
-    // Two backward passes through the trunk (one per loss), the heads counted twice.
+    if (model == "twohead_w16_floor") {
+      // The floor of both surgeons' steps: the same forward, one backward sweep per loss (the
+      // first keeps the graph, the second accumulates into .grad), the optimizer; no surgery.
+      auto opt = std::make_shared<optim::SGD>(net.parameters(), optim::SGDOptions(0.05).momentum(0.9));
+      h.keep.push_back(opt);
+      w.step = [&net, opt, x, y0, y1] {
+        net.zero_grad();
+        const std::vector<Tensor> logits = net.forward(*x);
+        cross_entropy(logits[0], *y0).backward(Tensor(), /*retain_graph=*/true);
+        cross_entropy(logits[1], *y1).backward();
+        opt->step();
+      };
+    } else {
+      const std::string method = model == "twohead_w16_bloop" ? "bloop" : "mixed";
+      auto ts = std::make_shared<optim::TrainStep>(
+          std::make_unique<optim::SGD>(net.parameters(), optim::SGDOptions(0.05).momentum(0.9)),
+          surgery::make_surgeon(method, surgery::SurgeonOptions().lambda(1.0).rho(0.01)),
+          optim::TrainStepOptions().fused_mixed(model == "twohead_w16_fused"));
+      h.keep.push_back(ts);
+      w.step = [&net, ts, x, y0, y1] {
+        const std::vector<Tensor> logits = net.forward(*x);
+        ts->step({cross_entropy(logits[0], *y0), cross_entropy(logits[1], *y1)});
+      };
+    }
+    // Two backward passes through the trunk (one per loss), the heads counted twice; fused: one.
     const bench::Flops f = bench::resnet_flops(16, 32, 32, 10);
-    w.gemm_flops = f.fwd + 2 * f.bwd;
-  } else if ((model == "smooth_mlp_mixed" || model == "smooth_mlp_bloop") && full) {
+    w.gemm_flops = f.fwd + (model == "twohead_w16_fused" ? 1 : 2) * f.bwd;
+  } else if ((model == "smooth_mlp_mixed" || model == "smooth_mlp_bloop" || model == "smooth_mlp_floor") && full) {
     const std::vector<int64_t> widths{784, 256, 128, 10};
     auto& mlp = h.add(std::make_shared<nn::MLP>(nn::MLPOptions(widths).activation("relu"), *gen));
     auto& bound = h.add(
@@ -203,12 +224,23 @@ Work make_case(const std::string& name, Holder& h) {
     auto x = std::make_shared<Tensor>(Tensor::uniform({256, 784}, *gen));
     auto y = std::make_shared<IndexTensor>(random_labels(256, 10, *gen));
     h.keep.push_back(x), h.keep.push_back(y);
-    auto ts =
-        std::make_shared<optim::TrainStep>(std::make_unique<optim::Adam>(mlp.parameters(), optim::AdamOptions(3e-4)),
-                                           surgery::make_surgeon(model == "smooth_mlp_mixed" ? "mixed" : "bloop",
-                                                                 surgery::SurgeonOptions().lambda(0.1).rho(0.01)));
-    h.keep.push_back(ts);
-    w.step = [&mlp, &bound, ts, x, y] { ts->step({cross_entropy(mlp.forward(*x), *y), bound.forward()}); };
+    if (model == "smooth_mlp_floor") {  // one backward per loss, accumulated, then Adam
+      auto opt = std::make_shared<optim::Adam>(mlp.parameters(), optim::AdamOptions(3e-4));
+      h.keep.push_back(opt);
+      w.step = [&mlp, &bound, opt, x, y] {
+        mlp.zero_grad();
+        cross_entropy(mlp.forward(*x), *y).backward();
+        mul(bound.forward(), 0.1f).backward();
+        opt->step();
+      };
+    } else {
+      auto ts =
+          std::make_shared<optim::TrainStep>(std::make_unique<optim::Adam>(mlp.parameters(), optim::AdamOptions(3e-4)),
+                                             surgery::make_surgeon(model == "smooth_mlp_mixed" ? "mixed" : "bloop",
+                                                                   surgery::SurgeonOptions().lambda(0.1).rho(0.01)));
+      h.keep.push_back(ts);
+      w.step = [&mlp, &bound, ts, x, y] { ts->step({cross_entropy(mlp.forward(*x), *y), bound.forward()}); };
+    }
     // One backward through the MLP (the bound's gradients are outer products, no GEMM).
     const bench::Flops f = bench::mlp_flops(widths, 256);
     w.gemm_flops = f.fwd + f.bwd;
@@ -288,7 +320,13 @@ double measure_fma_peak(int threads) {
   constexpr int kLanes = 16;
   auto fma = [](V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); };
   auto set1 = [](float x) { return _mm512_set1_ps(x); };
-  auto hsum = [](V v) { return static_cast<double>(_mm512_reduce_add_ps(v)); };
+  auto hsum = [](V v) {  // through memory: GCC 12's _mm512_reduce_add_ps warns -Wuninitialized
+    alignas(64) float t[16];
+    _mm512_store_ps(t, v);
+    double s = 0;
+    for (float x : t) s += x;
+    return s;
+  };
 #else
   using V = __m256;
   constexpr int kLanes = 8;
@@ -333,10 +371,11 @@ std::string fmt(double v, const char* f = "%.3g") {
 }
 
 const std::vector<std::string> kAllCases = {
-    "mlp1024/fwdbwd",        "mlp1024/step",         "resnet18_w16/fwdbwd",    "resnet18_w16/step",
-    "resnet18_w64/fwdbwd",   "resnet18_w64/step",    "resnet18_w64_b128/step", "bytelm_l4/fwdbwd",
-    "bytelm_l4/step",        "bytelm_l12/step",      "twohead_w16_mixed/step", "twohead_w16_bloop/step",
-    "smooth_mlp_mixed/step", "smooth_mlp_bloop/step"};
+    "mlp1024/fwdbwd",         "mlp1024/step",           "resnet18_w16/fwdbwd",    "resnet18_w16/step",
+    "resnet18_w64/fwdbwd",    "resnet18_w64/step",      "resnet18_w64_b128/step", "bytelm_l4/fwdbwd",
+    "bytelm_l4/step",         "bytelm_l12/step",        "twohead_w16_fused/step", "twohead_w16_floor/step",
+    "twohead_w16_mixed/step", "twohead_w16_bloop/step", "smooth_mlp_floor/step",  "smooth_mlp_mixed/step",
+    "smooth_mlp_bloop/step"};
 
 int run_driver(std::vector<std::string> cases, int rounds, int reps, int threads, const std::string& python,
                const std::string& self, const std::string& script) {
@@ -359,6 +398,7 @@ int run_driver(std::vector<std::string> cases, int rounds, int reps, int threads
       "\n| step | Scalpel ms | PyTorch ms | ratio | GEMM GFLOP | frac FMA peak | frac sgemm peak | RSS MB "
       "Scalpel / PyTorch | page faults per step (Scalpel) |\n|---|---|---|---|---|---|---|---|---|\n");
   std::string kernels_scalpel, kernels_torch;
+  std::map<std::string, std::pair<double, double>> medians;  // case -> (Scalpel, PyTorch) ms
   for (const std::string& c : cases) {
     std::vector<double> ms_s, ms_t;
     nlohmann::json last_s, last_t;
@@ -380,6 +420,7 @@ int run_driver(std::vector<std::string> cases, int rounds, int reps, int threads
       }
     }
     const double ms = median(ms_s), mt = median(ms_t);
+    medians[c] = {ms, mt};
     const double gflop = last_s.is_null() ? NAN : last_s.value("gemm_gflop", NAN);
     std::string ratio = "n/a";
     if (!last_s.is_null() && !last_t.is_null()) {
@@ -399,6 +440,25 @@ int run_driver(std::vector<std::string> cases, int rounds, int reps, int threads
                 last_s.is_null() ? "n/a" : fmt(last_s.value("faults_per_step", NAN), "%.0f").c_str());
     if (!last_s.is_null()) kernels_scalpel = last_s.value("kernels", "") + "; BLAS " + last_s.value("blas", "");
     if (!last_t.is_null()) kernels_torch = last_t.value("kernels", "") + "; BLAS " + last_t.value("blas", "");
+  }
+  // Each surgeon's step over its floor (issue 14's target: within 5 %), when the floor ran too.
+  for (const char* model : {"twohead_w16", "smooth_mlp"}) {
+    const auto floor = medians.find(std::string(model) + "_floor/step");
+    if (floor == medians.end()) continue;
+    for (const char* method : {"mixed", "bloop"}) {
+      const auto m = medians.find(std::string(model) + "_" + method + "/step");
+      if (m == medians.end()) continue;
+      std::printf("%s %s step / its floor (forward + one backward per loss + optimizer): Scalpel %s, PyTorch %s\n",
+                  model, method, fmt(m->second.first / floor->second.first, "%.3f").c_str(),
+                  fmt(m->second.second / floor->second.second, "%.3f").c_str());
+    }
+    const auto fused = medians.find(std::string(model) + "_fused/step");
+    if (fused == medians.end()) continue;
+    std::printf(
+        "%s floor / fused Mixed (what the per-loss backward costs over one sweep of the sum): Scalpel %s, "
+        "PyTorch %s\n",
+        model, fmt(floor->second.first / fused->second.first, "%.3f").c_str(),
+        fmt(floor->second.second / fused->second.second, "%.3f").c_str());
   }
   std::printf(
       "\nmedians of %d round(s) x %d step(s) per side; ratio < 1: Scalpel faster. RSS: peak net of the "

@@ -78,8 +78,7 @@ void direct_weight_grad(const float* px, const float* pg, const ConvGeom& g, con
 
 // dX [N, C, H, W] (+)= per acc.beta, from W and dY: per image one stride-1 convolution of dY per
 // input phase.
-void direct_input_grad(const float* w, const float* pg, const ConvGeom& g, const kernels::DirectConvGeom& fg,
-                       GradSink::Accum acc) {
+void direct_input_grad(const float* w, const float* pg, const ConvGeom& g, GradSink::Accum acc) {
   const bool accumulate = acc.beta != 0.0f;
   const bool unit = g.sh == 1 && g.sw == 1;
   struct Phase {
@@ -133,8 +132,7 @@ void direct_weight_grad_into(const float* x, const float* dy, const ConvGeom& g,
 }
 
 void direct_input_grad_into(const float* w, const float* dy, const ConvGeom& g, float* dx) {
-  const kernels::DirectConvGeom fg = kernels::direct_conv_geom(g.C, g.O, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
-  direct_input_grad(w, dy, g, fg, {dx, 0.0f, Tensor()});
+  direct_input_grad(w, dy, g, {dx, 0.0f, Tensor()});
 }
 
 // x [N, C, H, W], weight [O, C, kh, kw], bias [O] or undefined -> out [N, O, Ho, Wo]
@@ -166,7 +164,7 @@ Tensor conv2d_direct(const Tensor& x, const Tensor& weight, const Tensor& bias, 
     const float* pg = gy.data();
     if (s.needs(2)) bias_grad(pg, g, s.accumulate(2));
     if (s.needs(1)) direct_weight_grad(sx.get().data(), pg, g, fg, s.accumulate(1));
-    if (s.needs(0)) direct_input_grad(sw.get().data(), pg, g, fg, s.accumulate(0));
+    if (s.needs(0)) direct_input_grad(sw.get().data(), pg, g, s.accumulate(0));
   });
   return out;
 }
