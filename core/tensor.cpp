@@ -3,14 +3,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <iomanip>
-#include <mutex>
 #include <new>
 #include <sstream>
 #include <stdexcept>
 
 #include "core/autograd.h"
+#include "core/block_cache.h"
 #include "core/kernels/loops.h"
 #include "core/ops.h"
 
@@ -18,87 +17,7 @@ namespace scalpel {
 
 // ---- Storage ------------------------------------------------------------------------------------
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)  // clang spelling of __SANITIZE_ADDRESS__
-#define SCALPEL_HAS_ASAN_FEATURE 1
-#endif
-#endif
-#ifndef SCALPEL_HAS_ASAN_FEATURE
-#define SCALPEL_HAS_ASAN_FEATURE 0
-#endif
-
 namespace {
-
-// Recycles freed blocks of 64 KiB or more instead of returning them to the OS. glibc serves large
-// blocks with mmap (always above 32 MiB) and trims its heap top on free, so without this every
-// fresh tensor paid a page fault per 4 KiB page on first touch: large elementwise ops ran 3-4x
-// slower than the same loop into a reused buffer, and a ResNet-18 width-16 training step took
-// 1,300 faults with only blocks from 1 MiB cached, none from 64 KiB (docs/performance-notes.md).
-// Blocks are matched by exact byte size, the most recently freed first; at most SCALPEL_ALLOC_CACHE_MB MiB (default
-// 1024; 0 disables) are held, evicting the oldest. Off under AddressSanitizer, so use-after-free stays detectable.
-class BlockCache {
- public:
-  static constexpr size_t kMinBytes = size_t{64} << 10;
-
-  static BlockCache& instance() {
-    static BlockCache* cache = new BlockCache();  // never destroyed: storages may outlive statics
-    return *cache;
-  }
-
-  void* take(size_t bytes) {
-    if (bytes < kMinBytes || cap_ == 0) return nullptr;
-    std::lock_guard<std::mutex> lock(mu_);
-    for (size_t i = blocks_.size(); i-- > 0;) {
-      if (blocks_[i].first == bytes) {
-        void* p = blocks_[i].second;
-        blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(i));
-        held_ -= bytes;
-        return p;
-      }
-    }
-    return nullptr;
-  }
-
-  // Frees p, or keeps it for reuse.
-  void give(void* p, size_t bytes) {
-    if (bytes < kMinBytes || bytes > cap_) {
-      std::free(p);
-      return;
-    }
-    std::lock_guard<std::mutex> lock(mu_);
-    while (held_ + bytes > cap_) {
-      std::free(blocks_.front().second);
-      held_ -= blocks_.front().first;
-      blocks_.pop_front();
-    }
-    blocks_.emplace_back(bytes, p);
-    held_ += bytes;
-  }
-
- private:
-  BlockCache() {
-#if defined(__SANITIZE_ADDRESS__) || SCALPEL_HAS_ASAN_FEATURE
-    cap_ = 0;
-#else
-    const char* v = std::getenv("SCALPEL_ALLOC_CACHE_MB");
-    if (v && *v) {
-      char* end = nullptr;
-      const long long mb = std::strtoll(v, &end, 10);
-      if (*end != '\0' || mb < 0) {
-        throw std::invalid_argument(std::string("SCALPEL_ALLOC_CACHE_MB: expected a non-negative integer (MiB; 0 "
-                                                "disables the tensor block cache), found '") +
-                                    v + "'");
-      }
-      cap_ = static_cast<size_t>(mb) << 20;
-    }
-#endif
-  }
-
-  std::mutex mu_;
-  std::deque<std::pair<size_t, void*>> blocks_;  // (bytes, block), oldest first
-  size_t held_ = 0;
-  size_t cap_ = size_t{1024} << 20;
-};
 
 size_t storage_bytes(int64_t size) {
   // 64-byte alignment; aligned_alloc needs a size that is a multiple of the alignment.
@@ -109,16 +28,16 @@ size_t storage_bytes(int64_t size) {
 
 Storage::Storage(int64_t size) : size_(size) {
   if (size < 0) throw std::invalid_argument("Storage: negative size " + std::to_string(size));
-  const size_t bytes = storage_bytes(size);
-  if (bytes > 0) {
-    data_ = static_cast<float*>(BlockCache::instance().take(bytes));
-    if (!data_) data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+  bytes_ = storage_bytes(size);
+  if (bytes_ > 0) {
+    data_ = static_cast<float*>(BlockCache::instance().take(bytes_, &bytes_));
+    if (!data_) data_ = static_cast<float*>(std::aligned_alloc(64, bytes_));
     if (!data_) throw std::bad_alloc();
   }
 }
 
 Storage::~Storage() {
-  if (data_) BlockCache::instance().give(data_, storage_bytes(size_));
+  if (data_) BlockCache::instance().give(data_, bytes_);
 }
 
 // ---- IndexTensor --------------------------------------------------------------------------------

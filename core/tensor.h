@@ -46,6 +46,7 @@ class Storage {
  private:
   float* data_ = nullptr;
   int64_t size_ = 0;
+  size_t bytes_ = 0;  // the block's size (a reused block may be larger than size_ floats)
   uint64_t version_ = 0;
 };
 

@@ -1,12 +1,15 @@
 // Storage's large-block cache (core/tensor.cpp): recycled blocks are never handed to two live
-// tensors, fit the size asked for, and never leak their old contents into op results.
+// tensors, fit the size asked for, and never leak their old contents into op results; the fit
+// policy itself (core/block_cache.h) on a private cache.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <vector>
 
+#include "core/block_cache.h"
 #include "core/ops.h"
 
 using namespace scalpel;
@@ -59,4 +62,60 @@ TEST(StorageCache, RecycledBlocksDoNotLeakOldValuesIntoResults) {
     const std::vector<Tensor> g = grad({sum(matmul(x, b))}, {x});
     for (float v : g[0].to_vector()) ASSERT_TRUE(std::isfinite(v)) << "round " << round;
   }
+}
+
+// The fit policy on a private cache (the process-wide one is off under AddressSanitizer): the exact
+// size first, else the smallest held block of at most 1.5x the request; never a smaller block,
+// never a looser fit, nothing below 64 KiB; the real size comes back, capacity evicts the oldest.
+TEST(StorageCache, TakeReturnsTheExactSizeElseTheSmallestBlockWithinOneAndAHalfTimes) {
+  constexpr size_t kKiB = 1024;
+  BlockCache cache(size_t{64} << 20);
+  auto block = [](size_t bytes) { return std::aligned_alloc(64, bytes); };
+  void* b100 = block(100 * kKiB);
+  void* b140 = block(140 * kKiB);
+  void* b160 = block(160 * kKiB);
+  cache.give(b140, 140 * kKiB);
+  cache.give(b160, 160 * kKiB);  // freed after b140, so a first fit from the newest would pick it
+  cache.give(b100, 100 * kKiB);
+  EXPECT_EQ(cache.held_bytes(), 400 * kKiB);
+  size_t got = 0;
+  EXPECT_EQ(cache.take(108 * kKiB, &got), b140) << "the smallest block within 1.5x";  // 160 fits too
+  EXPECT_EQ(got, 140 * kKiB);
+  got = 0;
+  EXPECT_EQ(cache.take(106 * kKiB, &got), nullptr) << "160 KiB is more than 1.5x of 106 KiB";
+  EXPECT_EQ(got, 0u);
+  EXPECT_EQ(cache.take(107 * kKiB, &got), b160);  // 160 <= 1.5 x 107
+  EXPECT_EQ(got, 160 * kKiB);
+  EXPECT_EQ(cache.take(120 * kKiB, &got), nullptr) << "never a smaller block";
+  EXPECT_EQ(cache.take(100 * kKiB, &got), b100);
+  EXPECT_EQ(got, 100 * kKiB);
+  EXPECT_EQ(cache.held_bytes(), 0u);
+  // The exact size wins over a larger block that fits, the most recently freed first.
+  void* e1 = block(96 * kKiB);
+  void* e2 = block(96 * kKiB);
+  void* l = block(97 * kKiB);
+  cache.give(e1, 96 * kKiB);
+  cache.give(l, 97 * kKiB);
+  cache.give(e2, 96 * kKiB);
+  EXPECT_EQ(cache.take(96 * kKiB, &got), e2);
+  EXPECT_EQ(cache.take(96 * kKiB, &got), e1);
+  EXPECT_EQ(cache.take(96 * kKiB, &got), l);
+  EXPECT_EQ(got, 97 * kKiB);
+  std::free(e1), std::free(e2), std::free(l), std::free(b100), std::free(b140), std::free(b160);
+  // Below the floor nothing is held; over capacity the oldest goes.
+  EXPECT_EQ(cache.take(BlockCache::kMinBytes / 2, &got), nullptr);
+  cache.give(block(BlockCache::kMinBytes / 2), BlockCache::kMinBytes / 2);
+  EXPECT_EQ(cache.held_bytes(), 0u);
+  BlockCache small(200 * kKiB);
+  void* o1 = block(100 * kKiB);
+  void* o2 = block(100 * kKiB);
+  small.give(o1, 100 * kKiB);
+  small.give(o2, 100 * kKiB);
+  small.give(block(100 * kKiB), 100 * kKiB);  // evicts o1
+  EXPECT_EQ(small.held_bytes(), 200 * kKiB);
+  void* t1 = small.take(100 * kKiB, &got);
+  void* t2 = small.take(100 * kKiB, &got);
+  EXPECT_EQ(t1 == o2 || t2 == o2, true) << "the second block must still be held";
+  EXPECT_EQ(small.take(100 * kKiB, &got), nullptr) << "two blocks fit in 200 KiB, not three";
+  std::free(t1), std::free(t2);
 }
