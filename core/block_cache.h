@@ -11,7 +11,7 @@
 // first), else the smallest held block of at most 1.5 x `bytes`, and reports the block's
 // real size, which its owner hands back to give(). Without the looser fit a step's many sizes
 // each kept their own blocks: on the width-64 ResNet-18 at batch 128, 566 MB sat cached in 15
-// sizes while 161 MB were live (Finding 9). give() keeps at most the capacity, evicting the oldest.
+// sizes while 161 MB were live (Findings 8 and 9). give() keeps at most the capacity, evicting the oldest.
 // The process-wide instance() takes its capacity from SCALPEL_ALLOC_CACHE_MB (MiB, default 1024,
 // 0 disables) and is off under AddressSanitizer, so use-after-free stays detectable there.
 #pragma once
@@ -28,7 +28,7 @@ class BlockCache {
   static constexpr size_t kMinBytes = size_t{64} << 10;
   // A block of b bytes may serve a request of n < b bytes when b <= kFitNum / kFitDen * n (1.5x:
   // 2x let a large block go to a small request and the large one allocate afresh, ByteLM 12 layers
-  // +21 MB; 1.25x gave less on the ResNet; Finding 9).
+  // +21 MB; 1.25x the same on the ResNet, 5 MB more on ByteLM; Finding 9).
   static constexpr size_t kFitNum = 3, kFitDen = 2;
 
   explicit BlockCache(size_t capacity_bytes) : cap_(capacity_bytes) {}
