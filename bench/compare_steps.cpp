@@ -16,7 +16,9 @@
 // The table: median ms per step of each side over all rounds, the ratio Scalpel/PyTorch, the
 // analytic GEMM work per step (bench_flops.h) as a fraction of the machine's FMA peak and of the
 // cblas_sgemm peak, both measured in this run, and the net peak RSS of each side. No ratio is
-// printed when the two sides ran different thread counts or mapped different BLAS libraries.
+// printed when the two sides ran different thread counts or mapped different BLAS libraries. The
+// header also gives the load average before the run and the OpenMP wait policy, which move the
+// 2-thread rows most on a shared machine (docs/performance-notes.md, Finding 10).
 // Without torch (python3 -c "import torch" fails) it prints Scalpel's side and how to get the other.
 //
 // Cases ("<model>/<phase>": fwdbwd = forward, loss, zero_grad, backward; step = the full training
@@ -381,6 +383,11 @@ const std::vector<std::string> kAllCases = {
 
 int run_driver(std::vector<std::string> cases, int rounds, int reps, int threads, const std::string& python,
                const std::string& self, const std::string& script) {
+  double load1 = NAN;  // read first: the peak probes below load the CPUs themselves
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf", &load1) != 1) load1 = NAN;
+    std::fclose(f);
+  }
   const bool torch = std::system((python + " -c 'import torch' >/dev/null 2>&1").c_str()) == 0;
   set_num_threads(threads);
   double sgemm_best = 0, sgemm_median = 0;
@@ -389,6 +396,12 @@ int run_driver(std::vector<std::string> cases, int rounds, int reps, int threads
   std::printf("compare_steps: %d thread(s), %s; FMA peak %.0f GFLOP/s, sgemm 2048^3 median %.0f GFLOP/s (this run)\n",
               threads, threading_summary().c_str(), fma, sgemm_median);
   std::printf("  %s\n", bench::detail::cpu_model().c_str());
+  // Other load and the wait policy move 2-thread rows most (docs/performance-notes.md, Finding 10).
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  const char* spin = std::getenv("GOMP_SPINCOUNT");
+  std::printf("  load average (1 min) before the run %s on %ld CPUs; OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s\n",
+              fmt(load1, "%.2f").c_str(), sysconf(_SC_NPROCESSORS_ONLN), policy ? policy : "(unset)",
+              spin ? spin : "(unset)");
   if (!torch) {
     std::printf(
         "  PyTorch: '%s -c \"import torch\"' failed: showing Scalpel's side only. For the other side: "
