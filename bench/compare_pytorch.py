@@ -109,7 +109,6 @@ class Surgery:
 
     def __init__(self, params, method, lam, rho=0.01, eps=1e-7):
         self.params, self.method, self.lam, self.rho, self.eps = params, method, lam, rho, eps
-        self.bloop = method == "bloop"
         self.ema = None
 
     def grads(self, loss, retain):
@@ -128,7 +127,7 @@ class Surgery:
             (self.lam * l1).backward()
             return
         g0, g1 = self.grads(l0, retain_first), self.grads(l1, False)
-        if self.bloop:
+        if self.method == "bloop":
             self.ema = g0.clone() if self.ema is None else self.ema.mul_(1 - self.rho).add_(g0, alpha=self.rho)
             g1 = g1 - (g1 @ self.ema) / (self.ema @ self.ema + self.eps) * self.ema
         d = g0 + self.lam * g1

@@ -134,6 +134,12 @@ Work make_case(const std::string& name, Holder& h) {
   if (phase != "fwdbwd" && phase != "step")
     throw std::invalid_argument("case '" + name + "': phase must be fwdbwd or step");
   const bool full = phase == "step";
+  // The surgery cases are "<family>_<variant>": twohead_w16_bloop, smooth_mlp_floor, ...
+  const size_t us = model.rfind('_');
+  const std::string family = model.substr(0, us), variant = us == std::string::npos ? "" : model.substr(us + 1);
+  auto variant_in = [&variant](std::initializer_list<const char*> vs) {
+    return std::any_of(vs.begin(), vs.end(), [&variant](const char* v) { return variant == v; });
+  };
   auto gen = std::make_shared<Generator>(1);
   h.keep.push_back(gen);
   Work w;
@@ -184,16 +190,14 @@ Work make_case(const std::string& name, Holder& h) {
         std::make_unique<optim::Adam>(lm.parameters(), optim::AdamOptions(1e-3)));
     const bench::Flops f = bench::byte_lm_flops(layers, 256, 8, 1024, 256, batch, t);
     w.gemm_flops = f.fwd + f.bwd;
-  } else if ((model == "twohead_w16_mixed" || model == "twohead_w16_bloop" || model == "twohead_w16_floor" ||
-              model == "twohead_w16_fused") &&
-             full) {
+  } else if (family == "twohead_w16" && full && variant_in({"fused", "floor", "mixed", "bloop"})) {
     auto& net = h.add(std::make_shared<nn::ResNet18>(nn::ResNetOptions().width(16).heads({10, 10}), *gen));
     net.train();
     auto x = std::make_shared<Tensor>(Tensor::normal({32, 3, 32, 32}, *gen));
     auto y0 = std::make_shared<IndexTensor>(random_labels(32, 10, *gen));
     auto y1 = std::make_shared<IndexTensor>(random_labels(32, 10, *gen));
     h.keep.push_back(x), h.keep.push_back(y0), h.keep.push_back(y1);
-    if (model == "twohead_w16_floor") {
+    if (variant == "floor") {
       // The floor of both surgeons' steps: the same forward, one backward sweep per loss (the
       // first keeps the graph, the second accumulates into .grad), the optimizer; no surgery.
       auto opt = std::make_shared<optim::SGD>(net.parameters(), optim::SGDOptions(0.05).momentum(0.9));
@@ -206,11 +210,11 @@ Work make_case(const std::string& name, Holder& h) {
         opt->step();
       };
     } else {
-      const std::string method = model == "twohead_w16_bloop" ? "bloop" : "mixed";
+      const std::string method = variant == "bloop" ? "bloop" : "mixed";
       auto ts = std::make_shared<optim::TrainStep>(
           std::make_unique<optim::SGD>(net.parameters(), optim::SGDOptions(0.05).momentum(0.9)),
           surgery::make_surgeon(method, surgery::SurgeonOptions().lambda(1.0).rho(0.01)),
-          optim::TrainStepOptions().fused_mixed(model == "twohead_w16_fused"));
+          optim::TrainStepOptions().fused_mixed(variant == "fused"));
       h.keep.push_back(ts);
       w.step = [&net, ts, x, y0, y1] {
         const std::vector<Tensor> logits = net.forward(*x);
@@ -219,8 +223,8 @@ Work make_case(const std::string& name, Holder& h) {
     }
     // Two backward passes through the trunk (one per loss), the heads counted twice; fused: one.
     const bench::Flops f = bench::resnet_flops(16, 32, 32, 10);
-    w.gemm_flops = f.fwd + (model == "twohead_w16_fused" ? 1 : 2) * f.bwd;
-  } else if ((model == "smooth_mlp_mixed" || model == "smooth_mlp_bloop" || model == "smooth_mlp_floor") && full) {
+    w.gemm_flops = f.fwd + (variant == "fused" ? 1 : 2) * f.bwd;
+  } else if (family == "smooth_mlp" && full && variant_in({"floor", "mixed", "bloop"})) {
     const std::vector<int64_t> widths{784, 256, 128, 10};
     auto& mlp = h.add(std::make_shared<nn::MLP>(nn::MLPOptions(widths).activation("relu"), *gen));
     auto& bound = h.add(
@@ -228,7 +232,7 @@ Work make_case(const std::string& name, Holder& h) {
     auto x = std::make_shared<Tensor>(Tensor::uniform({256, 784}, *gen));
     auto y = std::make_shared<IndexTensor>(random_labels(256, 10, *gen));
     h.keep.push_back(x), h.keep.push_back(y);
-    if (model == "smooth_mlp_floor") {  // one backward per loss, accumulated, then Adam
+    if (variant == "floor") {  // one backward per loss, accumulated, then Adam
       auto opt = std::make_shared<optim::Adam>(mlp.parameters(), optim::AdamOptions(3e-4));
       h.keep.push_back(opt);
       w.step = [&mlp, &bound, opt, x, y] {
@@ -238,10 +242,9 @@ Work make_case(const std::string& name, Holder& h) {
         opt->step();
       };
     } else {
-      auto ts =
-          std::make_shared<optim::TrainStep>(std::make_unique<optim::Adam>(mlp.parameters(), optim::AdamOptions(3e-4)),
-                                             surgery::make_surgeon(model == "smooth_mlp_mixed" ? "mixed" : "bloop",
-                                                                   surgery::SurgeonOptions().lambda(0.1).rho(0.01)));
+      auto ts = std::make_shared<optim::TrainStep>(
+          std::make_unique<optim::Adam>(mlp.parameters(), optim::AdamOptions(3e-4)),
+          surgery::make_surgeon(variant, surgery::SurgeonOptions().lambda(0.1).rho(0.01)));
       h.keep.push_back(ts);
       w.step = [&mlp, &bound, ts, x, y] { ts->step({cross_entropy(mlp.forward(*x), *y), bound.forward()}); };
     }
@@ -324,26 +327,22 @@ double measure_fma_peak(int threads) {
   constexpr int kLanes = 16;
   auto fma = [](V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); };
   auto set1 = [](float x) { return _mm512_set1_ps(x); };
-  auto hsum = [](V v) {  // through memory: GCC 12's _mm512_reduce_add_ps warns -Wuninitialized
-    alignas(64) float t[16];
-    _mm512_store_ps(t, v);
-    double s = 0;
-    for (float x : t) s += x;
-    return s;
-  };
+  auto store = [](float* t, V v) { _mm512_store_ps(t, v); };
 #else
   using V = __m256;
   constexpr int kLanes = 8;
   auto fma = [](V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); };
   auto set1 = [](float x) { return _mm256_set1_ps(x); };
-  auto hsum = [](V v) {
-    alignas(32) float t[8];
-    _mm256_store_ps(t, v);
+  auto store = [](float* t, V v) { _mm256_store_ps(t, v); };
+#endif
+  // Through memory: GCC 12's _mm512_reduce_add_ps warns -Wuninitialized.
+  auto hsum = [&store](V v) {
+    alignas(64) float t[kLanes];
+    store(t, v);
     double s = 0;
     for (float x : t) s += x;
     return s;
   };
-#endif
   constexpr int kChains = 12;
   const int64_t iters = 20000000;
   double best = 0;

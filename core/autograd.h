@@ -106,14 +106,15 @@ inline SavedTensor save_output(const Tensor& out, const char* op) { return Saved
 
 // An op whose output is cheap to rebuild from what its own node already keeps attaches a recipe to
 // that output with set_recompute(). A later op that saves the output for backward then keeps the
-// recipe instead of the storage, so the output's memory is freed as soon as the forward pass is done
-// with it, and the saving node's backward rebuilds it (once, on its first get()). batch_norm and
-// batch_norm_relu use it: in a ResNet block the next convolution saves BN's output, while BN itself
-// already keeps its input, so one of the block's four saved activations goes (ResNet-18 width 64:
-// peak RSS -37 MB at batch 32, -152 MB at batch 128; docs/performance-notes.md, Finding 8). The recipe must rebuild the
-// same bits as the forward (tests/core/test_recompute.cpp checks gradients bit for bit with it on and off). It
-// describes the output at one storage version: once the output is modified in place, later saves keep the storage as
-// usual; a save taken before the change still rebuilds the saved values.
+// recipe instead of the storage, so the output's memory is freed as soon as the forward pass is
+// done with it, and the saving node's backward rebuilds it (once, on its first get()). batch_norm
+// and batch_norm_relu use it: in a ResNet block the next convolution saves BN's output, while BN
+// itself already keeps its input, so one of the block's four saved activations goes (ResNet-18
+// width 64: peak RSS -37 MB at batch 32, -152 MB at batch 128; docs/performance-notes.md, Finding
+// 8). The recipe must rebuild the same bits as the forward (tests/core/test_recompute.cpp checks
+// gradients bit for bit with it on and off). It describes the output at one storage version: once
+// the output is modified in place, later saves keep the storage as usual; a save taken before the
+// change still rebuilds the saved values.
 struct Recompute {
   std::function<Tensor()> fn;  // rebuilds the values (runs under NoGradGuard)
   uint64_t version = 0;        // the output's storage version the recipe describes
